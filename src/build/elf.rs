@@ -1,0 +1,130 @@
+//! `&Path` → Ok if the ELF binary is static (no `PT_INTERP`, no `DT_NEEDED`) and built for
+//! the expected machine; else an error naming the problem. Reads only the headers.
+
+use std::fs::File;
+use std::path::Path;
+
+use object::Endianness;
+use object::elf;
+use object::read::ReadCache;
+use object::read::elf::{ElfFile64, FileHeader, ProgramHeader};
+
+use crate::platform::Platform;
+
+/// Why a binary cannot go into a distroless image.
+#[derive(Debug, PartialEq, Eq)]
+pub enum NotStatic {
+    /// Not a 64-bit ELF file at all.
+    NotElf(String),
+    /// Built for another machine.
+    WrongMachine(String),
+    /// Needs a dynamic loader.
+    Interpreter(String),
+    /// Needs shared libraries.
+    Needed(Vec<String>),
+}
+
+impl std::fmt::Display for NotStatic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NotStatic::NotElf(e) => write!(f, "it is not a 64-bit ELF executable ({e})"),
+            NotStatic::WrongMachine(m) => write!(f, "it is built for {m}"),
+            NotStatic::Interpreter(i) => write!(f, "it needs the dynamic loader `{i}`"),
+            NotStatic::Needed(libs) => {
+                write!(f, "it links to shared libraries: {}", libs.join(", "))
+            }
+        }
+    }
+}
+
+/// Checks that the file at `path` is a static executable for `platform`.
+pub fn check_static(path: &Path, platform: Platform) -> Result<(), NotStatic> {
+    let file = File::open(path).map_err(|e| NotStatic::NotElf(e.to_string()))?;
+    let cache = ReadCache::new(file);
+    let elf =
+        ElfFile64::<Endianness, _>::parse(&cache).map_err(|e| NotStatic::NotElf(e.to_string()))?;
+    let endian = elf.endian();
+    let machine = elf.elf_header().e_machine(endian);
+    let expected = match platform {
+        Platform::LinuxAmd64 => elf::EM_X86_64,
+        Platform::LinuxArm64 => elf::EM_AARCH64,
+    };
+    if machine != expected {
+        let name = match machine {
+            elf::EM_X86_64 => "x86_64".to_string(),
+            elf::EM_AARCH64 => "aarch64".to_string(),
+            other => format!("ELF machine {other:?}"),
+        };
+        return Err(NotStatic::WrongMachine(format!(
+            "{name}, not {}",
+            platform.arch()
+        )));
+    }
+    for ph in elf.elf_program_headers() {
+        if ph.p_type(endian) == elf::PT_INTERP {
+            let interp = ph
+                .data(endian, &cache)
+                .ok()
+                .map(|d| {
+                    String::from_utf8_lossy(d)
+                        .trim_end_matches('\0')
+                        .to_string()
+                })
+                .unwrap_or_else(|| "?".into());
+            return Err(NotStatic::Interpreter(interp));
+        }
+    }
+    let table = elf
+        .elf_section_table()
+        .dynamic_table(endian, &cache)
+        .map_err(|e| NotStatic::NotElf(e.to_string()))?;
+    let needed: Vec<String> = table
+        .iter()
+        .filter(|d| d.tag == elf::DT_NEEDED)
+        .map(|d| {
+            table
+                .string(d)
+                .map(|s| String::from_utf8_lossy(s).into_owned())
+                .unwrap_or_else(|_| "?".into())
+        })
+        .collect();
+    if needed.is_empty() {
+        Ok(())
+    } else {
+        Err(NotStatic::Needed(needed))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_test_runner_itself_is_dynamic_and_a_text_file_is_not_elf() {
+        // Test binaries are built for the host's glibc target: dynamic.
+        let me = std::env::current_exe().unwrap();
+        let host = if cfg!(target_arch = "aarch64") {
+            Platform::LinuxArm64
+        } else {
+            Platform::LinuxAmd64
+        };
+        match check_static(&me, host) {
+            Err(NotStatic::Interpreter(i)) => assert!(i.contains("ld-"), "{i}"),
+            other => panic!("expected an interpreter, got {other:?}"),
+        }
+        let other = if host == Platform::LinuxAmd64 {
+            Platform::LinuxArm64
+        } else {
+            Platform::LinuxAmd64
+        };
+        assert!(matches!(
+            check_static(&me, other),
+            Err(NotStatic::WrongMachine(_))
+        ));
+        let readme = Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml");
+        assert!(matches!(
+            check_static(&readme, host),
+            Err(NotStatic::NotElf(_))
+        ));
+    }
+}

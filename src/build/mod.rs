@@ -1,0 +1,241 @@
+//! Plan → [`BuiltBinary`] per image and platform: runs cargo once per platform, finds the
+//! executables in its JSON messages, and refuses any binary that is not static. Knows
+//! nothing about OCI.
+
+pub mod command;
+pub mod elf;
+pub mod toolchain;
+
+use std::io::BufReader;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use cargo_metadata::{Message, TargetKind};
+
+use crate::config::Settings;
+use crate::output::Shell;
+use crate::plan::Plan;
+use crate::platform::Platform;
+use crate::workspace::Workspace;
+
+/// A static executable ready to package.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuiltBinary {
+    /// The `[[bin]]` name.
+    pub bin: String,
+    /// Its package.
+    pub package: String,
+    /// Its platform.
+    pub platform: Platform,
+    /// The executable cargo wrote.
+    pub path: PathBuf,
+}
+
+/// Build failures; each says what to do next.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum BuildError {
+    /// The musl target is not installed and could not be added.
+    #[error("the Rust target `{triple}` is not installed")]
+    #[diagnostic(code(containerize::build), help("run: rustup target add {triple}"))]
+    MissingTarget {
+        /// The target triple.
+        triple: String,
+    },
+    /// Packages compile C code and no musl C compiler is available for the platform.
+    #[error("{} compile{} C code, and there is no C toolchain for static {platform} binaries", packages.join(", "), if packages.len() == 1 { "s" } else { "" })]
+    #[diagnostic(code(containerize::build), help("install {install}"))]
+    MissingCompiler {
+        /// The platform.
+        platform: Platform,
+        /// The packages with C code.
+        packages: Vec<String>,
+        /// What to install.
+        install: &'static str,
+    },
+    /// cargo could not be started.
+    #[error("failed to run `{command}`: {source}")]
+    #[diagnostic(
+        code(containerize::build),
+        help("is cargo (or cargo-zigbuild) on PATH?")
+    )]
+    Spawn {
+        /// The command line.
+        command: String,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// cargo failed; its diagnostics were shown above.
+    #[error("`cargo build` for {platform} failed ({status})\ncommand: {command}")]
+    #[diagnostic(code(containerize::build), help("{help}"))]
+    CargoFailed {
+        /// The platform.
+        platform: Platform,
+        /// The exit status.
+        status: String,
+        /// The command line.
+        command: String,
+        /// The next step.
+        help: String,
+    },
+    /// cargo succeeded but did not produce a wanted binary.
+    #[error("cargo did not produce binary `{bin}` for {platform}")]
+    #[diagnostic(
+        code(containerize::build),
+        help("check the target's `required-features`; pass them with --features")
+    )]
+    MissingArtifact {
+        /// The binary.
+        bin: String,
+        /// The platform.
+        platform: Platform,
+    },
+    /// The binary is not static.
+    #[error("refusing to package `{}` for {platform}: {reason}", path.display())]
+    #[diagnostic(
+        code(containerize::build),
+        help(
+            "distroless images need static binaries; check for a linker or target override in .cargo/config.toml and RUSTFLAGS (e.g. `-C target-feature=-crt-static`)"
+        )
+    )]
+    NotStatic {
+        /// The binary.
+        path: PathBuf,
+        /// The platform.
+        platform: Platform,
+        /// Why.
+        reason: elf::NotStatic,
+    },
+}
+
+/// Adds a missing rustup target (status line) unless offline, where it says what to run.
+fn ensure_target(
+    probe: &toolchain::Probe,
+    triple: &str,
+    settings: &Settings,
+    shell: &mut Shell,
+) -> Result<(), BuildError> {
+    if !toolchain::target_missing(probe, triple) {
+        return Ok(());
+    }
+    let missing = || BuildError::MissingTarget {
+        triple: triple.to_string(),
+    };
+    if settings.cargo.offline || settings.cargo.frozen {
+        return Err(missing());
+    }
+    shell.status(
+        "Installing",
+        format!("Rust target {triple} (rustup target add {triple})"),
+    );
+    let ok = Command::new("rustup")
+        .args(["target", "add", triple])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if ok { Ok(()) } else { Err(missing()) }
+}
+
+/// Builds every binary of the plan for every platform.
+pub fn build_all(
+    plan: &Plan,
+    ws: &Workspace,
+    settings: &Settings,
+    shell: &mut Shell,
+) -> Result<Vec<BuiltBinary>, BuildError> {
+    let probe = toolchain::probe(
+        settings.cargo.path.as_deref(),
+        settings.cargo.aarch64_linker_set,
+    );
+    let remaps = command::remappings(
+        &ws.root,
+        &ws.target_dir,
+        settings.cargo.cargo_home.as_deref(),
+    );
+    let flags = command::extra_rustflags(&remaps);
+    let mut built = Vec::new();
+    for build in &plan.builds {
+        let platform = build.platform;
+        let triple = platform.triple();
+        let tc = toolchain::select(platform, &ws.c_packages, &probe).map_err(|m| {
+            BuildError::MissingCompiler {
+                platform,
+                packages: m.c_packages,
+                install: m.install,
+            }
+        })?;
+        ensure_target(&probe, triple, settings, shell)?;
+        let mut cmd = command::build_command(build, &settings.cargo, &tc, &ws.target_dir, &flags);
+        cmd.current_dir(&ws.root);
+        let shown = command::display(&cmd);
+        shell.status(
+            "Building",
+            format!("{} for {platform} ({triple})", build.bins.join(", ")),
+        );
+        shell.verbose("Running", format!("`{shown}` ({})", tc.describe));
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|source| BuildError::Spawn {
+                command: shown.clone(),
+                source,
+            })?;
+        let mut found = Vec::new();
+        if let Some(stdout) = child.stdout.take() {
+            for msg in Message::parse_stream(BufReader::new(stdout)).flatten() {
+                if let Message::CompilerArtifact(a) = msg {
+                    let is_bin = a.target.kind.contains(&TargetKind::Bin);
+                    if let (true, Some(exe)) = (is_bin, a.executable) {
+                        found.push((a.target.name.clone(), exe.into_std_path_buf()));
+                    }
+                }
+            }
+        }
+        let status = child.wait().map_err(|source| BuildError::Spawn {
+            command: shown.clone(),
+            source,
+        })?;
+        if !status.success() {
+            let help = if ws.c_packages.is_empty() {
+                "fix the errors cargo printed above, then run again".to_string()
+            } else {
+                format!(
+                    "fix the errors cargo printed above; {} compile C code for {triple}: if the C compiler failed, install musl-tools (x86_64) or cargo-zigbuild (`pip install cargo-zigbuild ziglang`)",
+                    ws.c_packages.join(", ")
+                )
+            };
+            return Err(BuildError::CargoFailed {
+                platform,
+                status: status.to_string(),
+                command: shown,
+                help,
+            });
+        }
+        for bin in &build.bins {
+            let Some((_, path)) = found.iter().find(|(name, _)| name == bin) else {
+                return Err(BuildError::MissingArtifact {
+                    bin: bin.clone(),
+                    platform,
+                });
+            };
+            elf::check_static(path, platform).map_err(|reason| BuildError::NotStatic {
+                path: path.clone(),
+                platform,
+                reason,
+            })?;
+            let package = plan
+                .images
+                .iter()
+                .find(|i| &i.bin == bin)
+                .map(|i| i.package.clone())
+                .unwrap_or_default();
+            built.push(BuiltBinary {
+                bin: bin.clone(),
+                package,
+                platform,
+                path: path.clone(),
+            });
+        }
+    }
+    Ok(built)
+}

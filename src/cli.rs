@@ -1,0 +1,159 @@
+//! Command-line flags (clap derive types only; no logic). `config` turns them into
+//! `Settings`; nothing after that sees clap types.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::Parser;
+
+const AFTER_HELP: &str = "\
+Configuration lives in [workspace.metadata.containerize], [package.metadata.containerize] and
+[package.metadata.containerize.bin.<name>] of Cargo.toml; see the README for every key.
+Outputs go to <target-dir>/containerize/: the OCI layout in oci/, one folder per image.
+stdout carries one image reference per line, so `$(cargo containerize)` works in scripts.";
+
+/// Build static musl binaries of a Cargo workspace and package them as distroless OCI
+/// images, without Docker.
+#[derive(Debug, Parser)]
+#[command(
+    name = "cargo-containerize",
+    bin_name = "cargo containerize",
+    version,
+    styles = clap_cargo::style::CLAP_STYLING,
+    after_help = AFTER_HELP
+)]
+pub struct Args {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub manifest: clap_cargo::Manifest,
+
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub workspace: clap_cargo::Workspace,
+
+    /// Package only the named binary (repeatable; default: every binary of the selected packages)
+    #[arg(long = "bin", value_name = "NAME")]
+    pub bins: Vec<String>,
+
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub features: clap_cargo::Features,
+
+    /// Cargo profile to build with
+    #[arg(
+        long,
+        value_name = "NAME",
+        env = "CARGO_CONTAINERIZE_PROFILE",
+        default_value = "release"
+    )]
+    pub profile: String,
+
+    /// Platforms to build: linux/amd64, linux/arm64 or all (comma-separated) [default: from metadata, else linux/amd64]
+    #[arg(
+        long,
+        value_name = "PLATFORMS",
+        env = "CARGO_CONTAINERIZE_PLATFORM",
+        value_delimiter = ','
+    )]
+    pub platform: Vec<String>,
+
+    /// Tag for the images in the OCI layout (repeatable) [default: latest and the crate version]
+    #[arg(
+        short = 't',
+        long = "tag",
+        value_name = "TAG",
+        env = "CARGO_CONTAINERIZE_TAGS",
+        value_delimiter = ','
+    )]
+    pub tags: Vec<String>,
+
+    /// Also write the images to this OCI layout directory
+    #[arg(long, value_name = "DIR", env = "CARGO_CONTAINERIZE_OCI_LAYOUT_PATH")]
+    pub oci_layout_path: Option<PathBuf>,
+
+    /// Also write the images as an OCI archive (loadable by `podman load`)
+    #[arg(long, value_name = "FILE", env = "CARGO_CONTAINERIZE_TARBALL")]
+    pub tarball: Option<PathBuf>,
+
+    /// gzip level for layers, 0-9
+    #[arg(long, value_name = "N", env = "CARGO_CONTAINERIZE_COMPRESSION_LEVEL", value_parser = clap::value_parser!(u32).range(0..=9))]
+    pub compression_level: Option<u32>,
+
+    /// Directory for all generated artifacts (passed to cargo)
+    #[arg(long, value_name = "DIR")]
+    pub target_dir: Option<PathBuf>,
+
+    /// Require Cargo.lock to be up to date (passed to cargo)
+    #[arg(long)]
+    pub locked: bool,
+
+    /// Require Cargo.lock and cache to be up to date (passed to cargo)
+    #[arg(long)]
+    pub frozen: bool,
+
+    /// Run without accessing the network (passed to cargo)
+    #[arg(long)]
+    pub offline: bool,
+
+    /// Number of parallel jobs (passed to cargo)
+    #[arg(short = 'j', long, value_name = "N")]
+    pub jobs: Option<u32>,
+
+    /// Print only errors (and the image references on stdout)
+    #[arg(short, long, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    /// Print the commands that are run (-vv: also cargo's verbose output)
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+/// Parses argv the way cargo hands it over (`cargo-containerize containerize ...`) or as
+/// a direct call (`cargo-containerize ...`).
+pub fn parse_from<I: IntoIterator<Item = OsString>>(argv: I) -> Result<Args, clap::Error> {
+    let mut argv: Vec<OsString> = argv.into_iter().collect();
+    if argv.get(1).is_some_and(|a| a == "containerize") {
+        argv.remove(1);
+    }
+    Args::try_parse_from(argv)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_cargo_style_invocation_and_flags() {
+        let args = parse_from(
+            [
+                "cargo-containerize",
+                "containerize",
+                "-p",
+                "api",
+                "--bin",
+                "api",
+                "--platform",
+                "linux/amd64,linux/arm64",
+                "--features",
+                "a b",
+                "--locked",
+                "-j",
+                "3",
+            ]
+            .map(OsString::from),
+        )
+        .unwrap();
+        assert_eq!(args.workspace.package, ["api"]);
+        assert_eq!(args.bins, ["api"]);
+        assert_eq!(args.platform, ["linux/amd64", "linux/arm64"]);
+        assert_eq!(args.profile, "release");
+        assert!(args.locked);
+        assert_eq!(args.jobs, Some(3));
+    }
+
+    #[test]
+    fn clap_definition_is_valid() {
+        use clap::CommandFactory;
+        Args::command().debug_assert();
+    }
+}

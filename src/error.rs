@@ -1,0 +1,70 @@
+//! The error of a whole run: one variant per stage, each carrying its own help text, and
+//! the process exit code it maps to.
+
+use crate::build::BuildError;
+use crate::config::ConfigError;
+use crate::fsutil::FsError;
+use crate::image::assets::AssetError;
+use crate::image::config::AssembleError;
+use crate::image::layout::LayoutError;
+use crate::plan::PlanError;
+use crate::workspace::WorkspaceError;
+
+/// Exit code for usage and configuration errors.
+pub const EXIT_CONFIG: i32 = 2;
+/// Exit code for build failures (cargo, toolchain, non-static binaries).
+pub const EXIT_BUILD: i32 = 3;
+/// Exit code for failures writing outputs.
+pub const EXIT_OUTPUT: i32 = 1;
+
+/// Any error of a run.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum Error {
+    /// Command line or environment.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Config(#[from] ConfigError),
+    /// Reading the workspace.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Workspace(#[from] WorkspaceError),
+    /// Planning.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Plan(#[from] PlanError),
+    /// Building.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Build(#[from] BuildError),
+    /// Assets that cannot be packaged.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Assets(#[from] AssetError),
+    /// Writing layers and layouts.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Layout(#[from] LayoutError),
+    /// Assembling documents.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Assemble(#[from] AssembleError),
+}
+
+impl From<FsError> for Error {
+    fn from(e: FsError) -> Self {
+        Error::Layout(LayoutError::Fs(e))
+    }
+}
+
+impl Error {
+    /// The process exit code for this error.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Config(_) | Error::Workspace(_) | Error::Plan(_) | Error::Assets(_) => {
+                EXIT_CONFIG
+            }
+            Error::Build(_) => EXIT_BUILD,
+            Error::Layout(_) | Error::Assemble(_) => EXIT_OUTPUT,
+        }
+    }
+}

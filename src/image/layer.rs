@@ -1,0 +1,166 @@
+//! Entries → [`LayerBlob`] in one streaming pass: tar → sha256 (diff_id) → gzip → sha256
+//! (digest) → a temp file in the blob directory, renamed to its digest at the end. No
+//! layer is ever held in memory.
+
+use std::io::{self, BufWriter, Write};
+use std::path::Path;
+
+use flate2::{Compression, GzBuilder};
+use sha2::{Digest, Sha256};
+
+use crate::fsutil::{self, FsError};
+use crate::image::cache::{self, LayerCache};
+use crate::image::layout::Layout;
+use crate::image::tar::{Entry, EntryKind, FileSource, normalize, write_tar};
+use crate::image::{LayerBlob, blob_path};
+
+/// A writer that hashes and counts what passes through.
+pub struct HashWriter<W> {
+    inner: W,
+    hasher: Sha256,
+    len: u64,
+}
+
+impl<W: Write> HashWriter<W> {
+    /// Wraps `inner`.
+    pub fn new(inner: W) -> Self {
+        HashWriter {
+            inner,
+            hasher: Sha256::new(),
+            len: 0,
+        }
+    }
+    /// Returns the inner writer, `sha256:<hex>` and the byte count.
+    pub fn finish(self) -> (W, String, u64) {
+        (
+            self.inner,
+            format!("sha256:{}", hex::encode(self.hasher.finalize())),
+            self.len,
+        )
+    }
+}
+
+impl<W: Write> Write for HashWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.len += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Writes `entries` as a gzip-compressed tar layer into `blobs_dir` (the `blobs/sha256`
+/// directory of an OCI layout) and returns its descriptor data.
+pub fn write_layer(
+    entries: Vec<Entry>,
+    mtime: u64,
+    level: u32,
+    blobs_dir: &Path,
+) -> Result<LayerBlob, FsError> {
+    let tmp = fsutil::temp_in(blobs_dir)?;
+    let tmp_path = tmp.path().to_path_buf();
+    let io_err = |e: io::Error| FsError::new("write layer", &tmp_path, e);
+    let file = tmp.reopen().map_err(io_err)?;
+    let compressed = HashWriter::new(BufWriter::with_capacity(256 * 1024, file));
+    // Header: no file name, mtime 0, fixed OS byte: the same bytes on every machine.
+    let gz = GzBuilder::new()
+        .mtime(0)
+        .operating_system(255)
+        .write(compressed, Compression::new(level));
+    let uncompressed = HashWriter::new(gz);
+    let uncompressed = write_tar(entries, mtime, uncompressed).map_err(io_err)?;
+    let (gz, diff_id, _) = uncompressed.finish();
+    let compressed = gz.finish().map_err(io_err)?;
+    let (buf, digest, size) = compressed.finish();
+    buf.into_inner().map_err(|e| io_err(e.into_error()))?;
+    let dest = blob_path(blobs_dir, &digest);
+    if dest.exists() {
+        // Same content already there (content-addressed): drop the temp file.
+        drop(tmp);
+    } else {
+        fsutil::persist(tmp, &dest)?;
+    }
+    Ok(LayerBlob {
+        digest,
+        diff_id,
+        size,
+    })
+}
+
+/// The cache key of a layer: the tool version, gzip level, mtime and every entry's path,
+/// mode, owner and content hash: everything that shapes the layer's bytes.
+pub fn layer_key(entries: &[Entry], mtime: u64, level: u32) -> Result<String, FsError> {
+    let mut parts = vec![
+        crate::TOOL_VERSION.to_string(),
+        level.to_string(),
+        mtime.to_string(),
+    ];
+    for e in normalize(entries.to_vec()) {
+        let content = match &e.kind {
+            EntryKind::Dir => "dir".to_string(),
+            EntryKind::Symlink(t) => format!("symlink:{t}"),
+            EntryKind::File(FileSource::Bytes(b)) => {
+                format!("file:{}", hex::encode(Sha256::digest(b)))
+            }
+            EntryKind::File(FileSource::Path(p)) => format!("file:{}", cache::file_sha256(p)?),
+        };
+        parts.push(format!(
+            "{}:{:o}:{}:{}:{content}",
+            e.path, e.mode, e.uid, e.gid
+        ));
+    }
+    let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
+    Ok(cache::key(&refs))
+}
+
+/// Returns the layer for `entries` from the cache when its blob is still in the layout,
+/// else writes it. The flag says whether it was reused.
+pub fn cached_layer(
+    entries: Vec<Entry>,
+    mtime: u64,
+    level: u32,
+    cache: &LayerCache,
+    layout: &Layout,
+) -> Result<(LayerBlob, bool), FsError> {
+    let key = layer_key(&entries, mtime, level)?;
+    if let Some(blob) = cache.get(&key, layout) {
+        return Ok((blob, true));
+    }
+    let blob = write_layer(entries, mtime, level, &layout.blobs_dir())?;
+    cache.put(&key, &blob)?;
+    Ok((blob, false))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    #[test]
+    fn digest_and_diff_id_match_the_written_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let entries = vec![Entry::bytes("app/hello", 0o755, vec![7u8; 100_000])];
+        let blob = write_layer(entries.clone(), 0, 6, dir.path()).unwrap();
+        let path = blob_path(dir.path(), &blob.digest);
+        let gz = std::fs::read(&path).unwrap();
+        assert_eq!(gz.len() as u64, blob.size);
+        assert_eq!(
+            format!("sha256:{}", hex::encode(Sha256::digest(&gz))),
+            blob.digest
+        );
+        let mut raw = Vec::new();
+        flate2::read::GzDecoder::new(gz.as_slice())
+            .read_to_end(&mut raw)
+            .unwrap();
+        assert_eq!(
+            format!("sha256:{}", hex::encode(Sha256::digest(&raw))),
+            blob.diff_id
+        );
+        // Deterministic: the same input gives the same blob, and no temp files remain.
+        assert_eq!(write_layer(entries, 0, 6, dir.path()).unwrap(), blob);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+}

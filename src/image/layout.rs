@@ -1,0 +1,266 @@
+//! Images → an OCI image layout: blobs by digest (temp file + rename), then `index.json`
+//! written last and atomically, so a crash leaves either the previous layout or the new
+//! one. Also writes OCI archives (a tar of a layout) for `podman load`.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use oci_spec::image::{Descriptor, ImageIndex, ImageIndexBuilder, MediaType};
+use serde_json::Value;
+
+use crate::fsutil::{self, FsError};
+use crate::image::canonical::{JsonBlob, to_canonical_json};
+use crate::image::config::AssembleError;
+use crate::image::manifest::descriptor;
+use crate::image::tar::{Entry, write_tar};
+use crate::image::{ImageSet, blob_path};
+use crate::plan::keys;
+
+const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
+
+/// Errors writing a layout.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum LayoutError {
+    /// File system error.
+    #[error(transparent)]
+    #[diagnostic(
+        code(containerize::layout),
+        help("check that the directory is writable and the disk is not full")
+    )]
+    Fs(#[from] FsError),
+    /// A document could not be built.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Assemble(#[from] AssembleError),
+}
+
+/// An OCI image layout directory.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    dir: PathBuf,
+}
+
+impl Layout {
+    /// Opens (creating if needed) the layout at `dir`.
+    pub fn open(dir: &Path) -> Result<Self, LayoutError> {
+        let layout = Layout {
+            dir: dir.to_path_buf(),
+        };
+        fsutil::create_dir_all(&layout.blobs_dir())?;
+        let marker = dir.join("oci-layout");
+        if std::fs::read(&marker).ok().as_deref() != Some(OCI_LAYOUT) {
+            fsutil::write_atomic(&marker, OCI_LAYOUT)?;
+        }
+        Ok(layout)
+    }
+
+    /// The layout's directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// `blobs/sha256`.
+    pub fn blobs_dir(&self) -> PathBuf {
+        self.dir.join("blobs").join("sha256")
+    }
+
+    /// Whether a blob with this digest and size is present.
+    pub fn has_blob(&self, digest: &str, size: u64) -> bool {
+        std::fs::metadata(blob_path(&self.blobs_dir(), digest)).is_ok_and(|m| m.len() == size)
+    }
+
+    /// Writes a JSON blob unless it is already there.
+    pub fn put_json(&self, blob: &JsonBlob) -> Result<(), LayoutError> {
+        if !self.has_blob(&blob.digest, blob.size()) {
+            fsutil::write_atomic(&blob_path(&self.blobs_dir(), &blob.digest), &blob.bytes)?;
+        }
+        Ok(())
+    }
+
+    /// Writes every config, manifest and index of `sets` (layers are written by the
+    /// layer stage, or copied with [`Layout::copy_blobs_from`]).
+    pub fn put_documents(&self, sets: &[ImageSet]) -> Result<(), LayoutError> {
+        for set in sets {
+            for img in &set.images {
+                self.put_json(&img.config)?;
+                self.put_json(&img.manifest)?;
+            }
+            if let Some(index) = &set.index {
+                self.put_json(index)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Copies (hard-links where possible) every blob of `sets` from `src`.
+    pub fn copy_blobs_from(&self, src: &Layout, sets: &[ImageSet]) -> Result<(), LayoutError> {
+        for digest in set_digests(sets) {
+            let from = blob_path(&src.blobs_dir(), &digest);
+            fsutil::link_or_copy(&from, &blob_path(&self.blobs_dir(), &digest))?;
+        }
+        Ok(())
+    }
+
+    /// Writes `index.json` last and atomically: one entry per image and tag, annotated
+    /// `org.opencontainers.image.ref.name = <image>:<tag>`. Entries of other images
+    /// already in the layout are kept, so runs for different packages accumulate.
+    pub fn write_index(&self, sets: &[ImageSet]) -> Result<(), LayoutError> {
+        let names: BTreeSet<&str> = sets.iter().map(|s| s.name.as_str()).collect();
+        let mut entries: Vec<Descriptor> = self
+            .read_index()
+            .map(|i| i.manifests().clone())
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|d| {
+                let image = ref_name(d)
+                    .and_then(|r| r.rsplit_once(':'))
+                    .map(|(n, _)| n.to_string());
+                image.is_some_and(|n| !names.contains(n.as_str()))
+            })
+            .collect();
+        entries.extend(index_entries(sets)?);
+        entries.sort_by(|a, b| ref_name(a).cmp(&ref_name(b)));
+        let doc = index_json(entries)?;
+        fsutil::write_atomic(&self.dir.join("index.json"), &doc.bytes)?;
+        Ok(())
+    }
+
+    fn read_index(&self) -> Option<ImageIndex> {
+        let bytes = std::fs::read(self.dir.join("index.json")).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+
+    /// Deletes blobs (and stale temp files) not reachable from `index.json`. Returns how
+    /// many files were removed.
+    pub fn gc(&self) -> Result<usize, LayoutError> {
+        let Some(index) = self.read_index() else {
+            return Ok(0);
+        };
+        let mut reachable = BTreeSet::new();
+        let mut stack: Vec<String> = index
+            .manifests()
+            .iter()
+            .map(|d| d.digest().to_string())
+            .collect();
+        while let Some(digest) = stack.pop() {
+            if !reachable.insert(digest.clone()) {
+                continue;
+            }
+            let Ok(bytes) = std::fs::read(blob_path(&self.blobs_dir(), &digest)) else {
+                continue;
+            };
+            let Ok(doc) = serde_json::from_slice::<Value>(&bytes) else {
+                continue;
+            };
+            for key in ["manifests", "layers"] {
+                if let Some(list) = doc.get(key).and_then(Value::as_array) {
+                    stack.extend(
+                        list.iter()
+                            .filter_map(|d| d.get("digest")?.as_str().map(String::from)),
+                    );
+                }
+            }
+            for key in ["config", "subject"] {
+                if let Some(d) = doc
+                    .get(key)
+                    .and_then(|d| d.get("digest"))
+                    .and_then(Value::as_str)
+                {
+                    stack.push(d.to_string());
+                }
+            }
+        }
+        let mut removed = 0;
+        let dir = self.blobs_dir();
+        let read = std::fs::read_dir(&dir).map_err(|e| FsError::new("read directory", &dir, e))?;
+        for entry in read.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !reachable.contains(&format!("sha256:{name}")) {
+                let path = entry.path();
+                std::fs::remove_file(&path).map_err(|e| FsError::new("remove", &path, e))?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+}
+
+fn ref_name(d: &Descriptor) -> Option<&str> {
+    d.annotations()
+        .as_ref()?
+        .get(keys::REF_NAME)
+        .map(String::as_str)
+}
+
+/// The `index.json` entries for `sets`: one per image and tag.
+fn index_entries(sets: &[ImageSet]) -> Result<Vec<Descriptor>, AssembleError> {
+    let mut out = Vec::new();
+    for set in sets {
+        let (top, media_type) = set.top();
+        for tag in &set.tags {
+            let mut d = descriptor(media_type.clone(), &top.digest, top.size())?;
+            d.set_annotations(Some(
+                [(keys::REF_NAME.to_string(), format!("{}:{tag}", set.name))].into(),
+            ));
+            out.push(d);
+        }
+    }
+    Ok(out)
+}
+
+fn index_json(entries: Vec<Descriptor>) -> Result<JsonBlob, AssembleError> {
+    let err = |e: &dyn std::fmt::Display| AssembleError::new("index.json", "layout", e);
+    let index = ImageIndexBuilder::default()
+        .schema_version(2u32)
+        .media_type(MediaType::ImageIndex)
+        .manifests(entries)
+        .build()
+        .map_err(|e| err(&e))?;
+    to_canonical_json(&index).map_err(|e| err(&e))
+}
+
+/// Every blob digest of `sets`, sorted and de-duplicated.
+pub fn set_digests(sets: &[ImageSet]) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for set in sets {
+        if let Some(i) = &set.index {
+            out.insert(i.digest.clone());
+        }
+        for img in &set.images {
+            out.insert(img.manifest.digest.clone());
+            out.insert(img.config.digest.clone());
+            out.extend(img.layers.iter().map(|l| l.digest.clone()));
+        }
+    }
+    out
+}
+
+/// Writes an OCI archive (a tar of a layout holding exactly `sets`) to `dest`,
+/// atomically, reading blobs from `src`.
+pub fn write_archive(src: &Layout, sets: &[ImageSet], dest: &Path) -> Result<(), LayoutError> {
+    let index = index_json(index_entries(sets)?)?;
+    let mut entries = vec![
+        Entry::bytes("oci-layout", 0o644, OCI_LAYOUT),
+        Entry::bytes("index.json", 0o644, index.bytes),
+    ];
+    for digest in set_digests(sets) {
+        let hex = digest.trim_start_matches("sha256:");
+        entries.push(Entry::file(
+            &format!("blobs/sha256/{hex}"),
+            0o644,
+            blob_path(&src.blobs_dir(), &digest),
+        ));
+    }
+    let dir = match dest.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let tmp = fsutil::temp_in(&dir)?;
+    let file = tmp.reopen().map_err(|e| FsError::new("write", dest, e))?;
+    let w = write_tar(entries, 0, std::io::BufWriter::new(file))
+        .map_err(|e| FsError::new("write", dest, e))?;
+    w.into_inner()
+        .map_err(|e| FsError::new("write", dest, e.into_error()))?;
+    fsutil::persist(tmp, dest)?;
+    Ok(())
+}

@@ -1,0 +1,45 @@
+//! `cargo-containerize`: argv → Args → Settings → pipeline → exit code. Errors are
+//! rendered with their help text; a closed stdout pipe exits quietly.
+
+use std::process::ExitCode;
+
+use cargo_containerize::config::{self, Env};
+use cargo_containerize::output::{Shell, Verbosity};
+use cargo_containerize::{cli, error::EXIT_CONFIG, pipeline};
+
+fn main() -> ExitCode {
+    let args = match cli::parse_from(std::env::args_os()) {
+        Ok(a) => a,
+        Err(e) => {
+            let code = if e.use_stderr() { EXIT_CONFIG } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code as u8);
+        }
+    };
+    let settings = match config::resolve(args, &Env::from_process()) {
+        Ok(s) => s,
+        Err(e) => return report(miette::Report::new(e), EXIT_CONFIG),
+    };
+    let mut shell = Shell::stdio(settings.verbosity);
+    match pipeline::run(&settings, &mut shell) {
+        Ok(summaries) => {
+            for s in &summaries {
+                if shell.out_line(&s.reference).is_err() {
+                    // stdout closed (e.g. `| head`): nothing left to say.
+                    return ExitCode::SUCCESS;
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            let code = e.exit_code();
+            report(miette::Report::new(e), code)
+        }
+    }
+}
+
+fn report(report: miette::Report, code: i32) -> ExitCode {
+    let mut shell = Shell::stdio(Verbosity::Quiet);
+    shell.err_raw(&format!("{report:?}\n"));
+    ExitCode::from(code as u8)
+}

@@ -1,0 +1,231 @@
+//! The stages in order: Settings → Workspace → Plan → BuiltBinary → layers → Image /
+//! Index → OCI layout (+ extra layout, tarball) → per-image summary → refs on stdout.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::build::{self, BuiltBinary};
+use crate::config::Settings;
+use crate::error::Error;
+use crate::fsutil;
+use crate::image::assets::asset_entries;
+use crate::image::base::{BASE_MTIME, base_entries};
+use crate::image::cache::LayerCache;
+use crate::image::canonical::to_canonical_json;
+use crate::image::config::{AssembleError, entrypoint};
+use crate::image::layer::cached_layer;
+use crate::image::layout::{Layout, write_archive};
+use crate::image::manifest::{assemble_image, assemble_set};
+use crate::image::tar::Entry;
+use crate::image::{ImageSet, Layer};
+use crate::output::Shell;
+use crate::plan::{self, ImagePlan, Plan};
+use crate::workspace;
+
+/// What a run produced, per image (also written as `<image>/image.json`).
+#[derive(Debug, Clone, Serialize)]
+pub struct ImageSummary {
+    /// Image name.
+    pub name: String,
+    /// Tags in the layout.
+    pub tags: Vec<String>,
+    /// Digest of the index (several platforms) or the manifest (one).
+    pub digest: String,
+    /// Media type of that document.
+    pub media_type: String,
+    /// `name:tag@digest`.
+    pub reference: String,
+    /// Per platform: `linux/amd64` → manifest digest and compressed size.
+    pub platforms: Vec<PlatformSummary>,
+    /// The OCI layout holding the image.
+    pub layout: PathBuf,
+}
+
+/// One platform of an image.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlatformSummary {
+    /// `linux/amd64`.
+    pub platform: String,
+    /// Manifest digest.
+    pub digest: String,
+    /// Config + layers, compressed.
+    pub compressed_size: u64,
+}
+
+/// Runs everything. Status goes to `shell`'s stderr, references to its stdout.
+pub fn run(settings: &Settings, shell: &mut Shell) -> Result<Vec<ImageSummary>, Error> {
+    let started = Instant::now();
+    let ws = workspace::load(settings)?;
+    let plan = plan::plan_images(&ws, settings)?;
+    let built = build::build_all(&plan, &ws, settings, shell)?;
+
+    let layout = Layout::open(&plan.layout_dir)?;
+    let cache = LayerCache::new(&plan.cache_dir);
+    let (base, _) = cached_layer(
+        base_entries(),
+        BASE_MTIME,
+        plan.compression_level,
+        &cache,
+        &layout,
+    )?;
+    let base = Layer {
+        blob: base,
+        created_by: format!("{} built-in base {}", crate::TOOL_NAME, crate::TOOL_VERSION),
+    };
+
+    let mut sets = Vec::new();
+    for image in &plan.images {
+        sets.push(package_image(
+            image, &plan, &built, &base, &cache, &layout, shell,
+        )?);
+    }
+
+    shell.status(
+        "Writing",
+        format!("OCI layout {}", plan.layout_dir.display()),
+    );
+    layout.put_documents(&sets)?;
+    layout.write_index(&sets)?;
+    layout.gc()?;
+    if let Some(dir) = &plan.oci_layout_path {
+        shell.status("Writing", format!("OCI layout {}", dir.display()));
+        let extra = Layout::open(dir)?;
+        extra.copy_blobs_from(&layout, &sets)?;
+        extra.put_documents(&sets)?;
+        extra.write_index(&sets)?;
+    }
+    if let Some(file) = &plan.tarball {
+        shell.status("Writing", format!("OCI archive {}", file.display()));
+        write_archive(&layout, &sets, file)?;
+    }
+
+    let summaries: Vec<ImageSummary> = sets.iter().map(|s| summarize(s, &plan)).collect();
+    for (summary, image) in summaries.iter().zip(&plan.images) {
+        let json = to_canonical_json(summary)
+            .map_err(|e| AssembleError::new("image.json", &summary.name, e))?;
+        fsutil::create_dir_all(&image.out_dir)?;
+        fsutil::write_atomic(&image.out_dir.join("image.json"), &json.bytes)?;
+    }
+    for (summary, set) in summaries.iter().zip(&sets) {
+        let platforms: Vec<String> = set.images.iter().map(|i| i.platform.to_string()).collect();
+        shell.status(
+            "Image",
+            format!(
+                "{} {} ({}, {})",
+                summary.reference,
+                platforms.join(", "),
+                human_size(set.compressed_size()),
+                summary.digest
+            ),
+        );
+    }
+    shell.status(
+        "Finished",
+        format!(
+            "{} image(s) in {:.2}s",
+            sets.len(),
+            started.elapsed().as_secs_f64()
+        ),
+    );
+    Ok(summaries)
+}
+
+/// Layers and documents of one image, all platforms.
+fn package_image(
+    image: &ImagePlan,
+    plan: &Plan,
+    built: &[BuiltBinary],
+    base: &Layer,
+    cache: &LayerCache,
+    layout: &Layout,
+    shell: &mut Shell,
+) -> Result<ImageSet, Error> {
+    let assets = match (&image.assets_dir, &image.settings.assets) {
+        (Some(dir), Some((_, dest))) => {
+            let entries = asset_entries(dir, dest)?;
+            let (blob, _) =
+                cached_layer(entries, plan.epoch, plan.compression_level, cache, layout)?;
+            Some(Layer {
+                blob,
+                created_by: format!("assets {dest}"),
+            })
+        }
+        _ => None,
+    };
+    let mut images = Vec::new();
+    for &platform in &image.settings.platforms {
+        let Some(bin) = built
+            .iter()
+            .find(|b| b.bin == image.bin && b.platform == platform)
+        else {
+            return Err(AssembleError::new(
+                "image",
+                &image.name,
+                format!("no binary was built for {platform}"),
+            )
+            .into());
+        };
+        let path_in_image = entrypoint(&image.bin);
+        let entries = vec![Entry::file(
+            path_in_image.trim_start_matches('/'),
+            0o755,
+            bin.path.clone(),
+        )];
+        let (blob, reused) =
+            cached_layer(entries, plan.epoch, plan.compression_level, cache, layout)?;
+        let verb = if reused { "Fresh" } else { "Packaged" };
+        shell.status(
+            verb,
+            format!(
+                "{} v{} ({platform}) {}",
+                image.name,
+                image.version,
+                human_size(blob.size)
+            ),
+        );
+        let mut layers = vec![base.clone()];
+        layers.extend(assets.clone());
+        layers.push(Layer {
+            blob,
+            created_by: format!("binary {path_in_image}"),
+        });
+        images.push(assemble_image(image, platform, &layers)?);
+    }
+    Ok(assemble_set(image, images)?)
+}
+
+fn summarize(set: &ImageSet, plan: &Plan) -> ImageSummary {
+    let (top, media_type) = set.top();
+    let tag = set.tags.first().cloned().unwrap_or_else(|| "latest".into());
+    ImageSummary {
+        name: set.name.clone(),
+        tags: set.tags.clone(),
+        digest: top.digest.clone(),
+        media_type: media_type.to_string(),
+        reference: format!("{}:{tag}@{}", set.name, top.digest),
+        platforms: set
+            .images
+            .iter()
+            .map(|i| PlatformSummary {
+                platform: i.platform.to_string(),
+                digest: i.manifest.digest.clone(),
+                compressed_size: i.compressed_size(),
+            })
+            .collect(),
+        layout: plan.layout_dir.clone(),
+    }
+}
+
+/// `1.2 MiB`, `340 KiB`, `512 B`.
+pub fn human_size(bytes: u64) -> String {
+    let b = bytes as f64;
+    if b >= 1024.0 * 1024.0 {
+        format!("{:.1} MiB", b / 1024.0 / 1024.0)
+    } else if b >= 1024.0 {
+        format!("{:.1} KiB", b / 1024.0)
+    } else {
+        format!("{bytes} B")
+    }
+}

@@ -1,0 +1,328 @@
+//! `cargo metadata` → [`Workspace`]: the selected binary targets with their configuration
+//! tables. Never builds anything.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use cargo_metadata::{DependencyKind, Metadata, MetadataCommand, Package, TargetKind};
+
+use crate::config::{self, ConfigError, ImageLayer, PackageConfig, Selection, Settings};
+use crate::git::{self, GitInfo};
+
+/// Errors reading or selecting from the workspace.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum WorkspaceError {
+    /// `cargo metadata` failed.
+    #[error("`cargo metadata` failed:\n{stderr}")]
+    #[diagnostic(
+        code(containerize::workspace),
+        help("run this inside a Cargo workspace, or pass --manifest-path PATH/Cargo.toml")
+    )]
+    Metadata {
+        /// cargo's error output.
+        stderr: String,
+    },
+    /// `-p` named something that is not a workspace member.
+    #[error("package `{name}` is not a member of this workspace")]
+    #[diagnostic(code(containerize::usage), help("workspace members: {members}"))]
+    UnknownPackage {
+        /// The name given.
+        name: String,
+        /// The members, comma-separated.
+        members: String,
+    },
+    /// `--bin` named something no selected package has.
+    #[error("no binary target named `{name}` in the selected packages")]
+    #[diagnostic(code(containerize::usage), help("binaries: {available}"))]
+    UnknownBin {
+        /// The name given.
+        name: String,
+        /// The binaries found, comma-separated.
+        available: String,
+    },
+    /// A `[package.metadata.containerize.bin.<name>]` table for a binary that does not exist.
+    #[error(
+        "[package.metadata.containerize.bin.{name}] in {manifest} names no binary of package `{package}`"
+    )]
+    #[diagnostic(
+        code(containerize::config),
+        help("binaries of `{package}`: {available}")
+    )]
+    UnknownBinTable {
+        /// The table's name.
+        name: String,
+        /// The package.
+        package: String,
+        /// Its Cargo.toml.
+        manifest: String,
+        /// Its binaries.
+        available: String,
+    },
+    /// Nothing to package.
+    #[error("no binary targets selected")]
+    #[diagnostic(
+        code(containerize::usage),
+        help(
+            "the selected packages have no [[bin]] targets; select others with -p, --workspace or --manifest-path"
+        )
+    )]
+    NoBins,
+    /// Two selected binaries would make the same image.
+    #[error("two selected binaries are named `{name}` (in packages `{first}` and `{second}`)")]
+    #[diagnostic(
+        code(containerize::usage),
+        help("select one of them with -p or --exclude")
+    )]
+    DuplicateBin {
+        /// The binary name.
+        name: String,
+        /// One package.
+        first: String,
+        /// The other.
+        second: String,
+    },
+    /// A metadata table did not parse.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Config(#[from] ConfigError),
+}
+
+/// One binary target to package.
+#[derive(Debug, Clone)]
+pub struct BinTarget {
+    /// The `[[bin]]` name (also the image name).
+    pub name: String,
+    /// Package name.
+    pub package: String,
+    /// Package version.
+    pub version: String,
+    /// The package's directory.
+    pub package_dir: PathBuf,
+    /// Its Cargo.toml, relative to the workspace root, for messages.
+    pub manifest_display: String,
+    /// `package.repository`.
+    pub repository: Option<String>,
+    /// `package.description`.
+    pub description: Option<String>,
+    /// `package.license`.
+    pub license: Option<String>,
+    /// `[package.metadata.containerize]`.
+    pub package_config: ImageLayer,
+    /// `[package.metadata.containerize.bin.<name>]`, if any.
+    pub bin_config: Option<ImageLayer>,
+}
+
+/// The workspace as far as packaging is concerned.
+#[derive(Debug, Clone)]
+pub struct Workspace {
+    /// Workspace root directory.
+    pub root: PathBuf,
+    /// Cargo's target directory.
+    pub target_dir: PathBuf,
+    /// Root Cargo.toml relative display name (`Cargo.toml`).
+    pub root_manifest_display: String,
+    /// `[workspace.metadata.containerize]`.
+    pub config: ImageLayer,
+    /// Selected binaries, in package then target order.
+    pub bins: Vec<BinTarget>,
+    /// Packages in the selected dependency graph that compile C code (build-depend on
+    /// `cc` or `cmake`), sorted.
+    pub c_packages: Vec<String>,
+    /// The repository state.
+    pub git: GitInfo,
+}
+
+/// Runs `cargo metadata` and selects binaries as cargo would for `cargo build`.
+pub fn load(settings: &Settings) -> Result<Workspace, WorkspaceError> {
+    let mut cmd = MetadataCommand::new();
+    if let Some(p) = &settings.manifest_path {
+        cmd.manifest_path(p);
+    }
+    let mut opts = Vec::new();
+    for (flag, on) in [
+        ("--locked", settings.cargo.locked),
+        ("--frozen", settings.cargo.frozen),
+        ("--offline", settings.cargo.offline),
+    ] {
+        if on {
+            opts.push(flag.to_string());
+        }
+    }
+    cmd.other_options(opts);
+    let metadata = cmd.exec().map_err(|e| WorkspaceError::Metadata {
+        stderr: match e {
+            cargo_metadata::Error::CargoMetadata { stderr } => stderr.trim_end().to_string(),
+            other => other.to_string(),
+        },
+    })?;
+    from_metadata(&metadata, settings)
+}
+
+fn relative(root: &Path, p: &Path) -> String {
+    p.strip_prefix(root).unwrap_or(p).display().to_string()
+}
+
+/// Selects binaries from already-read metadata (unit-testable without cargo).
+pub fn from_metadata(
+    metadata: &Metadata,
+    settings: &Settings,
+) -> Result<Workspace, WorkspaceError> {
+    let root = metadata.workspace_root.clone().into_std_path_buf();
+    let root_manifest_display = "Cargo.toml".to_string();
+    let config =
+        config::parse_workspace_config(&metadata.workspace_metadata, &root_manifest_display)?;
+    let packages = select_packages(metadata, &settings.selection)?;
+
+    let mut bins = Vec::new();
+    for pkg in &packages {
+        let manifest_display = relative(&root, pkg.manifest_path.as_std_path());
+        let PackageConfig {
+            package: package_config,
+            bins: bin_tables,
+        } = config::parse_package_config(&pkg.metadata, &manifest_display)?;
+        let pkg_bins: Vec<&str> = pkg
+            .targets
+            .iter()
+            .filter(|t| t.kind.contains(&TargetKind::Bin))
+            .map(|t| t.name.as_str())
+            .collect();
+        if let Some(name) = bin_tables.keys().find(|n| !pkg_bins.contains(&n.as_str())) {
+            return Err(WorkspaceError::UnknownBinTable {
+                name: name.clone(),
+                package: pkg.name.to_string(),
+                manifest: manifest_display,
+                available: pkg_bins.join(", "),
+            });
+        }
+        for bin in pkg_bins {
+            bins.push(BinTarget {
+                name: bin.to_string(),
+                package: pkg.name.to_string(),
+                version: pkg.version.to_string(),
+                package_dir: pkg
+                    .manifest_path
+                    .parent()
+                    .map(|p| p.as_std_path().to_path_buf())
+                    .unwrap_or_else(|| root.clone()),
+                manifest_display: manifest_display.clone(),
+                repository: pkg.repository.clone(),
+                description: pkg.description.clone(),
+                license: pkg.license.clone(),
+                package_config: package_config.clone(),
+                bin_config: bin_tables.get(bin).cloned(),
+            });
+        }
+    }
+
+    if !settings.selection.bins.is_empty() {
+        let available: Vec<String> = bins.iter().map(|b| b.name.clone()).collect();
+        for wanted in &settings.selection.bins {
+            if !available.contains(wanted) {
+                return Err(WorkspaceError::UnknownBin {
+                    name: wanted.clone(),
+                    available: available.join(", "),
+                });
+            }
+        }
+        bins.retain(|b| settings.selection.bins.contains(&b.name));
+    }
+    if bins.is_empty() {
+        return Err(WorkspaceError::NoBins);
+    }
+    let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
+    for b in &bins {
+        if let Some(first) = seen.insert(&b.name, &b.package) {
+            return Err(WorkspaceError::DuplicateBin {
+                name: b.name.clone(),
+                first: first.to_string(),
+                second: b.package.clone(),
+            });
+        }
+    }
+
+    let target_dir = match &settings.cargo.target_dir {
+        Some(dir) if dir.is_absolute() => dir.clone(),
+        Some(dir) => std::env::current_dir()
+            .map(|c| c.join(dir))
+            .unwrap_or_else(|_| dir.clone()),
+        None => metadata.target_directory.clone().into_std_path_buf(),
+    };
+    let c_packages = c_packages(metadata, &packages);
+    let git = git::inspect(&root);
+    Ok(Workspace {
+        root,
+        target_dir,
+        root_manifest_display,
+        config,
+        bins,
+        c_packages,
+        git,
+    })
+}
+
+fn select_packages<'m>(
+    metadata: &'m Metadata,
+    sel: &Selection,
+) -> Result<Vec<&'m Package>, WorkspaceError> {
+    let members: Vec<&Package> = metadata.workspace_packages();
+    for name in sel.packages.iter().chain(&sel.exclude) {
+        if !members.iter().any(|p| p.name.as_str() == name) {
+            let mut names: Vec<&str> = members.iter().map(|p| p.name.as_str()).collect();
+            names.sort();
+            return Err(WorkspaceError::UnknownPackage {
+                name: name.clone(),
+                members: names.join(", "),
+            });
+        }
+    }
+    let ws = {
+        let mut w = clap_cargo::Workspace::default();
+        w.package = sel.packages.clone();
+        w.workspace = sel.workspace;
+        w.exclude = sel.exclude.clone();
+        w
+    };
+    let (selected, _) = ws.partition_packages(metadata);
+    Ok(selected)
+}
+
+/// Names of packages reachable from `roots` that build C code: they have a build
+/// dependency on `cc` or `cmake`. Such graphs need a musl C toolchain.
+fn c_packages(metadata: &Metadata, roots: &[&Package]) -> Vec<String> {
+    let Some(resolve) = &metadata.resolve else {
+        return Vec::new();
+    };
+    let nodes: BTreeMap<_, _> = resolve.nodes.iter().map(|n| (&n.id, n)).collect();
+    let names: BTreeMap<_, _> = metadata.packages.iter().map(|p| (&p.id, p)).collect();
+    let mut seen = BTreeSet::new();
+    let mut stack: Vec<_> = roots.iter().map(|p| &p.id).collect();
+    let mut out = BTreeSet::new();
+    while let Some(id) = stack.pop() {
+        if !seen.insert(id) {
+            continue;
+        }
+        let Some(node) = nodes.get(id) else { continue };
+        for dep in &node.deps {
+            let is_build = dep
+                .dep_kinds
+                .iter()
+                .any(|k| k.kind == DependencyKind::Build);
+            let is_c_tool = names
+                .get(&dep.pkg)
+                .is_some_and(|p| matches!(p.name.as_str(), "cc" | "cmake"));
+            if is_build && is_c_tool {
+                if let Some(p) = names.get(id) {
+                    out.insert(p.name.to_string());
+                }
+            }
+            let only_dev = dep
+                .dep_kinds
+                .iter()
+                .all(|k| k.kind == DependencyKind::Development);
+            if !only_dev {
+                stack.push(&dep.pkg);
+            }
+        }
+    }
+    out.into_iter().collect()
+}
