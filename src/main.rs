@@ -8,6 +8,10 @@ use cargo_containerize::output::{Shell, Verbosity};
 use cargo_containerize::{cli, error::EXIT_CONFIG, pipeline};
 
 fn main() -> ExitCode {
+    // Long lines (paths, command lines) stay whole so they can be copied and grepped.
+    let _ = miette::set_hook(Box::new(|_| {
+        Box::new(miette::MietteHandlerOpts::new().wrap_lines(false).build())
+    }));
     let args = match cli::parse_from(std::env::args_os()) {
         Ok(a) => a,
         Err(e) => {

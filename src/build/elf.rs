@@ -127,4 +127,44 @@ mod tests {
             Err(NotStatic::NotElf(_))
         ));
     }
+
+    #[test]
+    fn musl_gcc_dynamic_binary_is_refused_and_static_ones_accepted() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("hello.c");
+        std::fs::write(
+            &src,
+            "#include <stdio.h>\nint main(void) { puts(\"hi\"); return 0; }\n",
+        )
+        .unwrap();
+        let build = |out: &str, extra: &[&str]| {
+            let status = std::process::Command::new("musl-gcc")
+                .args(extra)
+                .arg("-o")
+                .arg(dir.path().join(out))
+                .arg(&src)
+                .status()
+                .expect("musl-gcc is not installed: run scripts/install-test-deps.sh");
+            assert!(status.success());
+            dir.path().join(out)
+        };
+        let dynamic = build("dynamic", &[]);
+        let err = check_static(&dynamic, Platform::LinuxAmd64).unwrap_err();
+        assert_eq!(
+            err,
+            NotStatic::Interpreter("/lib/ld-musl-x86_64.so.1".into())
+        );
+        assert_eq!(
+            err.to_string(),
+            "it needs the dynamic loader `/lib/ld-musl-x86_64.so.1`"
+        );
+        let fully_static = build("static", &["-static"]);
+        assert_eq!(check_static(&fully_static, Platform::LinuxAmd64), Ok(()));
+        // Rust's musl binaries are static-pie (PT_DYNAMIC without DT_NEEDED): the
+        // integration tests package those.
+        assert!(matches!(
+            check_static(&fully_static, Platform::LinuxArm64),
+            Err(NotStatic::WrongMachine(_))
+        ));
+    }
 }

@@ -1,0 +1,1 @@
+int cshim_add(int a, int b) { return a + b; }

@@ -1,0 +1,3 @@
+fn main() {
+    println!("{}", greeter_lib::greeting("worker"));
+}

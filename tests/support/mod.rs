@@ -1,0 +1,292 @@
+//! Shared helpers for the integration tests: copy a fixture workspace into a temp dir, run
+//! the real binary on it, call the test kit's validators. Missing tools fail with the
+//! command that installs them; nothing is skipped silently.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A test kit script.
+pub fn testkit(script: &str) -> PathBuf {
+    repo().join("tests/support/testkit").join(script)
+}
+
+/// Fails the test with the install command when `tool` is not on PATH.
+pub fn require(tool: &str) {
+    let found = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
+        .unwrap_or(false);
+    assert!(
+        found,
+        "`{tool}` is not installed: run scripts/install-test-deps.sh (it installs every test prerequisite)"
+    );
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name();
+        if name == "target" {
+            continue;
+        }
+        let ft = entry.file_type().unwrap();
+        let dest = to.join(&name);
+        if ft.is_dir() {
+            copy_dir(&entry.path(), &dest);
+        } else if ft.is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(entry.path()).unwrap(), &dest).unwrap();
+        } else {
+            std::fs::copy(entry.path(), &dest).unwrap();
+        }
+    }
+}
+
+/// A copy of `testdata/<name>` in a fresh temp dir (lowercase path: podman's `oci:`
+/// transport rejects uppercase).
+pub struct Fixture {
+    /// Keeps the directory alive.
+    pub tmp: tempfile::TempDir,
+    /// The workspace root inside it.
+    pub root: PathBuf,
+}
+
+impl Fixture {
+    /// Copies the fixture.
+    pub fn new(name: &str) -> Fixture {
+        let tmp = tempfile::Builder::new()
+            .prefix("containerize-test-")
+            .tempdir()
+            .unwrap();
+        let root = tmp.path().join(name);
+        copy_dir(&repo().join("testdata").join(name), &root);
+        Fixture { tmp, root }
+    }
+
+    /// `target/containerize/`.
+    pub fn out(&self) -> PathBuf {
+        self.root.join("target/containerize")
+    }
+
+    /// `target/containerize/oci`.
+    pub fn layout(&self) -> PathBuf {
+        self.out().join("oci")
+    }
+
+    /// Runs `cargo containerize ARGS` in the workspace.
+    pub fn run(&self, args: &[&str]) -> Run {
+        self.run_with(args, &[])
+    }
+
+    /// Runs with extra environment variables.
+    pub fn run_with(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut cmd = containerize_cmd(&self.root);
+        cmd.args(args);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        Run::of(cmd.output().unwrap())
+    }
+
+    /// The parsed `target/containerize/<image>/image.json`.
+    pub fn image_json(&self, image: &str) -> Value {
+        let bytes = std::fs::read(self.out().join(image).join("image.json")).unwrap();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    /// Rewrites the fixture's Cargo.toml (or another file) with `f`.
+    pub fn edit(&self, file: &str, f: impl FnOnce(String) -> String) {
+        let p = self.root.join(file);
+        let s = std::fs::read_to_string(&p).unwrap();
+        std::fs::write(&p, f(s)).unwrap();
+    }
+}
+
+/// The real binary, with a clean environment for our variables.
+pub fn containerize_cmd(dir: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cargo-containerize"));
+    cmd.arg("containerize").current_dir(dir);
+    for (k, _) in std::env::vars_os() {
+        let k = k.to_string_lossy().into_owned();
+        if k.starts_with("CARGO_CONTAINERIZE_")
+            || k == "SOURCE_DATE_EPOCH"
+            || k == "CARGO_TARGET_DIR"
+            || k == "RUSTFLAGS"
+        {
+            cmd.env_remove(&k);
+        }
+    }
+    cmd.env("CARGO_TERM_COLOR", "never");
+    cmd
+}
+
+/// A finished run.
+pub struct Run {
+    /// Exit code.
+    pub code: i32,
+    /// stdout.
+    pub stdout: String,
+    /// stderr.
+    pub stderr: String,
+}
+
+impl Run {
+    fn of(o: Output) -> Run {
+        Run {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+
+    /// Asserts success and returns self.
+    #[track_caller]
+    pub fn ok(self) -> Run {
+        assert_eq!(
+            self.code, 0,
+            "expected success\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+
+    /// Asserts the exit code and returns self.
+    #[track_caller]
+    pub fn fails_with(self, code: i32) -> Run {
+        assert_eq!(
+            self.code, code,
+            "expected exit {code}\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+
+    /// The digests printed on stdout, one per image line `name:tag@sha256:...`.
+    pub fn refs(&self) -> Vec<String> {
+        self.stdout.lines().map(String::from).collect()
+    }
+}
+
+/// Runs a test-kit script, asserting success; returns stdout.
+#[track_caller]
+pub fn kit(script: &str, args: &[&str]) -> String {
+    let out = Command::new(testkit(script)).args(args).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{script} {args:?} failed\nstdout:\n{stdout}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// Validates an OCI layout with the test kit (hashes, sizes, diff_ids, tar safety,
+/// oci-image-tool, umoci unpack + entrypoint check), strictly.
+#[track_caller]
+pub fn validate_layout(dir: &Path) {
+    require("umoci");
+    require("oci-image-tool");
+    kit(
+        "validate-oci-layout.sh",
+        &["--strict", dir.to_str().unwrap()],
+    );
+}
+
+/// Runs an image once with podman (runc, vfs) and returns its output.
+#[track_caller]
+pub fn run_once(image: &str, arch: &str, args: &[&str]) -> String {
+    require("podman");
+    let mut a = vec![image, "--arch", arch, "--once", "--"];
+    a.extend_from_slice(args);
+    kit("run-image.sh", &a)
+}
+
+/// A running container, stopped on drop.
+pub struct Container {
+    /// Container ID.
+    pub id: String,
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+}
+
+impl Container {
+    /// Starts `image` and waits for `health` to answer 200.
+    #[track_caller]
+    pub fn start(image: &str, arch: &str, health: &str, extra: &[&str]) -> Container {
+        require("podman");
+        let mut args = vec![
+            image,
+            "--arch",
+            arch,
+            "--port",
+            "8080",
+            "--http-check",
+            health,
+            "--timeout",
+            "60",
+        ];
+        args.extend_from_slice(extra);
+        let out = kit("run-image.sh", &args);
+        let get = |k: &str| {
+            out.lines()
+                .find_map(|l| {
+                    l.trim_start_matches("export ")
+                        .strip_prefix(&format!("{k}="))
+                })
+                .map(|v| v.trim_matches(|c| c == '\'' || c == '"').to_string())
+                .unwrap_or_else(|| panic!("run-image.sh printed no {k}:\n{out}"))
+        };
+        Container {
+            id: get("RUN_IMAGE_ID"),
+            url: get("RUN_IMAGE_URL"),
+        }
+    }
+
+    /// GET a path; returns (status, body).
+    pub fn get(&self, path: &str) -> (u16, String) {
+        let out = Command::new("curl")
+            .args([
+                "-s",
+                "-o",
+                "-",
+                "-w",
+                "\n%{http_code}",
+                &format!("{}{path}", self.url),
+            ])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+        (code.trim().parse().unwrap_or(0), body.to_string())
+    }
+}
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        let _ = Command::new(testkit("run-image.sh"))
+            .args(["stop", &self.id])
+            .output();
+    }
+}
+
+/// Reads a blob of a layout by digest.
+pub fn blob(layout: &Path, digest: &str) -> Vec<u8> {
+    std::fs::read(
+        layout
+            .join("blobs/sha256")
+            .join(digest.trim_start_matches("sha256:")),
+    )
+    .unwrap()
+}
+
+/// Parses a JSON blob.
+pub fn json_blob(layout: &Path, digest: &str) -> Value {
+    serde_json::from_slice(&blob(layout, digest)).unwrap()
+}
