@@ -2,6 +2,8 @@
 //! with its own target directory, give byte-identical images, and the binaries carry no
 //! trace of where they were built.
 
+#![allow(clippy::print_stderr)]
+
 mod support;
 
 use std::path::Path;

@@ -25,11 +25,10 @@ fn ref_names(fx: &Fixture) -> Vec<String> {
 fn default_members_give_one_image_per_binary_in_one_layout() {
     let fx = Fixture::new("two-bins");
     let run = fx.run(&[]).ok();
-    let names: Vec<&str> = run
+    let names: Vec<String> = run
         .refs()
         .iter()
         .map(|r| r.split(':').next().unwrap().to_string())
-        .map(|s| Box::leak(s.into_boxed_str()) as &str)
         .collect();
     assert_eq!(names, ["api", "worker", "worker-admin"], "{}", run.stdout);
     assert_eq!(

@@ -1,7 +1,7 @@
 //! Shared helpers for the integration tests: copy a fixture workspace into a temp dir, run
 //! the real binary on it, call the test kit's validators. Missing tools fail with the
 //! command that installs them; nothing is skipped silently.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::disallowed_methods)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
