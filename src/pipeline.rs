@@ -39,7 +39,8 @@ pub struct ImageSummary {
     pub reference: String,
     /// Per platform: `linux/amd64` → manifest digest and compressed size.
     pub platforms: Vec<PlatformSummary>,
-    /// The OCI layout holding the image.
+    /// The OCI layout holding the image, relative to this summary's directory
+    /// (`../oci`), so the file is the same wherever the workspace is.
     pub layout: PathBuf,
 }
 
@@ -101,7 +102,7 @@ pub fn run(settings: &Settings, shell: &mut Shell) -> Result<Vec<ImageSummary>, 
         write_archive(&layout, &sets, file)?;
     }
 
-    let summaries: Vec<ImageSummary> = sets.iter().map(|s| summarize(s, &plan)).collect();
+    let summaries: Vec<ImageSummary> = sets.iter().map(summarize).collect();
     for (summary, image) in summaries.iter().zip(&plan.images) {
         let json = to_canonical_json(summary)
             .map_err(|e| AssembleError::new("image.json", &summary.name, e))?;
@@ -196,7 +197,7 @@ fn package_image(
     Ok(assemble_set(image, images)?)
 }
 
-fn summarize(set: &ImageSet, plan: &Plan) -> ImageSummary {
+fn summarize(set: &ImageSet) -> ImageSummary {
     let (top, media_type) = set.top();
     let tag = set.tags.first().cloned().unwrap_or_else(|| "latest".into());
     ImageSummary {
@@ -214,7 +215,7 @@ fn summarize(set: &ImageSet, plan: &Plan) -> ImageSummary {
                 compressed_size: i.compressed_size(),
             })
             .collect(),
-        layout: plan.layout_dir.clone(),
+        layout: PathBuf::from("../oci"),
     }
 }
 
