@@ -20,9 +20,26 @@ stdout carries one image reference per line, so `$(cargo containerize)` works in
     bin_name = "cargo containerize",
     version,
     styles = clap_cargo::style::CLAP_STYLING,
-    after_help = AFTER_HELP
+    after_help = AFTER_HELP,
+    args_conflicts_with_subcommands = true
 )]
-pub struct Args {
+pub struct Cli {
+    /// A subcommand; without one, builds and packages the images.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub build: BuildArgs,
+}
+
+/// Subcommands besides the default build.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {}
+
+/// The flags of a build (the default command).
+#[derive(Debug, clap::Args)]
+pub struct BuildArgs {
     #[command(flatten)]
     #[allow(missing_docs)]
     pub manifest: clap_cargo::Manifest,
@@ -110,12 +127,12 @@ pub struct Args {
 
 /// Parses argv the way cargo hands it over (`cargo-containerize containerize ...`) or as
 /// a direct call (`cargo-containerize ...`).
-pub fn parse_from<I: IntoIterator<Item = OsString>>(argv: I) -> Result<Args, clap::Error> {
+pub fn parse_from<I: IntoIterator<Item = OsString>>(argv: I) -> Result<Cli, clap::Error> {
     let mut argv: Vec<OsString> = argv.into_iter().collect();
     if argv.get(1).is_some_and(|a| a == "containerize") {
         argv.remove(1);
     }
-    Args::try_parse_from(argv)
+    Cli::try_parse_from(argv)
 }
 
 #[cfg(test)]
@@ -142,7 +159,8 @@ mod tests {
             ]
             .map(OsString::from),
         )
-        .unwrap();
+        .unwrap()
+        .build;
         assert_eq!(args.workspace.package, ["api"]);
         assert_eq!(args.bins, ["api"]);
         assert_eq!(args.platform, ["linux/amd64", "linux/arm64"]);
@@ -154,6 +172,6 @@ mod tests {
     #[test]
     fn clap_definition_is_valid() {
         use clap::CommandFactory;
-        Args::command().debug_assert();
+        Cli::command().debug_assert();
     }
 }

@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::cli::Args;
+use crate::cli::BuildArgs;
 use crate::output::Verbosity;
 use crate::platform::{Platform, parse_platforms};
 
@@ -538,7 +538,7 @@ impl Env {
 }
 
 /// Resolves the command line and environment into [`Settings`].
-pub fn resolve(args: Args, env: &Env) -> Result<Settings, ConfigError> {
+pub fn resolve(args: BuildArgs, env: &Env) -> Result<Settings, ConfigError> {
     let platforms = if args.platform.is_empty() {
         None
     } else {

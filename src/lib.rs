@@ -15,6 +15,7 @@
 
 pub mod build;
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod error;
 pub mod fsutil;

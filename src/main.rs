@@ -12,15 +12,20 @@ fn main() -> ExitCode {
     let _ = miette::set_hook(Box::new(|_| {
         Box::new(miette::MietteHandlerOpts::new().wrap_lines(false).build())
     }));
-    let args = match cli::parse_from(std::env::args_os()) {
-        Ok(a) => a,
+    let cli = match cli::parse_from(std::env::args_os()) {
+        Ok(c) => c,
         Err(e) => {
             let code = if e.use_stderr() { EXIT_CONFIG } else { 0 };
             let _ = e.print();
             return ExitCode::from(code as u8);
         }
     };
-    let settings = match config::resolve(args, &Env::from_process()) {
+    #[allow(clippy::match_single_binding)]
+    match cli.command {
+        // Subcommands dispatch to src/commands/*.rs.
+        None => {}
+    }
+    let settings = match config::resolve(cli.build, &Env::from_process()) {
         Ok(s) => s,
         Err(e) => return report(miette::Report::new(e), EXIT_CONFIG),
     };
