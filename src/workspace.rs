@@ -310,10 +310,11 @@ fn c_packages(metadata: &Metadata, roots: &[&Package]) -> Vec<String> {
             let is_c_tool = names
                 .get(&dep.pkg)
                 .is_some_and(|p| matches!(p.name.as_str(), "cc" | "cmake"));
-            if is_build && is_c_tool {
-                if let Some(p) = names.get(id) {
-                    out.insert(p.name.to_string());
-                }
+            if is_build
+                && is_c_tool
+                && let Some(p) = names.get(id)
+            {
+                out.insert(p.name.to_string());
             }
             let only_dev = dep
                 .dep_kinds
