@@ -92,6 +92,43 @@ pub struct BuildArgs {
     #[arg(long, value_name = "FILE", env = "CARGO_CONTAINERIZE_TARBALL")]
     pub tarball: Option<PathBuf>,
 
+    /// Push the images to the registry (needs a repository: --repo)
+    #[arg(long)]
+    pub push: bool,
+
+    /// Registry and namespace to push to, e.g. ghcr.io/my-org [metadata: repository]
+    #[arg(
+        long,
+        value_name = "REGISTRY/NAMESPACE",
+        env = "CARGO_CONTAINERIZE_REPO"
+    )]
+    pub repo: Option<String>,
+
+    /// How image names are formed under --repo: <repo>/<bin>, <repo>/<package>, or <repo> itself
+    #[arg(long, value_name = "MODE", value_enum, default_value = "bin")]
+    pub naming: NamingArg,
+
+    /// Tags from the exact git tag on HEAD: v1.2.3 gives 1.2.3, 1.2, 1 and latest (pre-releases only their own)
+    #[arg(long, conflicts_with = "tags")]
+    pub tag_from_git: bool,
+
+    /// Speak plain HTTP to this registry host (loopback hosts always use HTTP; repeatable)
+    #[arg(
+        long,
+        value_name = "HOST",
+        env = "CARGO_CONTAINERIZE_INSECURE_REGISTRY",
+        value_delimiter = ','
+    )]
+    pub insecure_registry: Vec<String>,
+
+    /// Trust this CA certificate (PEM) for the registry, besides the system's
+    #[arg(long, value_name = "FILE", env = "CARGO_CONTAINERIZE_REGISTRY_CA")]
+    pub registry_ca: Option<PathBuf>,
+
+    /// Also write the image references (by digest), one per line, to FILE
+    #[arg(long, value_name = "FILE")]
+    pub image_refs: Option<PathBuf>,
+
     /// gzip level for layers, 0-9
     #[arg(long, value_name = "N", env = "CARGO_CONTAINERIZE_COMPRESSION_LEVEL", value_parser = clap::value_parser!(u32).range(0..=9))]
     pub compression_level: Option<u32>,
@@ -123,6 +160,17 @@ pub struct BuildArgs {
     /// Print the commands that are run (-vv: also cargo's verbose output)
     #[arg(short, long, action = clap::ArgAction::Count)]
     pub verbose: u8,
+}
+
+/// `--naming`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum NamingArg {
+    /// `<repo>/<binary name>`
+    Bin,
+    /// `<repo>/<package name>`
+    Package,
+    /// `<repo>` itself (one image only)
+    Bare,
 }
 
 /// Parses argv the way cargo hands it over (`cargo-containerize containerize ...`) or as

@@ -15,9 +15,12 @@ use std::path::PathBuf;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::cli::BuildArgs;
+use crate::cli::{BuildArgs, NamingArg};
 use crate::output::Verbosity;
 use crate::platform::{Platform, parse_platforms};
+use crate::registry::PushSettings;
+use crate::registry::auth::{AuthSources, Credential};
+use crate::registry::retry::RetryPolicy;
 
 /// Default gzip level for layers: zlib's default, a good size/speed balance for binaries.
 pub const DEFAULT_COMPRESSION_LEVEL: u32 = 6;
@@ -200,6 +203,8 @@ pub struct ImageLayer {
     pub assets_dest: Option<String>,
     /// Platforms to build, e.g. `["linux/amd64", "linux/arm64"]` or `["all"]`.
     pub platforms: Option<Vec<String>>,
+    /// Registry and namespace to push to (`ghcr.io/my-org`).
+    pub repository: Option<String>,
 }
 
 /// A package's `[package.metadata.containerize]`: its own layer plus per-binary layers.
@@ -290,6 +295,8 @@ pub struct ImageSettings {
     pub platforms: Vec<Platform>,
     /// Where the `assets` value came from (for errors about the directory).
     pub assets_source: Source,
+    /// `repository` from the metadata, with where it came from.
+    pub repository: Option<(String, Source)>,
 }
 
 /// Merges layers (lowest precedence first) with the CLI platform override into the
@@ -309,6 +316,7 @@ pub fn resolve_image(
         assets: None,
         platforms: vec![Platform::LinuxAmd64],
         assets_source: Source::Default,
+        repository: None,
     };
     let mut assets_dest: Option<String> = None;
     for (layer, source) in layers {
@@ -360,6 +368,9 @@ pub fn resolve_image(
                 ));
             }
             assets_dest = Some(dest.clone());
+        }
+        if let Some(r) = &layer.repository {
+            s.repository = Some((r.clone(), source.clone()));
         }
         if let Some(p) = &layer.platforms {
             s.platforms =
@@ -487,8 +498,30 @@ pub struct Settings {
     pub tarball: Option<PathBuf>,
     /// `SOURCE_DATE_EPOCH`, if set.
     pub source_date_epoch: Option<u64>,
+    /// Pushing, when `--push` was given.
+    pub push: Option<PushSettings>,
+    /// `--repo`/`CARGO_CONTAINERIZE_REPO` (overrides the metadata's `repository`).
+    pub repo: Option<String>,
+    /// `--naming`.
+    pub naming: Naming,
+    /// `--tag-from-git`.
+    pub tag_from_git: bool,
+    /// `--image-refs`.
+    pub image_refs: Option<PathBuf>,
     /// Shell verbosity.
     pub verbosity: Verbosity,
+}
+
+/// How image names are formed under a repository.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Naming {
+    /// `<repo>/<bin>`.
+    #[default]
+    Bin,
+    /// `<repo>/<package>`.
+    Package,
+    /// `<repo>`.
+    Bare,
 }
 
 /// The environment variables this tool reads (besides clap's), captured once so tests
@@ -510,6 +543,13 @@ impl Env {
             "CARGO",
             "PATH",
             "CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER",
+            "DOCKER_CONFIG",
+            "REGISTRY_AUTH_FILE",
+            "XDG_RUNTIME_DIR",
+            "CARGO_CONTAINERIZE_REGISTRY_USERNAME",
+            "CARGO_CONTAINERIZE_REGISTRY_PASSWORD",
+            "CARGO_CONTAINERIZE_RETRY_ATTEMPTS",
+            "CARGO_CONTAINERIZE_RETRY_BASE_MS",
         ];
         #[allow(clippy::disallowed_methods)]
         let vars = keys
@@ -570,6 +610,16 @@ pub fn resolve(args: BuildArgs, env: &Env) -> Result<Settings, ConfigError> {
             message,
         })?;
     }
+    let push = if args.push {
+        Some(push_settings(&args, env)?)
+    } else {
+        None
+    };
+    let naming = match args.naming {
+        NamingArg::Bin => Naming::Bin,
+        NamingArg::Package => Naming::Package,
+        NamingArg::Bare => Naming::Bare,
+    };
     let verbosity = if args.quiet {
         Verbosity::Quiet
     } else if args.verbose > 0 {
@@ -612,6 +662,73 @@ pub fn resolve(args: BuildArgs, env: &Env) -> Result<Settings, ConfigError> {
         tarball: args.tarball,
         source_date_epoch,
         verbosity,
+        push,
+        repo: args.repo,
+        naming,
+        tag_from_git: args.tag_from_git,
+        image_refs: args.image_refs,
+    })
+}
+
+/// Where credentials live: explicit CI variables, docker's config, podman's auth.json.
+pub fn auth_sources(env: &Env) -> Result<AuthSources, ConfigError> {
+    let user = env.get("CARGO_CONTAINERIZE_REGISTRY_USERNAME");
+    let pass = env.get("CARGO_CONTAINERIZE_REGISTRY_PASSWORD");
+    let explicit = match (user, pass) {
+        (Some(u), Some(p)) => Some(Credential::Basic {
+            username: u.to_string(),
+            password: p.to_string(),
+        }),
+        (None, None) => None,
+        _ => {
+            return Err(ConfigError::BadArg {
+                origin: "CARGO_CONTAINERIZE_REGISTRY_USERNAME/_PASSWORD".into(),
+                message: "set both variables, or neither".into(),
+            });
+        }
+    };
+    let home = env.get("HOME").map(PathBuf::from);
+    let docker_dir = env
+        .get("DOCKER_CONFIG")
+        .map(PathBuf::from)
+        .or_else(|| home.as_ref().map(|h| h.join(".docker")));
+    let mut podman = Vec::new();
+    if let Some(f) = env.get("REGISTRY_AUTH_FILE") {
+        podman.push(PathBuf::from(f));
+    } else if let Some(d) = env.get("XDG_RUNTIME_DIR") {
+        podman.push(PathBuf::from(d).join("containers/auth.json"));
+    }
+    Ok(AuthSources {
+        env: explicit,
+        docker_config: docker_dir.map(|d| d.join("config.json")),
+        podman_auth: podman,
+    })
+}
+
+fn push_settings(args: &BuildArgs, env: &Env) -> Result<PushSettings, ConfigError> {
+    let number = |key: &str| -> Result<Option<u64>, ConfigError> {
+        env.get(key)
+            .map(|v| {
+                v.parse::<u64>().map_err(|_| ConfigError::BadArg {
+                    origin: key.into(),
+                    message: format!("`{v}` is not a number"),
+                })
+            })
+            .transpose()
+    };
+    let mut retry = RetryPolicy::default();
+    if let Some(n) = number("CARGO_CONTAINERIZE_RETRY_ATTEMPTS")? {
+        retry.attempts = u32::try_from(n.max(1)).unwrap_or(u32::MAX);
+    }
+    if let Some(ms) = number("CARGO_CONTAINERIZE_RETRY_BASE_MS")? {
+        retry.base = std::time::Duration::from_millis(ms);
+    }
+    Ok(PushSettings {
+        auth: auth_sources(env)?,
+        insecure_registries: args.insecure_registry.clone(),
+        registry_ca: args.registry_ca.clone(),
+        retry,
+        jobs: args.jobs.map_or(4, |j| j.max(1) as usize),
     })
 }
 

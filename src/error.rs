@@ -14,6 +14,8 @@ use crate::workspace::WorkspaceError;
 pub const EXIT_CONFIG: i32 = 2;
 /// Exit code for build failures (cargo, toolchain, non-static binaries).
 pub const EXIT_BUILD: i32 = 3;
+/// Exit code for registry failures (auth, network, refused pushes).
+pub const EXIT_REGISTRY: i32 = 4;
 /// Exit code for failures writing outputs.
 pub const EXIT_OUTPUT: i32 = 1;
 
@@ -44,6 +46,10 @@ pub enum Error {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Layout(#[from] LayoutError),
+    /// Pushing.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Push(#[from] crate::registry::PushError),
     /// Assembling documents.
     #[error(transparent)]
     #[diagnostic(transparent)]
@@ -64,6 +70,8 @@ impl Error {
                 EXIT_CONFIG
             }
             Error::Build(_) => EXIT_BUILD,
+            Error::Push(crate::registry::PushError::MissingRepo) => EXIT_CONFIG,
+            Error::Push(_) => EXIT_REGISTRY,
             Error::Layout(_) | Error::Assemble(_) => EXIT_OUTPUT,
         }
     }

@@ -13,6 +13,21 @@ pub struct GitInfo {
     pub commit_time: Option<u64>,
     /// Uncommitted changes to tracked files.
     pub dirty: bool,
+    /// The tag exactly at HEAD (`git describe --tags --exact-match`), if any.
+    pub exact_tag: Option<String>,
+}
+
+impl GitInfo {
+    /// The short commit (7 hex digits), with `-dirty` when the tree has changes.
+    pub fn short_commit(&self) -> Option<String> {
+        let c = self.commit.as_ref()?;
+        let short = &c[..c.len().min(7)];
+        Some(if self.dirty {
+            format!("{short}-dirty")
+        } else {
+            short.to_string()
+        })
+    }
 }
 
 fn git(root: &Path, args: &[&str]) -> Option<String> {
@@ -36,9 +51,56 @@ pub fn inspect(root: &Path) -> GitInfo {
         git(root, &["log", "-1", "--format=%ct", "HEAD"]).and_then(|t| t.parse().ok());
     let dirty = git(root, &["status", "--porcelain", "--untracked-files=no"])
         .is_some_and(|s| !s.is_empty());
+    let exact_tag = git(root, &["describe", "--tags", "--exact-match", "HEAD"]);
     GitInfo {
         commit: Some(commit),
         commit_time,
         dirty,
+        exact_tag,
+    }
+}
+
+/// Tags for a release from a git tag: `v1.2.3` → `1.2.3`, `1.2`, `1`, `latest`; a
+/// pre-release (`v1.2.3-rc.1`) or a tag that is not a version gets only itself.
+pub fn release_tags(git_tag: &str) -> Vec<String> {
+    let version = git_tag.strip_prefix('v').unwrap_or(git_tag);
+    let (core, build) = version.split_once('+').unwrap_or((version, ""));
+    let parts: Vec<&str> = core.split('.').collect();
+    let numeric = parts.len() == 3
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()));
+    if !numeric || !build.is_empty() {
+        return vec![version.replace('+', "_")];
+    }
+    vec![
+        core.to_string(),
+        format!("{}.{}", parts[0], parts[1]),
+        parts[0].to_string(),
+        "latest".to_string(),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn release_tags_follow_semver() {
+        assert_eq!(release_tags("v1.2.3"), ["1.2.3", "1.2", "1", "latest"]);
+        assert_eq!(release_tags("0.4.0"), ["0.4.0", "0.4", "0", "latest"]);
+        assert_eq!(release_tags("v1.2.3-rc.1"), ["1.2.3-rc.1"]);
+        assert_eq!(release_tags("v2.0.0+build5"), ["2.0.0_build5"]);
+        assert_eq!(release_tags("nightly"), ["nightly"]);
+    }
+
+    #[test]
+    fn short_commit_marks_dirty_trees() {
+        let g = GitInfo {
+            commit: Some("0123456789abcdef".into()),
+            dirty: true,
+            ..Default::default()
+        };
+        assert_eq!(g.short_commit().as_deref(), Some("0123456-dirty"));
     }
 }

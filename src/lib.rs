@@ -25,6 +25,7 @@ pub mod output;
 pub mod pipeline;
 pub mod plan;
 pub mod platform;
+pub mod registry;
 pub mod workspace;
 
 /// The tool's version, recorded in the built-in base layer and in layer cache keys.

@@ -33,7 +33,7 @@ fn main() -> ExitCode {
     match pipeline::run(&settings, &mut shell) {
         Ok(summaries) => {
             for s in &summaries {
-                if shell.out_line(&s.reference).is_err() {
+                if shell.out_line(s.output_ref()).is_err() {
                     // stdout closed (e.g. `| head`): nothing left to say.
                     return ExitCode::SUCCESS;
                 }

@@ -22,6 +22,7 @@ use crate::image::tar::Entry;
 use crate::image::{ImageSet, Layer};
 use crate::output::Shell;
 use crate::plan::{self, ImagePlan, Plan};
+use crate::registry::{self, PushJob};
 use crate::workspace;
 
 /// What a run produced, per image (also written as `<image>/image.json`).
@@ -39,9 +40,34 @@ pub struct ImageSummary {
     pub reference: String,
     /// Per platform: `linux/amd64` → manifest digest and compressed size.
     pub platforms: Vec<PlatformSummary>,
+    /// The push, with `--push`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pushed: Option<PushedSummary>,
     /// The OCI layout holding the image, relative to this summary's directory
     /// (`../oci`), so the file is the same wherever the workspace is.
     pub layout: PathBuf,
+}
+
+/// Where an image was pushed.
+#[derive(Debug, Clone, Serialize)]
+pub struct PushedSummary {
+    /// `registry/path@sha256:…`.
+    pub reference: String,
+    /// `registry/path`.
+    pub repository: String,
+    /// Tags set in the registry.
+    pub tags: Vec<String>,
+    /// Blob bytes uploaded (0 when the registry had everything).
+    pub uploaded_bytes: u64,
+}
+
+impl ImageSummary {
+    /// The line printed on stdout: the pushed reference, else the local one.
+    pub fn output_ref(&self) -> &str {
+        self.pushed
+            .as_ref()
+            .map_or(&self.reference, |p| &p.reference)
+    }
 }
 
 /// One platform of an image.
@@ -102,7 +128,36 @@ pub fn run(settings: &Settings, shell: &mut Shell) -> Result<Vec<ImageSummary>, 
         write_archive(&layout, &sets, file)?;
     }
 
-    let summaries: Vec<ImageSummary> = sets.iter().map(summarize).collect();
+    let mut summaries: Vec<ImageSummary> = sets.iter().map(summarize).collect();
+    if let Some(push) = &settings.push {
+        let jobs: Vec<PushJob> = sets
+            .iter()
+            .zip(&plan.images)
+            .filter_map(|(set, image)| {
+                Some(PushJob {
+                    set,
+                    repository: image.repository.clone()?,
+                    tags: image.tags.clone(),
+                })
+            })
+            .collect();
+        let pushed = registry::push_all(&jobs, &layout, push, shell)?;
+        for (summary, p) in summaries.iter_mut().zip(pushed) {
+            summary.pushed = Some(PushedSummary {
+                reference: p.reference(),
+                repository: p.repository.to_string(),
+                tags: p.tags.clone(),
+                uploaded_bytes: p.uploaded_bytes,
+            });
+        }
+    }
+    if let Some(file) = &settings.image_refs {
+        let lines: String = summaries
+            .iter()
+            .map(|s| format!("{}\n", s.output_ref()))
+            .collect();
+        fsutil::write_atomic(file, lines.as_bytes())?;
+    }
     for (summary, image) in summaries.iter().zip(&plan.images) {
         let json = to_canonical_json(summary)
             .map_err(|e| AssembleError::new("image.json", &summary.name, e))?;
@@ -206,6 +261,7 @@ fn summarize(set: &ImageSet) -> ImageSummary {
         digest: top.digest.clone(),
         media_type: media_type.to_string(),
         reference: format!("{}:{tag}@{}", set.name, top.digest),
+        pushed: None,
         platforms: set
             .images
             .iter()

@@ -4,8 +4,11 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use crate::config::{self, ConfigError, ImageSettings, Settings, Source};
+use crate::config::{self, ConfigError, ImageSettings, Naming, Settings, Source};
+use crate::git;
 use crate::platform::Platform;
+use crate::registry::PushError;
+use crate::registry::reference::Repository;
 use crate::workspace::Workspace;
 
 /// OCI annotation keys used on manifests and as config labels.
@@ -48,8 +51,10 @@ pub struct ImagePlan {
     pub settings: ImageSettings,
     /// Absolute assets directory, if configured.
     pub assets_dir: Option<PathBuf>,
-    /// Tags in the OCI layout.
+    /// Tags (in the OCI layout and, with `--push`, in the registry).
     pub tags: Vec<String>,
+    /// Where it is pushed (with `--push`).
+    pub repository: Option<Repository>,
     /// OCI annotations for the manifest (and labels for the config), sorted.
     pub annotations: BTreeMap<String, String>,
     /// `target/containerize/<name>/`.
@@ -120,6 +125,40 @@ pub enum PlanError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Config(#[from] ConfigError),
+    /// A repository that does not parse.
+    #[error("invalid repository from {origin}: {message}")]
+    #[diagnostic(
+        code(containerize::usage),
+        help(
+            "use REGISTRY/NAMESPACE with lowercase path components, e.g. ghcr.io/my-org or 127.0.0.1:5000/team"
+        )
+    )]
+    BadRepository {
+        /// `--repo` or the metadata table.
+        origin: String,
+        /// The parse error.
+        message: String,
+    },
+    /// Pushing without a repository.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Push(#[from] PushError),
+    /// `--tag-from-git` without a tag at HEAD, or on a dirty tree.
+    #[error("--tag-from-git: {0}")]
+    #[diagnostic(
+        code(containerize::usage),
+        help(
+            "tag the release commit (git tag v1.2.3) and build from a clean checkout, or pass tags with -t"
+        )
+    )]
+    GitTag(String),
+    /// `--naming bare` with more than one image.
+    #[error("--naming bare gives every image the same name, but {0} images are selected")]
+    #[diagnostic(
+        code(containerize::usage),
+        help("select one binary with -p/--bin, or use --naming bin")
+    )]
+    BareWithSeveral(usize),
 }
 
 /// Makes the image name for a binary: lowercase; must fit the OCI path-component grammar.
@@ -143,6 +182,29 @@ pub fn image_name(bin: &str) -> Result<String, PlanError> {
 pub fn rfc3339(epoch: u64) -> String {
     let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(epoch);
     humantime::format_rfc3339_seconds(t).to_string()
+}
+
+/// The tags of an image: `-t` if given; `--tag-from-git` from the exact tag at HEAD;
+/// else `latest`, the crate version and the short commit (`-dirty` for a changed tree,
+/// so a dirty build never takes a clean commit's tag).
+fn plan_tags(settings: &Settings, ws: &Workspace, version: &str) -> Result<Vec<String>, PlanError> {
+    if !settings.tags.is_empty() {
+        return Ok(settings.tags.clone());
+    }
+    if settings.tag_from_git {
+        let Some(tag) = &ws.git.exact_tag else {
+            return Err(PlanError::GitTag("HEAD has no tag".into()));
+        };
+        if ws.git.dirty {
+            return Err(PlanError::GitTag(format!(
+                "the working tree has uncommitted changes; refusing to publish them as `{tag}`"
+            )));
+        }
+        return Ok(git::release_tags(tag));
+    }
+    let mut tags = vec!["latest".to_string(), version.replace('+', "_")];
+    tags.extend(ws.git.short_commit());
+    Ok(tags)
 }
 
 /// Plans every image of the selection.
@@ -192,12 +254,26 @@ pub fn plan_images(ws: &Workspace, settings: &Settings) -> Result<Plan, PlanErro
             }
         };
         let name = image_name(&bin.name)?;
-        let tags = if settings.tags.is_empty() {
-            let mut t = vec!["latest".to_string(), bin.version.replace('+', "_")];
-            t.dedup();
-            t
-        } else {
-            settings.tags.clone()
+        let tags = plan_tags(settings, ws, &bin.version)?;
+        let repository = match (&settings.repo, &image_settings.repository) {
+            (Some(r), _) => Some((r.clone(), "--repo / CARGO_CONTAINERIZE_REPO".to_string())),
+            (None, Some((r, source))) => Some((r.clone(), format!("`repository` in {source}"))),
+            (None, None) => None,
+        };
+        let repository = match repository {
+            None if settings.push.is_some() => return Err(PushError::MissingRepo.into()),
+            None => None,
+            Some((r, origin)) => {
+                let repo = Repository::parse(&r).map_err(|e| PlanError::BadRepository {
+                    origin,
+                    message: e.to_string(),
+                })?;
+                Some(match settings.naming {
+                    Naming::Bin => repo.join(&image_name(&bin.name)?),
+                    Naming::Package => repo.join(&image_name(&bin.package)?),
+                    Naming::Bare => repo,
+                })
+            }
         };
 
         let mut annotations = BTreeMap::new();
@@ -227,10 +303,14 @@ pub fn plan_images(ws: &Workspace, settings: &Settings) -> Result<Plan, PlanErro
             settings: image_settings,
             assets_dir,
             tags,
+            repository,
             annotations,
         });
     }
     images.sort_by(|a, b| a.name.cmp(&b.name));
+    if settings.naming == Naming::Bare && settings.push.is_some() && images.len() > 1 {
+        return Err(PlanError::BareWithSeveral(images.len()));
+    }
 
     let mut by_platform: BTreeMap<Platform, BuildPlan> = BTreeMap::new();
     for img in &images {

@@ -8,6 +8,8 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
+pub mod proxy;
+
 /// The repository root.
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -289,4 +291,108 @@ pub fn blob(layout: &Path, digest: &str) -> Vec<u8> {
 /// Parses a JSON blob.
 pub fn json_blob(layout: &Path, digest: &str) -> Value {
     serde_json::from_slice(&blob(layout, digest)).unwrap()
+}
+
+/// A registry started by the test kit on 127.0.0.1; stopped (by PID) on drop.
+pub struct Registry {
+    /// Everything `registry.sh start` exported (`REGISTRY`, `REGISTRY_USER`, ...).
+    pub vars: std::collections::BTreeMap<String, String>,
+}
+
+impl Registry {
+    /// `registry.sh start --auth MODE [EXTRA...]`.
+    #[track_caller]
+    pub fn start(auth: &str, extra: &[&str]) -> Registry {
+        require("docker-registry");
+        let mut args = vec!["start", "--auth", auth];
+        args.extend_from_slice(extra);
+        let out = kit("registry.sh", &args);
+        let vars = out
+            .lines()
+            .filter_map(|l| l.strip_prefix("export "))
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| {
+                (
+                    k.to_string(),
+                    v.trim_matches(|c| c == '\'' || c == '"').to_string(),
+                )
+            })
+            .collect();
+        Registry { vars }
+    }
+
+    /// A variable, e.g. `REGISTRY` (`127.0.0.1:PORT`).
+    pub fn var(&self, k: &str) -> &str {
+        self.vars
+            .get(k)
+            .map(String::as_str)
+            .unwrap_or_else(|| panic!("registry.sh exported no {k}"))
+    }
+
+    /// `127.0.0.1:PORT`.
+    pub fn host(&self) -> &str {
+        self.var("REGISTRY")
+    }
+
+    /// `user:password` for skopeo and the kit (empty for --auth none).
+    pub fn creds(&self) -> String {
+        match (
+            self.vars.get("REGISTRY_USER"),
+            self.vars.get("REGISTRY_PASSWORD"),
+        ) {
+            (Some(u), Some(p)) if !u.is_empty() => format!("{u}:{p}"),
+            _ => String::new(),
+        }
+    }
+
+    /// Runs the kit's validator on a pushed image (copies it back with skopeo, checks every
+    /// digest, runs oci-image-tool and umoci).
+    #[track_caller]
+    pub fn validate(&self, reference: &str) {
+        require("skopeo");
+        let mut args = vec!["--strict", "--registry", reference];
+        let creds = self.creds();
+        if !creds.is_empty() {
+            args.extend(["--creds", creds.as_str()]);
+        }
+        kit("validate-oci-layout.sh", &args);
+    }
+
+    /// Tags of a repository, via skopeo.
+    pub fn tags(&self, repo_path: &str) -> Vec<String> {
+        let mut cmd = Command::new("skopeo");
+        cmd.args(["list-tags", "--tls-verify=false"]);
+        let creds = self.creds();
+        if !creds.is_empty() {
+            cmd.args(["--creds", &creds]);
+        }
+        let out = cmd
+            .arg(format!("docker://{}/{repo_path}", self.host()))
+            .output()
+            .unwrap();
+        if !out.status.success() {
+            return Vec::new();
+        }
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let mut tags: Vec<String> = v["Tags"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|t| t.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default();
+        tags.sort();
+        tags
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        if let Some(dir) = self.vars.get("REGISTRY_DIR") {
+            let _ = Command::new(testkit("registry.sh"))
+                .args(["stop", dir])
+                .output();
+        }
+    }
 }

@@ -1,0 +1,211 @@
+//! Registry host → [`Credential`], looked up the way docker and podman do: explicit
+//! `CARGO_CONTAINERIZE_REGISTRY_USERNAME`/`_PASSWORD` (CI), docker's `config.json`
+//! (`auths` with base64 `auth` or `identitytoken`, `credHelpers`, `credsStore` through
+//! `docker-credential-*` helpers), podman's `auth.json`, then anonymous. Credentials never
+//! reach `Debug` output, logs or errors.
+
+use std::fmt;
+use std::fs::File;
+use std::io::BufReader;
+use std::path::PathBuf;
+
+use docker_credential::{CredentialRetrievalError, DockerCredential};
+
+use crate::registry::reference::Repository;
+
+/// How to authenticate to a registry.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Credential {
+    /// No credentials.
+    Anonymous,
+    /// Username and password (or a personal access token as password).
+    Basic {
+        /// Username.
+        username: String,
+        /// Password.
+        password: String,
+    },
+    /// An OAuth2 refresh token (`identitytoken` in docker's config).
+    IdentityToken(String),
+}
+
+impl fmt::Debug for Credential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Credential::Anonymous => f.write_str("Anonymous"),
+            Credential::Basic { username, .. } => write!(
+                f,
+                "Basic {{ username: {username:?}, password: <redacted> }}"
+            ),
+            Credential::IdentityToken(_) => f.write_str("IdentityToken(<redacted>)"),
+        }
+    }
+}
+
+/// Where credentials may be found (resolved from the environment by `config`).
+#[derive(Debug, Clone, Default)]
+pub struct AuthSources {
+    /// `CARGO_CONTAINERIZE_REGISTRY_USERNAME` + `_PASSWORD`.
+    pub env: Option<Credential>,
+    /// docker's `config.json` (`$DOCKER_CONFIG/config.json` or `~/.docker/config.json`).
+    pub docker_config: Option<PathBuf>,
+    /// podman's `auth.json` candidates, in order (`$REGISTRY_AUTH_FILE`,
+    /// `$XDG_RUNTIME_DIR/containers/auth.json`).
+    pub podman_auth: Vec<PathBuf>,
+}
+
+/// A credential helper or config file that failed.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+#[error("could not read the credentials for {registry} from {source_desc}: {message}")]
+#[diagnostic(
+    code(containerize::auth),
+    help("check the file or helper, or log in again: cargo containerize login {registry}")
+)]
+pub struct AuthError {
+    /// The registry.
+    pub registry: String,
+    /// Which file or helper.
+    pub source_desc: String,
+    /// What went wrong (never includes credentials).
+    pub message: String,
+}
+
+fn from_file(path: &PathBuf, repo: &Repository) -> Result<Option<Credential>, AuthError> {
+    let Ok(file) = File::open(path) else {
+        return Ok(None);
+    };
+    match docker_credential::get_credential_from_reader(BufReader::new(file), repo.auth_key()) {
+        Ok(DockerCredential::UsernamePassword(username, password)) => {
+            Ok(Some(Credential::Basic { username, password }))
+        }
+        Ok(DockerCredential::IdentityToken(t)) => Ok(Some(Credential::IdentityToken(t))),
+        Err(
+            CredentialRetrievalError::NoCredentialConfigured
+            | CredentialRetrievalError::ConfigNotFound,
+        ) => Ok(None),
+        // A store helper that has nothing for this registry answers "credentials not found".
+        Err(CredentialRetrievalError::HelperFailure { stdout, stderr, .. })
+            if stdout.contains("credentials not found")
+                || stderr.contains("credentials not found") =>
+        {
+            Ok(None)
+        }
+        Err(CredentialRetrievalError::HelperFailure { helper, stderr, .. }) => Err(AuthError {
+            registry: repo.registry.clone(),
+            source_desc: format!(
+                "docker-credential-{helper} (configured in `{}`)",
+                path.display()
+            ),
+            message: format!("the helper failed: {}", stderr.trim()),
+        }),
+        Err(e) => Err(AuthError {
+            registry: repo.registry.clone(),
+            source_desc: format!("`{}`", path.display()),
+            message: e.to_string(),
+        }),
+    }
+}
+
+/// Finds the credential for `repo`, and says where it came from (for `-v`).
+pub fn credential_for(
+    repo: &Repository,
+    sources: &AuthSources,
+) -> Result<(Credential, String), AuthError> {
+    if let Some(c) = &sources.env {
+        return Ok((
+            c.clone(),
+            "CARGO_CONTAINERIZE_REGISTRY_USERNAME/PASSWORD".into(),
+        ));
+    }
+    let files = sources.docker_config.iter().chain(&sources.podman_auth);
+    for path in files {
+        if let Some(c) = from_file(path, repo)? {
+            return Ok((c, format!("`{}`", path.display())));
+        }
+    }
+    Ok((Credential::Anonymous, "no credentials (anonymous)".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn repo() -> Repository {
+        Repository::parse("127.0.0.1:5000/team").unwrap()
+    }
+
+    #[test]
+    fn debug_never_shows_secrets() {
+        let c = Credential::Basic {
+            username: "u".into(),
+            password: "s3cret".into(),
+        };
+        assert!(!format!("{c:?}").contains("s3cret"));
+        assert!(!format!("{:?}", Credential::IdentityToken("tok".into())).contains("tok"));
+    }
+
+    #[test]
+    fn reads_docker_then_podman_files_and_falls_back_to_anonymous() {
+        let d = tempfile::tempdir().unwrap();
+        let docker = d.path().join("config.json");
+        let podman = d.path().join("auth.json");
+        std::fs::write(&docker, r#"{"auths":{"other.example":{"auth":"eDp5"}}}"#).unwrap();
+        // base64("user:pw")
+        std::fs::write(
+            &podman,
+            r#"{"auths":{"127.0.0.1:5000":{"auth":"dXNlcjpwdw=="}}}"#,
+        )
+        .unwrap();
+        let sources = AuthSources {
+            env: None,
+            docker_config: Some(docker.clone()),
+            podman_auth: vec![podman],
+        };
+        let (c, from) = credential_for(&repo(), &sources).unwrap();
+        assert_eq!(
+            c,
+            Credential::Basic {
+                username: "user".into(),
+                password: "pw".into()
+            }
+        );
+        assert!(from.contains("auth.json"));
+        let none = AuthSources {
+            docker_config: Some(docker),
+            ..Default::default()
+        };
+        assert_eq!(
+            credential_for(&repo(), &none).unwrap().0,
+            Credential::Anonymous
+        );
+        let env = AuthSources {
+            env: Some(Credential::Basic {
+                username: "ci".into(),
+                password: "x".into(),
+            }),
+            ..Default::default()
+        };
+        assert!(
+            matches!(credential_for(&repo(), &env).unwrap().0, Credential::Basic { ref username, .. } if username == "ci")
+        );
+    }
+
+    #[test]
+    fn identity_tokens_are_used() {
+        let d = tempfile::tempdir().unwrap();
+        let docker = d.path().join("config.json");
+        std::fs::write(
+            &docker,
+            r#"{"auths":{"127.0.0.1:5000":{"auth":"dXNlcjo=","identitytoken":"refresh-me"}}}"#,
+        )
+        .unwrap();
+        let sources = AuthSources {
+            docker_config: Some(docker),
+            ..Default::default()
+        };
+        assert_eq!(
+            credential_for(&repo(), &sources).unwrap().0,
+            Credential::IdentityToken("refresh-me".into())
+        );
+    }
+}

@@ -1,0 +1,250 @@
+//! Pushing images from the OCI layout to any OCI registry. Knows nothing about cargo: it
+//! takes `ImageSet`s, a layout to stream blobs from, and a repository.
+
+pub mod auth;
+pub mod client;
+pub mod push;
+pub mod reference;
+pub mod retry;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use crate::fsutil::{self, FsError};
+use crate::image::ImageSet;
+use crate::image::layout::Layout;
+use crate::output::Shell;
+use crate::pipeline::human_size;
+use auth::AuthSources;
+use client::{ClientOptions, RegistryClient};
+use push::{KnownBlobs, PushedImage};
+use reference::Repository;
+use retry::RetryPolicy;
+
+/// Registry settings of a push (from the command line and environment).
+#[derive(Debug, Clone)]
+pub struct PushSettings {
+    /// Where credentials are looked up.
+    pub auth: AuthSources,
+    /// Hosts spoken to over plain HTTP.
+    pub insecure_registries: Vec<String>,
+    /// Extra CA certificate to trust.
+    pub registry_ca: Option<PathBuf>,
+    /// Retry behaviour.
+    pub retry: RetryPolicy,
+    /// Parallel blob uploads.
+    pub jobs: usize,
+}
+
+/// One image to push.
+#[derive(Debug, Clone)]
+pub struct PushJob<'a> {
+    /// The image.
+    pub set: &'a ImageSet,
+    /// Where.
+    pub repository: Repository,
+    /// Tags to set, after everything else is up.
+    pub tags: Vec<String>,
+}
+
+/// Pushes every job, one client per registry, mounting shared blobs across repositories.
+pub fn push_all(
+    jobs: &[PushJob<'_>],
+    layout: &Layout,
+    settings: &PushSettings,
+    shell: &mut Shell,
+) -> Result<Vec<PushedImage>, PushError> {
+    let extra_ca = match &settings.registry_ca {
+        Some(p) => Some(fsutil::read(p)?),
+        None => None,
+    };
+    let mut clients: BTreeMap<String, (RegistryClient, KnownBlobs)> = BTreeMap::new();
+    let mut out = Vec::new();
+    for job in jobs {
+        let registry = job.repository.registry.clone();
+        if !clients.contains_key(&registry) {
+            let (credential, from) = auth::credential_for(&job.repository, &settings.auth)?;
+            shell.verbose("Credentials", format!("for {registry}: {from}"));
+            let opts = ClientOptions {
+                plain_http: job.repository.is_loopback()
+                    || settings.insecure_registries.contains(&registry),
+                extra_ca: extra_ca.clone(),
+                policy: settings.retry,
+            };
+            clients.insert(
+                registry.clone(),
+                (
+                    RegistryClient::new(&job.repository, credential, &opts)?,
+                    KnownBlobs::default(),
+                ),
+            );
+        }
+        let Some((client, known)) = clients.get(&registry) else {
+            continue;
+        };
+        let platforms: Vec<String> = job
+            .set
+            .images
+            .iter()
+            .map(|i| i.platform.to_string())
+            .collect();
+        shell.status(
+            "Pushing",
+            format!("{} ({})", job.repository, platforms.join(", ")),
+        );
+        let pushed = push::push_set(
+            client,
+            layout,
+            job.set,
+            &job.repository,
+            &job.tags,
+            known,
+            settings.jobs,
+        )?;
+        shell.status(
+            "Pushed",
+            format!(
+                "{} ({} uploaded in {} blob(s), {} already there, {} mounted; tags {})",
+                pushed.reference(),
+                human_size(pushed.uploaded_bytes),
+                pushed.uploaded,
+                pushed.skipped,
+                pushed.mounted,
+                pushed.tags.join(", ")
+            ),
+        );
+        out.push(pushed);
+    }
+    Ok(out)
+}
+
+/// Registry failures; each names the registry and what to check.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum PushError {
+    /// `--push` without a repository.
+    #[error("--push needs a repository to push to")]
+    #[diagnostic(
+        code(containerize::usage),
+        help(
+            "set one of:\n  --repo REGISTRY/NAMESPACE               (e.g. --repo ghcr.io/my-org)\n  CARGO_CONTAINERIZE_REPO=REGISTRY/NAMESPACE\n  repository = \"REGISTRY/NAMESPACE\"      in [workspace.metadata.containerize] or [package.metadata.containerize]"
+        )
+    )]
+    MissingRepo,
+    /// Credentials missing or rejected.
+    #[error("{registry} refused the credentials for `{scopes}`: {detail}")]
+    #[diagnostic(
+        code(containerize::registry::auth),
+        help(
+            "check the username and password/token: `cargo containerize login REGISTRY -u USER --password-stdin`, `~/.docker/config.json` (or $DOCKER_CONFIG), podman's auth.json, or CARGO_CONTAINERIZE_REGISTRY_USERNAME/_PASSWORD in CI"
+        )
+    )]
+    Unauthorized {
+        /// The registry.
+        registry: String,
+        /// Token scopes asked for.
+        scopes: String,
+        /// What the registry said.
+        detail: String,
+    },
+    /// Authenticated, but not allowed.
+    #[error("{registry} denied {action} (HTTP {status}{code})")]
+    #[diagnostic(
+        code(containerize::registry::denied),
+        help(
+            "the credentials were accepted but may not push there: check that the repository exists (some registries need it created first) and that your account or token has write access"
+        )
+    )]
+    Denied {
+        /// The registry.
+        registry: String,
+        /// What was attempted.
+        action: String,
+        /// HTTP status.
+        status: u16,
+        /// The registry's error code, if any (`: DENIED`).
+        code: String,
+    },
+    /// An unexpected answer.
+    #[error("{registry} answered HTTP {status} to {action}{code}: {message}")]
+    #[diagnostic(
+        code(containerize::registry),
+        help(
+            "check the repository name and the registry's logs; --registry-ca FILE or --insecure-registry HOST for private registries"
+        )
+    )]
+    Registry {
+        /// The registry.
+        registry: String,
+        /// What was attempted.
+        action: String,
+        /// HTTP status.
+        status: u16,
+        /// The registry's error code, if any.
+        code: String,
+        /// The registry's message.
+        message: String,
+    },
+    /// The connection kept failing.
+    #[error("could not reach {url} after {attempts} attempt(s): {message}")]
+    #[diagnostic(
+        code(containerize::registry::connection),
+        help(
+            "check that the registry is up and reachable; registries other than localhost are spoken to over HTTPS (use --insecure-registry HOST for plain HTTP)"
+        )
+    )]
+    Connection {
+        /// The URL.
+        url: String,
+        /// Attempts made.
+        attempts: u32,
+        /// The last error.
+        message: String,
+    },
+    /// Transient errors did not stop.
+    #[error("gave up on {url} after {attempts} attempts (last: {last})")]
+    #[diagnostic(
+        code(containerize::registry::retries),
+        help(
+            "the registry kept failing; nothing was tagged, so no tag points at a partial image: try again later"
+        )
+    )]
+    GaveUp {
+        /// The URL.
+        url: String,
+        /// Attempts made.
+        attempts: u32,
+        /// The last outcome.
+        last: String,
+    },
+    /// The registry stored something other than what was sent.
+    #[error("{registry} reported digest {got} for {what}, expected {expected}")]
+    #[diagnostic(
+        code(containerize::registry::digest),
+        help("the registry or a proxy in between altered the upload; nothing was tagged")
+    )]
+    DigestMismatch {
+        /// The registry.
+        registry: String,
+        /// What was uploaded.
+        what: String,
+        /// Our digest.
+        expected: String,
+        /// Theirs.
+        got: String,
+    },
+    /// HTTP client setup.
+    #[error("registry client: {message}")]
+    #[diagnostic(code(containerize::registry::client))]
+    Client {
+        /// What failed.
+        message: String,
+    },
+    /// Reading credentials.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Auth(#[from] auth::AuthError),
+    /// Reading blobs.
+    #[error(transparent)]
+    #[diagnostic(code(containerize::layout))]
+    Fs(#[from] FsError),
+}

@@ -1,0 +1,154 @@
+//! Repository names: `--repo REGISTRY/NAMESPACE` + image name → registry host and
+//! repository path, with Docker Hub's defaults (`docker.io` → `registry-1.docker.io`,
+//! `library/` for single names).
+
+/// Where an image is pushed.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Repository {
+    /// Registry host as the user wrote it, with port (`127.0.0.1:5000`, `ghcr.io`, `docker.io`).
+    pub registry: String,
+    /// Path inside the registry (`org/app`).
+    pub path: String,
+}
+
+/// A repository string that cannot be parsed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "`{0}` is not a valid repository (expected REGISTRY/NAMESPACE, e.g. ghcr.io/my-org or 127.0.0.1:5000/team)"
+)]
+pub struct BadRepository(pub String);
+
+impl Repository {
+    /// Parses `REGISTRY/PATH` (or a bare Docker Hub path like `user`).
+    pub fn parse(s: &str) -> Result<Repository, BadRepository> {
+        let bad = || BadRepository(s.to_string());
+        let s = s.trim().trim_end_matches('/');
+        let (first, rest) = match s.split_once('/') {
+            Some((f, r)) => (f, Some(r)),
+            None => (s, None),
+        };
+        let is_host = first.contains('.') || first.contains(':') || first == "localhost";
+        let (registry, path) = match (is_host, rest) {
+            (true, Some(rest)) => (first.to_string(), rest.to_string()),
+            (true, None) => (first.to_string(), String::new()),
+            (false, _) => ("docker.io".to_string(), s.to_string()),
+        };
+        let valid_component = |c: &str| {
+            !c.is_empty()
+                && c.chars().all(|ch| {
+                    ch.is_ascii_lowercase() || ch.is_ascii_digit() || matches!(ch, '.' | '_' | '-')
+                })
+                && c.starts_with(|ch: char| ch.is_ascii_alphanumeric())
+                && c.ends_with(|ch: char| ch.is_ascii_alphanumeric())
+        };
+        if registry.is_empty() || (!path.is_empty() && !path.split('/').all(valid_component)) {
+            return Err(bad());
+        }
+        Ok(Repository { registry, path })
+    }
+
+    /// The repository for image `name` under this one (`<repo>/<name>`).
+    pub fn join(&self, name: &str) -> Repository {
+        let path = if self.path.is_empty() {
+            name.to_string()
+        } else {
+            format!("{}/{name}", self.path)
+        };
+        Repository {
+            registry: self.registry.clone(),
+            path,
+        }
+        .normalized()
+    }
+
+    fn normalized(self) -> Repository {
+        if self.registry == "docker.io" && !self.path.contains('/') {
+            return Repository {
+                path: format!("library/{}", self.path),
+                ..self
+            };
+        }
+        self
+    }
+
+    /// The host the API lives on (`registry-1.docker.io` for Docker Hub).
+    pub fn api_host(&self) -> &str {
+        match self.registry.as_str() {
+            "docker.io" | "index.docker.io" => "registry-1.docker.io",
+            other => other,
+        }
+    }
+
+    /// The key credentials are stored under (`https://index.docker.io/v1/` for Docker Hub).
+    pub fn auth_key(&self) -> &str {
+        match self.registry.as_str() {
+            "docker.io" | "index.docker.io" | "registry-1.docker.io" => {
+                "https://index.docker.io/v1/"
+            }
+            other => other,
+        }
+    }
+
+    /// Whether the registry is on loopback (plain HTTP by default).
+    pub fn is_loopback(&self) -> bool {
+        let host = self
+            .registry
+            .rsplit_once(':')
+            .map_or(self.registry.as_str(), |(h, port)| {
+                if port.chars().all(|c| c.is_ascii_digit()) {
+                    h
+                } else {
+                    self.registry.as_str()
+                }
+            });
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        host == "localhost"
+            || host == "::1"
+            || host
+                .parse::<std::net::Ipv4Addr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    }
+}
+
+impl std::fmt::Display for Repository {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.registry, self.path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_registries_namespaces_and_docker_hub() {
+        let r = Repository::parse("127.0.0.1:5000/team").unwrap();
+        assert_eq!(
+            (r.registry.as_str(), r.path.as_str()),
+            ("127.0.0.1:5000", "team")
+        );
+        assert_eq!(r.join("api").to_string(), "127.0.0.1:5000/team/api");
+        assert!(r.is_loopback());
+        let g = Repository::parse("ghcr.io/my-org/apps")
+            .unwrap()
+            .join("api");
+        assert_eq!(g.to_string(), "ghcr.io/my-org/apps/api");
+        assert!(!g.is_loopback());
+        let hub = Repository::parse("someone").unwrap().join("api");
+        assert_eq!(
+            (hub.api_host(), hub.path.as_str()),
+            ("registry-1.docker.io", "someone/api")
+        );
+        assert_eq!(hub.auth_key(), "https://index.docker.io/v1/");
+        assert_eq!(
+            Repository::parse("localhost:5000")
+                .unwrap()
+                .join("api")
+                .to_string(),
+            "localhost:5000/api"
+        );
+        assert!(Repository::parse("[::1]:5000/x").unwrap().is_loopback());
+        assert!(Repository::parse("ghcr.io/My-Org").is_err());
+        assert!(Repository::parse("ghcr.io//x").is_err());
+    }
+}

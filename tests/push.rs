@@ -1,0 +1,287 @@
+//! `--push` against real registries on loopback (CNCF distribution with no auth, Basic and
+//! Bearer token auth), through a fault-injecting proxy; results are pulled back with
+//! skopeo, validated, and run with podman.
+
+#![allow(clippy::print_stderr)]
+
+mod support;
+
+use support::proxy::{FaultProxy, Faults};
+use support::{Container, Fixture, Registry};
+
+fn fast_retries<'a>() -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("CARGO_CONTAINERIZE_RETRY_BASE_MS", "20"),
+        ("CARGO_CONTAINERIZE_RETRY_ATTEMPTS", "6"),
+    ]
+}
+
+#[test]
+fn multi_arch_push_pulls_back_valid_and_runs_on_both_architectures() {
+    let reg = Registry::start("none", &[]);
+    let fx = Fixture::new("hello-http");
+    let repo = format!("{}/team", reg.host());
+    let refs_file = fx.tmp.path().join("refs.txt");
+    let run = fx
+        .run(&[
+            "--platform",
+            "all",
+            "--push",
+            "--repo",
+            &repo,
+            "--image-refs",
+            refs_file.to_str().unwrap(),
+        ])
+        .ok();
+    let reference = run.stdout.trim().to_string();
+    assert!(
+        reference.starts_with(&format!("{repo}/hello-http@sha256:")),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        std::fs::read_to_string(&refs_file).unwrap(),
+        format!("{reference}\n")
+    );
+    let summary = fx.image_json("hello-http");
+    assert_eq!(summary["pushed"]["reference"], reference.as_str());
+    assert_eq!(
+        summary["digest"].as_str().unwrap(),
+        reference.rsplit_once('@').unwrap().1,
+        "local and pushed digests agree"
+    );
+    assert_eq!(reg.tags("team/hello-http"), ["0.1.0", "latest"]);
+    reg.validate(&reference);
+    for arch in ["amd64", "arm64"] {
+        let c = Container::start(&reference, arch, "/healthz", &[]);
+        let (code, body) = c.get("/");
+        assert_eq!(code, 200);
+        assert!(
+            body.contains(if arch == "amd64" { "x86_64" } else { "aarch64" }),
+            "{body}"
+        );
+    }
+}
+
+#[test]
+fn second_push_uploads_nothing_and_shared_base_is_mounted() {
+    let reg = Registry::start("none", &[]);
+    let proxy = FaultProxy::start(reg.host(), Faults::default());
+    let fx = Fixture::new("two-bins");
+    let repo = format!("{}/team", proxy.addr);
+    let run = fx.run(&["--push", "--repo", &repo]).ok();
+    assert_eq!(run.refs().len(), 3, "{}", run.stdout);
+    // api, worker and worker-admin share the base layer: uploaded once, then mounted.
+    assert!(run.stderr.contains("1 mounted"), "{}", run.stderr);
+    let first = proxy.stats().blob_bytes;
+    assert!(first > 0);
+    proxy.reset_stats();
+    let again = fx.run(&["--push", "--repo", &repo]).ok();
+    assert_eq!(again.stdout, run.stdout);
+    assert_eq!(proxy.stats().blob_bytes, 0, "{:?}", proxy.stats().log);
+    for image in ["api", "worker", "worker-admin"] {
+        assert_eq!(fx.image_json(image)["pushed"]["uploaded_bytes"], 0);
+    }
+    eprintln!("first push: {first} blob bytes; second push: 0");
+}
+
+#[test]
+fn basic_auth_from_docker_config_and_wrong_password_fails_cleanly() {
+    let reg = Registry::start("basic", &[]);
+    let fx = Fixture::new("hello-http");
+    let repo = format!("{}/team", reg.host());
+    let docker_config = reg.var("REGISTRY_DOCKER_CONFIG").to_string();
+    let run = fx
+        .run_with(
+            &["--push", "--repo", &repo],
+            &[("DOCKER_CONFIG", &docker_config)],
+        )
+        .ok();
+    reg.validate(run.stdout.trim());
+
+    let bad = fx.run_with(
+        &["--push", "--repo", &repo, "-t", "bad"],
+        &[
+            (
+                "CARGO_CONTAINERIZE_REGISTRY_USERNAME",
+                reg.var("REGISTRY_USER"),
+            ),
+            ("CARGO_CONTAINERIZE_REGISTRY_PASSWORD", "wrong-password"),
+        ],
+    );
+    let bad = bad.fails_with(4);
+    assert!(
+        bad.stderr.contains("refused the credentials"),
+        "{}",
+        bad.stderr
+    );
+    assert!(
+        bad.stderr.contains("cargo containerize login"),
+        "{}",
+        bad.stderr
+    );
+    assert!(
+        !bad.stderr.contains("wrong-password"),
+        "the password must never be printed"
+    );
+    assert!(!reg.tags("team/hello-http").contains(&"bad".to_string()));
+
+    let anonymous = fx
+        .run_with(
+            &["--push", "--repo", &repo, "-t", "anon"],
+            &[("DOCKER_CONFIG", "/nonexistent")],
+        )
+        .fails_with(4);
+    assert!(
+        anonymous.stderr.contains("none are configured") || anonymous.stderr.contains("refused"),
+        "{}",
+        anonymous.stderr
+    );
+}
+
+#[test]
+fn bearer_token_auth_pushes_and_read_only_user_is_denied() {
+    let reg = Registry::start("token", &[]);
+    let fx = Fixture::new("hello-http");
+    let repo = format!("{}/team", reg.host());
+    let run = fx
+        .run_with(
+            &["--push", "--repo", &repo, "--platform", "all"],
+            &[
+                (
+                    "CARGO_CONTAINERIZE_REGISTRY_USERNAME",
+                    reg.var("REGISTRY_USER"),
+                ),
+                (
+                    "CARGO_CONTAINERIZE_REGISTRY_PASSWORD",
+                    reg.var("REGISTRY_PASSWORD"),
+                ),
+            ],
+        )
+        .ok();
+    reg.validate(run.stdout.trim());
+    let ro = fx
+        .run_with(
+            &["--push", "--repo", &format!("{}/other", reg.host())],
+            &[
+                (
+                    "CARGO_CONTAINERIZE_REGISTRY_USERNAME",
+                    reg.var("REGISTRY_RO_USER"),
+                ),
+                (
+                    "CARGO_CONTAINERIZE_REGISTRY_PASSWORD",
+                    reg.var("REGISTRY_RO_PASSWORD"),
+                ),
+            ],
+        )
+        .fails_with(4);
+    assert!(
+        ro.stderr.contains("refused") || ro.stderr.contains("denied"),
+        "{}",
+        ro.stderr
+    );
+}
+
+#[test]
+fn transient_faults_are_retried_and_the_registry_ends_up_exact() {
+    let reg = Registry::start("none", &[]);
+    let proxy = FaultProxy::start(
+        reg.host(),
+        Faults {
+            too_many: 2,
+            unavailable: 3,
+            drop_blob_uploads: 2,
+            ..Default::default()
+        },
+    );
+    let fx = Fixture::new("hello-http");
+    let repo = format!("{}/team", proxy.addr);
+    let mut args = vec!["--push", "--repo", repo.as_str(), "--platform", "all"];
+    args.push("-j1");
+    let run = fx.run_with(&args, &fast_retries()).ok();
+    let log = proxy.stats().log;
+    assert!(log.iter().any(|l| l.ends_with("-> 429")), "{log:?}");
+    assert!(
+        log.iter().filter(|l| l.ends_with("-> 0")).count() == 2,
+        "{log:?}"
+    );
+    let reference = run.stdout.trim().replace(&proxy.addr, reg.host());
+    reg.validate(&reference);
+}
+
+#[test]
+fn endless_faults_fail_with_a_clear_error_and_no_tag() {
+    let reg = Registry::start("none", &[]);
+    let proxy = FaultProxy::start(
+        reg.host(),
+        Faults {
+            always_fail_blob_uploads: true,
+            ..Default::default()
+        },
+    );
+    let fx = Fixture::new("hello-http");
+    let repo = format!("{}/team", proxy.addr);
+    let run = fx
+        .run_with(&["--push", "--repo", &repo], &fast_retries())
+        .fails_with(4);
+    assert!(run.stderr.contains("gave up on"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("no tag points at a partial image"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stdout.is_empty());
+    assert!(
+        reg.tags("team/hello-http").is_empty(),
+        "no tag may exist after a failed push"
+    );
+}
+
+#[test]
+fn push_without_repository_explains_the_three_ways() {
+    let fx = Fixture::new("hello-http");
+    let run = fx.run(&["--push"]).fails_with(2);
+    for way in ["--repo", "CARGO_CONTAINERIZE_REPO", "repository ="] {
+        assert!(run.stderr.contains(way), "{way}: {}", run.stderr);
+    }
+}
+
+#[test]
+fn tag_from_git_publishes_semver_tags_and_refuses_dirty_trees() {
+    let reg = Registry::start("none", &[]);
+    let fx = Fixture::new("hello-http");
+    let git = |args: &[&str]| {
+        let ok = std::process::Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+            .args(args)
+            .current_dir(&fx.root)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "git {args:?}");
+    };
+    git(&["init", "-q"]);
+    git(&["add", "-A"]);
+    git(&["commit", "-q", "-m", "release"]);
+    git(&["tag", "v1.2.3"]);
+    let repo = format!("{}/rel", reg.host());
+    fx.run(&["--push", "--repo", &repo, "--tag-from-git"]).ok();
+    assert_eq!(reg.tags("rel/hello-http"), ["1", "1.2", "1.2.3", "latest"]);
+    fx.edit("src/main.rs", |s| s.replace("tmp ok", "tmp changed"));
+    let dirty = fx
+        .run(&["--push", "--repo", &repo, "--tag-from-git"])
+        .fails_with(2);
+    assert!(
+        dirty.stderr.contains("uncommitted changes"),
+        "{}",
+        dirty.stderr
+    );
+    // Default tags of a dirty tree carry `-dirty` on the commit tag.
+    let run = fx.run(&["--push", "--repo", &repo]).ok();
+    let tags = reg.tags("rel/hello-http");
+    assert!(
+        tags.iter().any(|t| t.ends_with("-dirty")),
+        "{tags:?} {}",
+        run.stderr
+    );
+}

@@ -1,0 +1,234 @@
+//! A fault-injecting HTTP proxy in front of a real registry, on 127.0.0.1: it answers 429
+//! and 503 on demand, drops connections in the middle of blob uploads, and counts the blob
+//! bytes clients send. One request per connection (`Connection: close`), which keeps it
+//! small; reqwest reconnects as needed.
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// Faults to inject; counters are decremented as faults fire.
+#[derive(Debug, Default, Clone)]
+pub struct Faults {
+    /// Answer the next N requests with 429 and `Retry-After: 1`.
+    pub too_many: usize,
+    /// Answer the next N requests with 503.
+    pub unavailable: usize,
+    /// Drop the connection halfway through the body of the next N blob uploads.
+    pub drop_blob_uploads: usize,
+    /// Answer every blob upload with 503, forever.
+    pub always_fail_blob_uploads: bool,
+}
+
+/// What went through.
+#[derive(Debug, Default, Clone)]
+pub struct Stats {
+    /// Bytes of request bodies received on blob upload requests (PUT/PATCH to
+    /// `/blobs/uploads/`), including dropped ones.
+    pub blob_bytes: u64,
+    /// `METHOD path -> status` per request (status 0: dropped).
+    pub log: Vec<String>,
+}
+
+struct Shared {
+    faults: Faults,
+    stats: Stats,
+}
+
+/// A running proxy; stopped on drop.
+pub struct FaultProxy {
+    /// `127.0.0.1:PORT`.
+    pub addr: String,
+    shared: Arc<Mutex<Shared>>,
+    stop: Arc<AtomicBool>,
+    handle: Option<JoinHandle<()>>,
+}
+
+fn find_header_end(buf: &[u8]) -> Option<usize> {
+    buf.windows(4).position(|w| w == b"\r\n\r\n").map(|p| p + 4)
+}
+
+fn respond(client: &mut TcpStream, status: &str, extra: &str) {
+    let _ = write!(
+        client,
+        "HTTP/1.1 {status}\r\n{extra}Content-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+}
+
+fn handle(mut client: TcpStream, upstream: &str, shared: &Mutex<Shared>) {
+    client.set_read_timeout(Some(Duration::from_secs(30))).ok();
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 64 * 1024];
+    let head_end = loop {
+        if let Some(end) = find_header_end(&buf) {
+            break end;
+        }
+        match client.read(&mut chunk) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+    let mut lines = head.split("\r\n");
+    let request_line = lines.next().unwrap_or_default().to_string();
+    let mut parts = request_line.split(' ');
+    let method = parts.next().unwrap_or_default().to_string();
+    let path = parts.next().unwrap_or_default().to_string();
+    let headers: Vec<(String, String)> = lines
+        .filter(|l| !l.is_empty())
+        .filter_map(|l| {
+            l.split_once(':')
+                .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        })
+        .collect();
+    let content_length: usize = headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0);
+    let is_blob_upload = (method == "PUT" || method == "PATCH") && path.contains("/blobs/uploads/");
+    let mut body = buf[head_end..].to_vec();
+
+    // Decide on a fault before reading the body, as a real overloaded server would.
+    let fault = {
+        let mut s = shared.lock().unwrap();
+        if s.faults.too_many > 0 {
+            s.faults.too_many -= 1;
+            Some("429")
+        } else if s.faults.unavailable > 0 {
+            s.faults.unavailable -= 1;
+            Some("503")
+        } else if is_blob_upload && s.faults.always_fail_blob_uploads {
+            Some("503")
+        } else if is_blob_upload && s.faults.drop_blob_uploads > 0 {
+            s.faults.drop_blob_uploads -= 1;
+            Some("drop")
+        } else {
+            None
+        }
+    };
+    let limit = if fault == Some("drop") {
+        content_length / 2
+    } else {
+        content_length
+    };
+    while body.len() < limit {
+        match client.read(&mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => body.extend_from_slice(&chunk[..n]),
+        }
+    }
+    let log = |status: &str, body_len: usize| {
+        let mut s = shared.lock().unwrap();
+        if is_blob_upload {
+            s.stats.blob_bytes += body_len as u64;
+        }
+        s.stats.log.push(format!("{method} {path} -> {status}"));
+    };
+    match fault {
+        Some("429") => {
+            log("429", body.len());
+            respond(&mut client, "429 Too Many Requests", "Retry-After: 1\r\n");
+            return;
+        }
+        Some("503") => {
+            log("503", body.len());
+            respond(&mut client, "503 Service Unavailable", "");
+            return;
+        }
+        Some(_) => {
+            log("0", body.len());
+            let _ = client.shutdown(Shutdown::Both);
+            return;
+        }
+        None => {}
+    }
+    let Ok(mut up) = TcpStream::connect(upstream) else {
+        respond(&mut client, "502 Bad Gateway", "");
+        return;
+    };
+    let mut out = format!("{request_line}\r\n");
+    for (k, v) in &headers {
+        if !k.eq_ignore_ascii_case("connection") {
+            out.push_str(&format!("{k}: {v}\r\n"));
+        }
+    }
+    out.push_str("Connection: close\r\n\r\n");
+    if up
+        .write_all(out.as_bytes())
+        .and_then(|_| up.write_all(&body[..content_length.min(body.len())]))
+        .is_err()
+    {
+        return;
+    }
+    let mut response = Vec::new();
+    let _ = up.read_to_end(&mut response);
+    let status = String::from_utf8_lossy(&response)
+        .split(' ')
+        .nth(1)
+        .unwrap_or("?")
+        .to_string();
+    log(&status, body.len());
+    let _ = client.write_all(&response);
+    let _ = client.shutdown(Shutdown::Both);
+}
+
+impl FaultProxy {
+    /// Starts a proxy to `upstream` (`127.0.0.1:PORT`).
+    pub fn start(upstream: &str, faults: Faults) -> FaultProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let shared = Arc::new(Mutex::new(Shared {
+            faults,
+            stats: Stats::default(),
+        }));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (s2, stop2, up) = (shared.clone(), stop.clone(), upstream.to_string());
+        let handle = std::thread::spawn(move || {
+            while !stop2.load(Ordering::SeqCst) {
+                match listener.accept() {
+                    Ok((stream, _)) => {
+                        stream.set_nonblocking(false).ok();
+                        let (s3, up2) = (s2.clone(), up.clone());
+                        std::thread::spawn(move || handle(stream, &up2, &s3));
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        });
+        FaultProxy {
+            addr,
+            shared,
+            stop,
+            handle: Some(handle),
+        }
+    }
+
+    /// Replaces the faults to inject from now on.
+    pub fn set_faults(&self, faults: Faults) {
+        self.shared.lock().unwrap().faults = faults;
+    }
+
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> Stats {
+        self.shared.lock().unwrap().stats.clone()
+    }
+
+    /// Resets the counters.
+    pub fn reset_stats(&self) {
+        self.shared.lock().unwrap().stats = Stats::default();
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
