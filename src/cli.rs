@@ -35,7 +35,10 @@ pub struct Cli {
 
 /// Subcommands besides the default build.
 #[derive(Debug, clap::Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// Check credentials against a registry and store them in docker's config.json
+    Login(crate::commands::login::LoginArgs),
+}
 
 /// The flags of a build (the default command).
 #[derive(Debug, clap::Args)]

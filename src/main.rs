@@ -3,9 +3,11 @@
 
 use std::process::ExitCode;
 
+use cargo_containerize::cli::Command;
 use cargo_containerize::config::{self, Env};
+use cargo_containerize::error::{EXIT_CONFIG, EXIT_REGISTRY};
 use cargo_containerize::output::{Shell, Verbosity};
-use cargo_containerize::{cli, error::EXIT_CONFIG, pipeline};
+use cargo_containerize::{cli, commands, pipeline};
 
 fn main() -> ExitCode {
     // Long lines (paths, command lines) stay whole so they can be copied and grepped.
@@ -20,10 +22,23 @@ fn main() -> ExitCode {
             return ExitCode::from(code as u8);
         }
     };
-    #[allow(clippy::match_single_binding)]
+    // Subcommands dispatch to src/commands/*.rs.
     match cli.command {
-        // Subcommands dispatch to src/commands/*.rs.
         None => {}
+        Some(Command::Login(args)) => {
+            let mut shell = Shell::stdio(Verbosity::Normal);
+            return match commands::login::exec(args, &Env::from_process(), &mut shell) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    let code = match &e {
+                        commands::login::LoginError::Usage(_) => EXIT_CONFIG,
+                        commands::login::LoginError::Push(_) => EXIT_REGISTRY,
+                        commands::login::LoginError::Fs(_) => 1,
+                    };
+                    report(miette::Report::new(e), code)
+                }
+            };
+        }
     }
     let settings = match config::resolve(cli.build, &Env::from_process()) {
         Ok(s) => s,

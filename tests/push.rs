@@ -285,3 +285,118 @@ fn tag_from_git_publishes_semver_tags_and_refuses_dirty_trees() {
         run.stderr
     );
 }
+
+#[test]
+fn login_checks_and_stores_credentials_then_push_uses_them() {
+    use std::io::Write;
+    use std::process::Stdio;
+    let reg = Registry::start("token", &[]);
+    let fx = Fixture::new("hello-http");
+    let docker_dir = fx.tmp.path().join("docker");
+    let login = |password: &str| {
+        let mut child = support::containerize_cmd(&fx.root)
+            .args([
+                "login",
+                reg.host(),
+                "-u",
+                reg.var("REGISTRY_USER"),
+                "--password-stdin",
+            ])
+            .env("DOCKER_CONFIG", &docker_dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(format!("{password}\n").as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let bad = login("not-the-password");
+    assert_eq!(
+        bad.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+    assert!(
+        !docker_dir.join("config.json").exists(),
+        "a failed login stores nothing"
+    );
+    let good = login(reg.var("REGISTRY_PASSWORD"));
+    assert!(
+        good.status.success(),
+        "{}",
+        String::from_utf8_lossy(&good.stderr)
+    );
+    let cfg = std::fs::read_to_string(docker_dir.join("config.json")).unwrap();
+    assert!(cfg.contains(reg.host()), "{cfg}");
+    let run = fx
+        .run_with(
+            &["--push", "--repo", &format!("{}/team", reg.host())],
+            &[("DOCKER_CONFIG", docker_dir.to_str().unwrap())],
+        )
+        .ok();
+    reg.validate(run.stdout.trim());
+}
+
+#[test]
+fn credential_helpers_and_podman_auth_files_are_used() {
+    let reg = Registry::start("basic", &[]);
+    let fx = Fixture::new("hello-http");
+    let repo = format!("{}/team", reg.host());
+    // A docker-credential helper on PATH, speaking the helper protocol (`get` on stdin).
+    let bin = fx.tmp.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let helper = bin.join("docker-credential-kit");
+    std::fs::write(
+        &helper,
+        format!(
+            "#!/bin/sh\n[ \"$1\" = get ] || exit 1\nread server\nprintf '{{\"ServerURL\":\"%s\",\"Username\":\"{}\",\"Secret\":\"{}\"}}' \"$server\"\n",
+            reg.var("REGISTRY_USER"),
+            reg.var("REGISTRY_PASSWORD")
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let docker_dir = fx.tmp.path().join("docker");
+    std::fs::create_dir_all(&docker_dir).unwrap();
+    std::fs::write(
+        docker_dir.join("config.json"),
+        format!(r#"{{"credHelpers":{{"{}":"kit"}}}}"#, reg.host()),
+    )
+    .unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let run = fx
+        .run_with(
+            &["--push", "--repo", &repo, "-v"],
+            &[
+                ("DOCKER_CONFIG", docker_dir.to_str().unwrap()),
+                ("PATH", &path),
+            ],
+        )
+        .ok();
+    assert!(run.stderr.contains("config.json"), "{}", run.stderr);
+    assert!(
+        !run.stderr.contains(reg.var("REGISTRY_PASSWORD")),
+        "no secret in -v output"
+    );
+
+    // podman's auth.json via REGISTRY_AUTH_FILE.
+    let run = fx
+        .run_with(
+            &["--push", "--repo", &repo, "-t", "podman"],
+            &[
+                ("DOCKER_CONFIG", "/nonexistent"),
+                ("REGISTRY_AUTH_FILE", reg.var("REGISTRY_AUTH_JSON")),
+            ],
+        )
+        .ok();
+    assert!(run.stdout.starts_with(&repo));
+    assert!(reg.tags("team/hello-http").contains(&"podman".to_string()));
+}

@@ -209,3 +209,76 @@ mod tests {
         );
     }
 }
+
+/// Stores `username`/`password` for `key` in docker's `config.json` the way `docker login`
+/// does (`auths.<key>.auth` = base64 of `user:password`), keeping every other setting, and
+/// with mode 0600.
+pub fn store_credential(
+    config: &std::path::Path,
+    key: &str,
+    username: &str,
+    password: &str,
+) -> Result<(), crate::fsutil::FsError> {
+    use base64::Engine;
+    use std::os::unix::fs::PermissionsExt;
+    let mut doc: serde_json::Value = std::fs::read(config)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .filter(serde_json::Value::is_object)
+        .unwrap_or_else(|| serde_json::json!({}));
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"));
+    if let Some(root) = doc.as_object_mut() {
+        let auths = root.entry("auths").or_insert_with(|| serde_json::json!({}));
+        if !auths.is_object() {
+            *auths = serde_json::json!({});
+        }
+        if let Some(map) = auths.as_object_mut() {
+            map.insert(key.to_string(), serde_json::json!({ "auth": auth }));
+        }
+    }
+    let bytes = serde_json::to_vec_pretty(&doc)
+        .map_err(|e| crate::fsutil::FsError::new("write", config, e.into()))?;
+    if let Some(dir) = config.parent() {
+        crate::fsutil::create_dir_all(dir)?;
+    }
+    crate::fsutil::write_atomic(config, &bytes)?;
+    std::fs::set_permissions(config, std::fs::Permissions::from_mode(0o600))
+        .map_err(|e| crate::fsutil::FsError::new("set permissions of", config, e))
+}
+
+#[cfg(test)]
+mod store_tests {
+    use super::*;
+
+    #[test]
+    fn login_keeps_other_settings_and_round_trips() {
+        let d = tempfile::tempdir().unwrap();
+        let cfg = d.path().join("config.json");
+        std::fs::write(
+            &cfg,
+            r#"{"credHelpers":{"gcr.io":"gcloud"},"auths":{"other":{"auth":"eDp5"}}}"#,
+        )
+        .unwrap();
+        store_credential(&cfg, "127.0.0.1:5000", "me", "pw:with:colons").unwrap();
+        let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&cfg).unwrap()).unwrap();
+        assert_eq!(doc["credHelpers"]["gcr.io"], "gcloud");
+        assert_eq!(doc["auths"]["other"]["auth"], "eDp5");
+        let repo = Repository::parse("127.0.0.1:5000/x").unwrap();
+        let sources = AuthSources {
+            docker_config: Some(cfg.clone()),
+            ..Default::default()
+        };
+        assert_eq!(
+            credential_for(&repo, &sources).unwrap().0,
+            Credential::Basic {
+                username: "me".into(),
+                password: "pw:with:colons".into()
+            }
+        );
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&cfg).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+}
