@@ -2,7 +2,7 @@
 //! Bearer token auth), through a fault-injecting proxy; results are pulled back with
 //! skopeo, validated, and run with podman.
 
-#![allow(clippy::print_stderr)]
+#![allow(clippy::print_stderr, clippy::disallowed_methods)]
 
 mod support;
 
