@@ -18,7 +18,7 @@ use serde_json::Value;
 use crate::cli::{BuildArgs, NamingArg};
 use crate::output::Verbosity;
 use crate::platform::{Platform, parse_platforms};
-use crate::registry::PushSettings;
+use crate::registry::RegistrySettings;
 use crate::registry::auth::{AuthSources, Credential};
 use crate::registry::retry::RetryPolicy;
 
@@ -498,8 +498,10 @@ pub struct Settings {
     pub tarball: Option<PathBuf>,
     /// `SOURCE_DATE_EPOCH`, if set.
     pub source_date_epoch: Option<u64>,
-    /// Pushing, when `--push` was given.
-    pub push: Option<PushSettings>,
+    /// `--push`.
+    pub push: bool,
+    /// How to talk to registries (push, `--base`).
+    pub registry: RegistrySettings,
     /// `--repo`/`CARGO_CONTAINERIZE_REPO` (overrides the metadata's `repository`).
     pub repo: Option<String>,
     /// `--naming`.
@@ -610,11 +612,7 @@ pub fn resolve(args: BuildArgs, env: &Env) -> Result<Settings, ConfigError> {
             message,
         })?;
     }
-    let push = if args.push {
-        Some(push_settings(&args, env)?)
-    } else {
-        None
-    };
+    let registry = registry_settings(&args, env)?;
     let naming = match args.naming {
         NamingArg::Bin => Naming::Bin,
         NamingArg::Package => Naming::Package,
@@ -662,7 +660,8 @@ pub fn resolve(args: BuildArgs, env: &Env) -> Result<Settings, ConfigError> {
         tarball: args.tarball,
         source_date_epoch,
         verbosity,
-        push,
+        push: args.push,
+        registry,
         repo: args.repo,
         naming,
         tag_from_git: args.tag_from_git,
@@ -705,7 +704,7 @@ pub fn auth_sources(env: &Env) -> Result<AuthSources, ConfigError> {
     })
 }
 
-fn push_settings(args: &BuildArgs, env: &Env) -> Result<PushSettings, ConfigError> {
+fn registry_settings(args: &BuildArgs, env: &Env) -> Result<RegistrySettings, ConfigError> {
     let number = |key: &str| -> Result<Option<u64>, ConfigError> {
         env.get(key)
             .map(|v| {
@@ -723,7 +722,7 @@ fn push_settings(args: &BuildArgs, env: &Env) -> Result<PushSettings, ConfigErro
     if let Some(ms) = number("CARGO_CONTAINERIZE_RETRY_BASE_MS")? {
         retry.base = std::time::Duration::from_millis(ms);
     }
-    Ok(PushSettings {
+    Ok(RegistrySettings {
         auth: auth_sources(env)?,
         insecure_registries: args.insecure_registry.clone(),
         registry_ca: args.registry_ca.clone(),

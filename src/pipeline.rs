@@ -129,7 +129,7 @@ pub fn run(settings: &Settings, shell: &mut Shell) -> Result<Vec<ImageSummary>, 
     }
 
     let mut summaries: Vec<ImageSummary> = sets.iter().map(summarize).collect();
-    if let Some(push) = &settings.push {
+    if settings.push {
         let jobs: Vec<PushJob> = sets
             .iter()
             .zip(&plan.images)
@@ -141,7 +141,7 @@ pub fn run(settings: &Settings, shell: &mut Shell) -> Result<Vec<ImageSummary>, 
                 })
             })
             .collect();
-        let pushed = registry::push_all(&jobs, &layout, push, shell)?;
+        let pushed = registry::push_all(&jobs, &layout, &settings.registry, shell)?;
         for (summary, p) in summaries.iter_mut().zip(pushed) {
             summary.pushed = Some(PushedSummary {
                 reference: p.reference(),

@@ -261,7 +261,7 @@ pub fn plan_images(ws: &Workspace, settings: &Settings) -> Result<Plan, PlanErro
             (None, None) => None,
         };
         let repository = match repository {
-            None if settings.push.is_some() => return Err(PushError::MissingRepo.into()),
+            None if settings.push => return Err(PushError::MissingRepo.into()),
             None => None,
             Some((r, origin)) => {
                 let repo = Repository::parse(&r).map_err(|e| PlanError::BadRepository {
@@ -308,7 +308,7 @@ pub fn plan_images(ws: &Workspace, settings: &Settings) -> Result<Plan, PlanErro
         });
     }
     images.sort_by(|a, b| a.name.cmp(&b.name));
-    if settings.naming == Naming::Bare && settings.push.is_some() && images.len() > 1 {
+    if settings.naming == Naming::Bare && settings.push && images.len() > 1 {
         return Err(PlanError::BareWithSeveral(images.len()));
     }
 

@@ -21,9 +21,10 @@ use push::{KnownBlobs, PushedImage};
 use reference::Repository;
 use retry::RetryPolicy;
 
-/// Registry settings of a push (from the command line and environment).
+/// How to talk to registries (from the command line and environment): for `--push` and
+/// for pulling `--base` images.
 #[derive(Debug, Clone)]
-pub struct PushSettings {
+pub struct RegistrySettings {
     /// Where credentials are looked up.
     pub auth: AuthSources,
     /// Hosts spoken to over plain HTTP.
@@ -51,7 +52,7 @@ pub struct PushJob<'a> {
 pub fn push_all(
     jobs: &[PushJob<'_>],
     layout: &Layout,
-    settings: &PushSettings,
+    settings: &RegistrySettings,
     shell: &mut Shell,
 ) -> Result<Vec<PushedImage>, PushError> {
     let extra_ca = match &settings.registry_ca {
