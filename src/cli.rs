@@ -95,6 +95,10 @@ pub struct BuildArgs {
     #[arg(long, value_name = "FILE", env = "CARGO_CONTAINERIZE_TARBALL")]
     pub tarball: Option<PathBuf>,
 
+    /// Build on this registry image (e.g. gcr.io/distroless/static:nonroot) instead of the built-in base
+    #[arg(long, value_name = "REF", env = "CARGO_CONTAINERIZE_BASE")]
+    pub base: Option<String>,
+
     /// Push the images to the registry (needs a repository: --repo)
     #[arg(long)]
     pub push: bool,

@@ -500,6 +500,8 @@ pub struct Settings {
     pub source_date_epoch: Option<u64>,
     /// `--push`.
     pub push: bool,
+    /// `--base`: a registry image instead of the built-in base.
+    pub base: Option<String>,
     /// How to talk to registries (push, `--base`).
     pub registry: RegistrySettings,
     /// `--repo`/`CARGO_CONTAINERIZE_REPO` (overrides the metadata's `repository`).
@@ -661,6 +663,7 @@ pub fn resolve(args: BuildArgs, env: &Env) -> Result<Settings, ConfigError> {
         source_date_epoch,
         verbosity,
         push: args.push,
+        base: args.base,
         registry,
         repo: args.repo,
         naming,

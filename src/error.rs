@@ -4,7 +4,6 @@
 use crate::build::BuildError;
 use crate::config::ConfigError;
 use crate::fsutil::FsError;
-use crate::image::assets::AssetError;
 use crate::image::config::AssembleError;
 use crate::image::layout::LayoutError;
 use crate::plan::PlanError;
@@ -38,10 +37,6 @@ pub enum Error {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Build(#[from] BuildError),
-    /// Assets that cannot be packaged.
-    #[error(transparent)]
-    #[diagnostic(transparent)]
-    Assets(#[from] AssetError),
     /// Writing layers and layouts.
     #[error(transparent)]
     #[diagnostic(transparent)]
@@ -50,6 +45,10 @@ pub enum Error {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Push(#[from] crate::registry::PushError),
+    /// Packaging layers.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Package(#[from] crate::image::package::PackageError),
     /// Assembling documents.
     #[error(transparent)]
     #[diagnostic(transparent)]
@@ -66,13 +65,12 @@ impl Error {
     /// The process exit code for this error.
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Config(_) | Error::Workspace(_) | Error::Plan(_) | Error::Assets(_) => {
-                EXIT_CONFIG
-            }
+            Error::Config(_) | Error::Workspace(_) | Error::Plan(_) => EXIT_CONFIG,
             Error::Build(_) => EXIT_BUILD,
             Error::Push(crate::registry::PushError::MissingRepo) => EXIT_CONFIG,
             Error::Push(_) => EXIT_REGISTRY,
-            Error::Layout(_) | Error::Assemble(_) => EXIT_OUTPUT,
+            Error::Package(crate::image::package::PackageError::Assets(_)) => EXIT_CONFIG,
+            Error::Layout(_) | Error::Assemble(_) | Error::Package(_) => EXIT_OUTPUT,
         }
     }
 }

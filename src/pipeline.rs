@@ -6,22 +6,21 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::build::{self, BuiltBinary};
+use std::collections::BTreeSet;
+
+use crate::build;
 use crate::config::Settings;
 use crate::error::Error;
 use crate::fsutil;
-use crate::image::assets::asset_entries;
-use crate::image::base::{BASE_MTIME, base_entries};
+use crate::image::ImageSet;
 use crate::image::cache::LayerCache;
 use crate::image::canonical::to_canonical_json;
-use crate::image::config::{AssembleError, entrypoint};
-use crate::image::layer::cached_layer;
+use crate::image::config::AssembleError;
 use crate::image::layout::{Layout, write_archive};
-use crate::image::manifest::{assemble_image, assemble_set};
-use crate::image::tar::Entry;
-use crate::image::{ImageSet, Layer};
+use crate::image::package::{Base, Packager, PulledPlatform, package_image};
 use crate::output::Shell;
-use crate::plan::{self, ImagePlan, Plan};
+use crate::plan;
+use crate::platform::Platform;
 use crate::registry::{self, PushJob};
 use crate::workspace;
 
@@ -90,23 +89,52 @@ pub fn run(settings: &Settings, shell: &mut Shell) -> Result<Vec<ImageSummary>, 
 
     let layout = Layout::open(&plan.layout_dir)?;
     let cache = LayerCache::new(&plan.cache_dir);
-    let (base, _) = cached_layer(
-        base_entries(),
-        BASE_MTIME,
-        plan.compression_level,
-        &cache,
-        &layout,
-    )?;
-    let base = Layer {
-        blob: base,
-        created_by: format!("{} built-in base {}", crate::TOOL_NAME, crate::TOOL_VERSION),
+    let base = match &settings.base {
+        None => Base::builtin(plan.compression_level, &cache, &layout)?,
+        Some(reference) => {
+            let platforms: BTreeSet<Platform> = plan
+                .images
+                .iter()
+                .flat_map(|i| i.settings.platforms.clone())
+                .collect();
+            let platforms: Vec<Platform> = platforms.into_iter().collect();
+            let pulled =
+                registry::pull_base(reference, &platforms, &layout, &settings.registry, shell)?;
+            Base::Pulled {
+                name: pulled.name,
+                digest: pulled.digest,
+                platforms: pulled
+                    .platforms
+                    .into_iter()
+                    .map(|(p, b)| {
+                        (
+                            p,
+                            PulledPlatform {
+                                layers: b.layers,
+                                env: b.env,
+                            },
+                        )
+                    })
+                    .collect(),
+            }
+        }
     };
 
+    let packager = Packager {
+        base: &base,
+        epoch: plan.epoch,
+        level: plan.compression_level,
+        cache: &cache,
+        layout: &layout,
+    };
     let mut sets = Vec::new();
     for image in &plan.images {
-        sets.push(package_image(
-            image, &plan, &built, &base, &cache, &layout, shell,
-        )?);
+        let binaries = built
+            .iter()
+            .filter(|b| b.bin == image.bin)
+            .map(|b| (b.platform, b.path.clone()))
+            .collect();
+        sets.push(package_image(image, &binaries, packager, shell)?);
     }
 
     shell.status(
@@ -186,70 +214,6 @@ pub fn run(settings: &Settings, shell: &mut Shell) -> Result<Vec<ImageSummary>, 
         ),
     );
     Ok(summaries)
-}
-
-/// Layers and documents of one image, all platforms.
-fn package_image(
-    image: &ImagePlan,
-    plan: &Plan,
-    built: &[BuiltBinary],
-    base: &Layer,
-    cache: &LayerCache,
-    layout: &Layout,
-    shell: &mut Shell,
-) -> Result<ImageSet, Error> {
-    let assets = match (&image.assets_dir, &image.settings.assets) {
-        (Some(dir), Some((_, dest))) => {
-            let entries = asset_entries(dir, dest)?;
-            let (blob, _) =
-                cached_layer(entries, plan.epoch, plan.compression_level, cache, layout)?;
-            Some(Layer {
-                blob,
-                created_by: format!("assets {dest}"),
-            })
-        }
-        _ => None,
-    };
-    let mut images = Vec::new();
-    for &platform in &image.settings.platforms {
-        let Some(bin) = built
-            .iter()
-            .find(|b| b.bin == image.bin && b.platform == platform)
-        else {
-            return Err(AssembleError::new(
-                "image",
-                &image.name,
-                format!("no binary was built for {platform}"),
-            )
-            .into());
-        };
-        let path_in_image = entrypoint(&image.bin);
-        let entries = vec![Entry::file(
-            path_in_image.trim_start_matches('/'),
-            0o755,
-            bin.path.clone(),
-        )];
-        let (blob, reused) =
-            cached_layer(entries, plan.epoch, plan.compression_level, cache, layout)?;
-        let verb = if reused { "Fresh" } else { "Packaged" };
-        shell.status(
-            verb,
-            format!(
-                "{} v{} ({platform}) {}",
-                image.name,
-                image.version,
-                human_size(blob.size)
-            ),
-        );
-        let mut layers = vec![base.clone()];
-        layers.extend(assets.clone());
-        layers.push(Layer {
-            blob,
-            created_by: format!("binary {path_in_image}"),
-        });
-        images.push(assemble_image(image, platform, &layers)?);
-    }
-    Ok(assemble_set(image, images)?)
 }
 
 fn summarize(set: &ImageSet) -> ImageSummary {

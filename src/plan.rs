@@ -29,6 +29,8 @@ pub mod keys {
     pub const LICENSES: &str = "org.opencontainers.image.licenses";
     /// Name of the base image.
     pub const BASE_NAME: &str = "org.opencontainers.image.base.name";
+    /// Digest of the base image.
+    pub const BASE_DIGEST: &str = "org.opencontainers.image.base.digest";
     /// `<image>:<tag>` of an entry in an OCI layout's index.json.
     pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
 }

@@ -400,3 +400,118 @@ fn credential_helpers_and_podman_auth_files_are_used() {
     assert!(run.stdout.starts_with(&repo));
     assert!(reg.tags("team/hello-http").contains(&"podman".to_string()));
 }
+
+#[test]
+fn base_image_from_a_registry_is_used_by_digest_per_platform() {
+    let reg = Registry::start("none", &[]);
+    let bases = Fixture::new("two-bins");
+    let base_run = bases
+        .run(&[
+            "-p",
+            "api",
+            "--platform",
+            "all",
+            "--push",
+            "--repo",
+            &format!("{}/bases", reg.host()),
+        ])
+        .ok();
+    let base_ref = base_run.stdout.trim().to_string();
+    let base_digest = base_ref.rsplit_once('@').unwrap().1.to_string();
+
+    let fx = Fixture::new("hello-http");
+    let base_tag = format!("{}/bases/api:latest", reg.host());
+    let run = fx
+        .run(&[
+            "--platform",
+            "all",
+            "--base",
+            &base_tag,
+            "--push",
+            "--repo",
+            &format!("{}/app", reg.host()),
+        ])
+        .ok();
+    assert!(run.stderr.contains("Pulling base image"), "{}", run.stderr);
+    let reference = run.stdout.trim().to_string();
+    reg.validate(&reference);
+
+    let layout = fx.layout();
+    let index = support::json_blob(
+        &layout,
+        fx.image_json("hello-http")["digest"].as_str().unwrap(),
+    );
+    assert_eq!(
+        index["annotations"]["org.opencontainers.image.base.name"],
+        base_tag.as_str()
+    );
+    assert_eq!(
+        index["annotations"]["org.opencontainers.image.base.digest"],
+        base_digest.as_str()
+    );
+    let base_index = support::json_blob(&bases.layout(), &base_digest);
+    for (ours, theirs) in index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(base_index["manifests"].as_array().unwrap())
+    {
+        assert_eq!(ours["platform"], theirs["platform"]);
+        let m = support::json_blob(&layout, ours["digest"].as_str().unwrap());
+        let b = support::json_blob(&bases.layout(), theirs["digest"].as_str().unwrap());
+        let ours_layers: Vec<&str> = m["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["digest"].as_str().unwrap())
+            .collect();
+        let base_layers: Vec<&str> = b["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["digest"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            ours_layers.len(),
+            base_layers.len() + 1,
+            "base layers + our binary"
+        );
+        assert_eq!(
+            &ours_layers[..base_layers.len()],
+            &base_layers[..],
+            "the base's layers come first, unchanged"
+        );
+    }
+    let c = Container::start(&reference, "arm64", "/healthz", &[]);
+    assert_eq!(c.get("/healthz").0, 200);
+
+    // A single-platform base cannot serve another platform: a clear error, nothing pushed.
+    let single = bases
+        .run(&[
+            "-p",
+            "worker",
+            "--bin",
+            "worker",
+            "--push",
+            "--repo",
+            &format!("{}/bases", reg.host()),
+        ])
+        .ok();
+    let err = fx
+        .run(&[
+            "--platform",
+            "all",
+            "--base",
+            single.stdout.trim(),
+            "--push",
+            "--repo",
+            &format!("{}/bad", reg.host()),
+        ])
+        .fails_with(4);
+    assert!(
+        err.stderr.contains("the base image is built for amd64"),
+        "{}",
+        err.stderr
+    );
+    assert!(reg.tags("bad/hello-http").is_empty());
+}

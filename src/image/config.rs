@@ -63,14 +63,24 @@ pub fn arch(platform: Platform) -> Arch {
 }
 
 /// Builds the config blob.
+///
+/// `base_env` is the base image's `Env` (`K=V`): it overrides the built-in defaults and is
+/// overridden by the configured `env`.
 pub fn image_config(
     plan: &ImagePlan,
     platform: Platform,
     layers: &[Layer],
+    base_env: &[String],
 ) -> Result<JsonBlob, AssembleError> {
     let err = |e: &dyn std::fmt::Display| AssembleError::new("config", &plan.name, e);
     let s = &plan.settings;
     let mut env = default_env();
+    env.extend(
+        base_env
+            .iter()
+            .filter_map(|kv| kv.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string())),
+    );
     env.extend(s.env.clone());
     let mut labels: HashMap<String, String> = plan
         .annotations

@@ -34,9 +34,10 @@ pub fn assemble_image(
     plan: &ImagePlan,
     platform: Platform,
     layers: &[Layer],
+    base_env: &[String],
 ) -> Result<Image, AssembleError> {
     let err = |e: &dyn std::fmt::Display| AssembleError::new("manifest", &plan.name, e);
-    let config = image_config(plan, platform, layers)?;
+    let config = image_config(plan, platform, layers, base_env)?;
     let layer_descs = layers
         .iter()
         .map(|l| descriptor(MediaType::ImageLayerGzip, &l.blob.digest, l.blob.size))

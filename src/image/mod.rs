@@ -9,6 +9,7 @@ pub mod config;
 pub mod layer;
 pub mod layout;
 pub mod manifest;
+pub mod package;
 pub mod tar;
 
 use std::path::{Path, PathBuf};

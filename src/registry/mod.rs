@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod client;
+pub mod pull;
 pub mod push;
 pub mod reference;
 pub mod retry;
@@ -48,6 +49,49 @@ pub struct PushJob<'a> {
     pub tags: Vec<String>,
 }
 
+/// A client for `repo`'s registry with the credentials found for it.
+pub fn connect(
+    repo: &Repository,
+    settings: &RegistrySettings,
+    extra_ca: Option<Vec<u8>>,
+    shell: &mut Shell,
+) -> Result<RegistryClient, PushError> {
+    let (credential, from) = auth::credential_for(repo, &settings.auth)?;
+    shell.verbose("Credentials", format!("for {}: {from}", repo.registry));
+    let opts = ClientOptions {
+        plain_http: repo.is_loopback() || settings.insecure_registries.contains(&repo.registry),
+        extra_ca,
+        policy: settings.retry,
+    };
+    RegistryClient::new(repo, credential, &opts)
+}
+
+/// Reads `--registry-ca`, if given.
+pub fn extra_ca(settings: &RegistrySettings) -> Result<Option<Vec<u8>>, PushError> {
+    Ok(match &settings.registry_ca {
+        Some(p) => Some(fsutil::read(p)?),
+        None => None,
+    })
+}
+
+/// Pulls `--base` for `platforms` into `layout`.
+pub fn pull_base(
+    reference: &str,
+    platforms: &[crate::platform::Platform],
+    layout: &Layout,
+    settings: &RegistrySettings,
+    shell: &mut Shell,
+) -> Result<pull::BaseImage, PushError> {
+    let r = reference::ImageReference::parse(reference).map_err(|e| PushError::Client {
+        message: format!("--base: {e}"),
+    })?;
+    let client = connect(&r.repository, settings, extra_ca(settings)?, shell)?;
+    shell.status("Pulling", format!("base image {r}"));
+    let base = pull::pull_base(&client, &r, platforms, layout)?;
+    shell.verbose("Base", pull::describe(&base));
+    Ok(base)
+}
+
 /// Pushes every job, one client per registry, mounting shared blobs across repositories.
 pub fn push_all(
     jobs: &[PushJob<'_>],
@@ -55,30 +99,14 @@ pub fn push_all(
     settings: &RegistrySettings,
     shell: &mut Shell,
 ) -> Result<Vec<PushedImage>, PushError> {
-    let extra_ca = match &settings.registry_ca {
-        Some(p) => Some(fsutil::read(p)?),
-        None => None,
-    };
+    let extra_ca = extra_ca(settings)?;
     let mut clients: BTreeMap<String, (RegistryClient, KnownBlobs)> = BTreeMap::new();
     let mut out = Vec::new();
     for job in jobs {
         let registry = job.repository.registry.clone();
         if !clients.contains_key(&registry) {
-            let (credential, from) = auth::credential_for(&job.repository, &settings.auth)?;
-            shell.verbose("Credentials", format!("for {registry}: {from}"));
-            let opts = ClientOptions {
-                plain_http: job.repository.is_loopback()
-                    || settings.insecure_registries.contains(&registry),
-                extra_ca: extra_ca.clone(),
-                policy: settings.retry,
-            };
-            clients.insert(
-                registry.clone(),
-                (
-                    RegistryClient::new(&job.repository, credential, &opts)?,
-                    KnownBlobs::default(),
-                ),
-            );
+            let client = connect(&job.repository, settings, extra_ca.clone(), shell)?;
+            clients.insert(registry.clone(), (client, KnownBlobs::default()));
         }
         let Some((client, known)) = clients.get(&registry) else {
             continue;

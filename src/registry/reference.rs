@@ -152,3 +152,121 @@ mod tests {
         assert!(Repository::parse("ghcr.io//x").is_err());
     }
 }
+
+/// A full image reference: `REGISTRY/PATH[:TAG][@sha256:…]` (Docker Hub names allowed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageReference {
+    /// The repository.
+    pub repository: Repository,
+    /// The tag (`latest` when neither tag nor digest is given).
+    pub tag: Option<String>,
+    /// The digest, if pinned.
+    pub digest: Option<String>,
+}
+
+impl ImageReference {
+    /// Parses a reference like `gcr.io/distroless/static:nonroot` or `127.0.0.1:5000/b@sha256:…`.
+    pub fn parse(s: &str) -> Result<ImageReference, BadRepository> {
+        let bad = || BadRepository(s.to_string());
+        let (name, digest) = match s.split_once('@') {
+            Some((n, d)) => {
+                let hex = d.strip_prefix("sha256:").ok_or_else(bad)?;
+                if hex.len() != 64 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+                    return Err(bad());
+                }
+                (n, Some(d.to_string()))
+            }
+            None => (s, None),
+        };
+        let last_slash = name.rfind('/').map_or(0, |i| i + 1);
+        let (path, tag) = match name[last_slash..].rfind(':') {
+            Some(i) => (
+                &name[..last_slash + i],
+                Some(name[last_slash + i + 1..].to_string()),
+            ),
+            None => (name, None),
+        };
+        if tag
+            .as_deref()
+            .is_some_and(|t| crate::config::validate_tag(t).is_err())
+        {
+            return Err(bad());
+        }
+        let repo = Repository::parse(path)?;
+        let (head, last) = match repo.path.rsplit_once('/') {
+            Some((h, l)) => (Some(h.to_string()), l.to_string()),
+            None => (None, repo.path.clone()),
+        };
+        let repository = Repository {
+            registry: repo.registry.clone(),
+            path: head.unwrap_or_default(),
+        }
+        .join(&last);
+        let tag = if tag.is_none() && digest.is_none() {
+            Some("latest".to_string())
+        } else {
+            tag
+        };
+        Ok(ImageReference {
+            repository,
+            tag,
+            digest,
+        })
+    }
+
+    /// What to ask the registry for: the digest if pinned, else the tag.
+    pub fn reference(&self) -> &str {
+        self.digest
+            .as_deref()
+            .or(self.tag.as_deref())
+            .unwrap_or("latest")
+    }
+}
+
+impl std::fmt::Display for ImageReference {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.repository)?;
+        if let Some(t) = &self.tag {
+            write!(f, ":{t}")?;
+        }
+        if let Some(d) = &self.digest {
+            write!(f, "@{d}")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod reference_tests {
+    use super::*;
+
+    #[test]
+    fn parses_tags_digests_and_hub_names() {
+        let r = ImageReference::parse("gcr.io/distroless/static:nonroot").unwrap();
+        assert_eq!(
+            (r.repository.to_string().as_str(), r.reference()),
+            ("gcr.io/distroless/static", "nonroot")
+        );
+        let d = format!("sha256:{}", "a".repeat(64));
+        let r = ImageReference::parse(&format!("127.0.0.1:5000/base@{d}")).unwrap();
+        assert_eq!(
+            (r.repository.path.as_str(), r.reference(), r.tag.clone()),
+            ("base", d.as_str(), None)
+        );
+        let r = ImageReference::parse("alpine").unwrap();
+        assert_eq!(
+            (r.repository.to_string().as_str(), r.reference()),
+            ("docker.io/library/alpine", "latest")
+        );
+        let r = ImageReference::parse("localhost:5000/x/y:1.0").unwrap();
+        assert_eq!(
+            (
+                r.repository.registry.as_str(),
+                r.repository.path.as_str(),
+                r.reference()
+            ),
+            ("localhost:5000", "x/y", "1.0")
+        );
+        assert!(ImageReference::parse("x@sha256:123").is_err());
+    }
+}

@@ -1,0 +1,318 @@
+//! `--base REF` → [`BaseImage`]: resolves the reference to a digest, picks the manifest of
+//! each requested platform, and copies the base's config and layers into the layout
+//! (streamed, digest-verified), so images can be assembled on top of it like on the
+//! built-in base.
+
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+
+use reqwest::{Method, StatusCode};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use crate::fsutil::{self, FsError};
+use crate::image::LayerBlob;
+use crate::image::layer::HashWriter;
+use crate::image::layout::Layout;
+use crate::platform::Platform;
+use crate::registry::PushError;
+use crate::registry::client::{RegistryClient, Request};
+use crate::registry::reference::ImageReference;
+
+const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+const GZIP_LAYERS: [&str; 2] = [
+    "application/vnd.oci.image.layer.v1.tar+gzip",
+    "application/vnd.docker.image.rootfs.diff.tar.gzip",
+];
+
+/// One platform of a pulled base.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BasePlatform {
+    /// Layers, bottom first (gzip, in the layout).
+    pub layers: Vec<LayerBlob>,
+    /// The base's `Env`.
+    pub env: Vec<String>,
+    /// The platform manifest's digest.
+    pub manifest_digest: String,
+}
+
+/// A base image from a registry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BaseImage {
+    /// The reference as resolved (`registry/path:tag`).
+    pub name: String,
+    /// The digest the reference resolved to (index or manifest).
+    pub digest: String,
+    /// Per requested platform.
+    pub platforms: BTreeMap<Platform, BasePlatform>,
+}
+
+#[derive(Deserialize)]
+struct Descriptor {
+    #[serde(rename = "mediaType", default)]
+    media_type: String,
+    digest: String,
+    size: u64,
+    platform: Option<PlatformSpec>,
+}
+
+#[derive(Deserialize)]
+struct PlatformSpec {
+    architecture: String,
+    os: String,
+}
+
+#[derive(Deserialize)]
+struct Document {
+    #[serde(rename = "mediaType", default)]
+    media_type: String,
+    #[serde(default)]
+    manifests: Vec<Descriptor>,
+    config: Option<Descriptor>,
+    #[serde(default)]
+    layers: Vec<Descriptor>,
+}
+
+#[derive(Deserialize)]
+struct ConfigDoc {
+    architecture: String,
+    #[serde(default)]
+    config: Option<ConfigSection>,
+    rootfs: RootFs,
+}
+
+#[derive(Deserialize)]
+struct ConfigSection {
+    #[serde(rename = "Env", default)]
+    env: Option<Vec<String>>,
+}
+
+#[derive(Deserialize)]
+struct RootFs {
+    diff_ids: Vec<String>,
+}
+
+fn unexpected(client: &RegistryClient, what: &str, message: impl Into<String>) -> PushError {
+    PushError::Registry {
+        registry: client.registry().to_string(),
+        action: what.to_string(),
+        status: 200,
+        code: String::new(),
+        message: message.into(),
+    }
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+fn get_manifest(
+    client: &RegistryClient,
+    r: &ImageReference,
+    reference: &str,
+) -> Result<(Vec<u8>, String), PushError> {
+    let mut req = Request::new(
+        Method::GET,
+        format!("/v2/{}/manifests/{reference}", r.repository.path),
+        vec![format!("repository:{}:pull", r.repository.path)],
+    );
+    req.accept = Some([OCI_INDEX, OCI_MANIFEST, DOCKER_LIST, DOCKER_MANIFEST].join(", "));
+    let resp = client.send(&req)?;
+    if resp.status() != StatusCode::OK {
+        let status = resp.status().as_u16();
+        return Err(PushError::Registry {
+            registry: client.registry().to_string(),
+            action: format!("fetching the base image {r}"),
+            status,
+            code: String::new(),
+            message: if status == 404 {
+                "no such image or tag".into()
+            } else {
+                String::new()
+            },
+        });
+    }
+    let bytes = resp
+        .bytes()
+        .map_err(|e| unexpected(client, "reading a manifest", e.to_string()))?
+        .to_vec();
+    let digest = sha256(&bytes);
+    if reference.starts_with("sha256:") && digest != reference {
+        return Err(PushError::DigestMismatch {
+            registry: client.registry().to_string(),
+            what: format!("manifest of {r}"),
+            expected: reference.to_string(),
+            got: digest,
+        });
+    }
+    Ok((bytes, digest))
+}
+
+/// Downloads a blob into the layout (unless present), verifying its digest.
+fn fetch_blob(
+    client: &RegistryClient,
+    r: &ImageReference,
+    digest: &str,
+    size: u64,
+    layout: &Layout,
+) -> Result<(), PushError> {
+    if layout.has_blob(digest, size) {
+        return Ok(());
+    }
+    let req = Request::new(
+        Method::GET,
+        format!("/v2/{}/blobs/{digest}", r.repository.path),
+        vec![format!("repository:{}:pull", r.repository.path)],
+    );
+    let mut resp = client.send(&req)?;
+    if resp.status() != StatusCode::OK {
+        return Err(PushError::Registry {
+            registry: client.registry().to_string(),
+            action: format!("downloading blob {digest} of {r}"),
+            status: resp.status().as_u16(),
+            code: String::new(),
+            message: String::new(),
+        });
+    }
+    let dir = layout.blobs_dir();
+    let tmp = fsutil::temp_in(&dir)?;
+    let dest = crate::image::blob_path(&dir, digest);
+    let io_err = |e: io::Error| PushError::Fs(FsError::new("write", &dest, e));
+    let file = tmp.reopen().map_err(io_err)?;
+    let mut w = HashWriter::new(io::BufWriter::new(file));
+    resp.copy_to(&mut w).map_err(|e| PushError::Connection {
+        url: format!("blob {digest}"),
+        attempts: 1,
+        message: e.to_string(),
+    })?;
+    w.flush().map_err(io_err)?;
+    let (_, got, len) = w.finish();
+    if got != digest || len != size {
+        return Err(PushError::DigestMismatch {
+            registry: client.registry().to_string(),
+            what: format!("blob of {r}"),
+            expected: digest.to_string(),
+            got,
+        });
+    }
+    fsutil::persist(tmp, &dest)?;
+    Ok(())
+}
+
+/// Resolves `r` and copies the requested platforms of it into `layout`.
+pub fn pull_base(
+    client: &RegistryClient,
+    r: &ImageReference,
+    platforms: &[Platform],
+    layout: &Layout,
+) -> Result<BaseImage, PushError> {
+    let (bytes, digest) = get_manifest(client, r, r.reference())?;
+    let top: Document = serde_json::from_slice(&bytes)
+        .map_err(|e| unexpected(client, "reading the base manifest", e.to_string()))?;
+    let is_index =
+        top.media_type == OCI_INDEX || top.media_type == DOCKER_LIST || !top.manifests.is_empty();
+    let mut out = BTreeMap::new();
+    for &platform in platforms {
+        let (manifest, manifest_digest) = if is_index {
+            let entry = top
+                .manifests
+                .iter()
+                .find(|m| {
+                    m.platform
+                        .as_ref()
+                        .is_some_and(|p| p.os == platform.os() && p.architecture == platform.arch())
+                })
+                .ok_or_else(|| {
+                    unexpected(
+                        client,
+                        &format!("choosing {platform} from the base {r}"),
+                        "the base image has no manifest for this platform",
+                    )
+                })?;
+            let (b, d) = get_manifest(client, r, &entry.digest)?;
+            (
+                serde_json::from_slice::<Document>(&b)
+                    .map_err(|e| unexpected(client, "reading a base manifest", e.to_string()))?,
+                d,
+            )
+        } else {
+            (
+                serde_json::from_slice::<Document>(&bytes)
+                    .map_err(|e| unexpected(client, "reading the base manifest", e.to_string()))?,
+                digest.clone(),
+            )
+        };
+        let config = manifest
+            .config
+            .ok_or_else(|| unexpected(client, "reading the base manifest", "no config"))?;
+        fetch_blob(client, r, &config.digest, config.size, layout)?;
+        let config_doc: ConfigDoc = serde_json::from_slice(&fsutil::read(
+            &crate::image::blob_path(&layout.blobs_dir(), &config.digest),
+        )?)
+        .map_err(|e| unexpected(client, "reading the base config", e.to_string()))?;
+        if config_doc.architecture != platform.arch() {
+            return Err(unexpected(
+                client,
+                &format!("using {r} for {platform}"),
+                format!("the base image is built for {}", config_doc.architecture),
+            ));
+        }
+        if config_doc.rootfs.diff_ids.len() != manifest.layers.len() {
+            return Err(unexpected(
+                client,
+                "reading the base config",
+                "diff_ids and layers differ in number",
+            ));
+        }
+        let mut layers = Vec::new();
+        for (layer, diff_id) in manifest.layers.iter().zip(config_doc.rootfs.diff_ids) {
+            if !GZIP_LAYERS.contains(&layer.media_type.as_str()) {
+                return Err(unexpected(
+                    client,
+                    &format!("using the base {r}"),
+                    format!(
+                        "layer media type `{}` is not supported (gzip layers only)",
+                        layer.media_type
+                    ),
+                ));
+            }
+            fetch_blob(client, r, &layer.digest, layer.size, layout)?;
+            layers.push(LayerBlob {
+                digest: layer.digest.clone(),
+                diff_id,
+                size: layer.size,
+            });
+        }
+        let env = config_doc.config.and_then(|c| c.env).unwrap_or_default();
+        out.insert(
+            platform,
+            BasePlatform {
+                layers,
+                env,
+                manifest_digest,
+            },
+        );
+    }
+    let name = match &r.tag {
+        Some(t) => format!("{}:{t}", r.repository),
+        None => r.repository.to_string(),
+    };
+    Ok(BaseImage {
+        name,
+        digest,
+        platforms: out,
+    })
+}
+
+/// Writes the manifest and status lines for a pulled base (`-v`).
+pub fn describe(base: &BaseImage) -> String {
+    format!(
+        "{}@{} ({} platform(s))",
+        base.name,
+        base.digest,
+        base.platforms.len()
+    )
+}
