@@ -38,6 +38,8 @@ pub struct Cli {
 pub enum Command {
     /// Check credentials against a registry and store them in docker's config.json
     Login(crate::commands::login::LoginArgs),
+    /// Build, then replace containerize://<binary> references in YAML files with the image digests
+    Resolve(Box<crate::commands::resolve::ResolveArgs>),
 }
 
 /// The flags of a build (the default command).
@@ -135,6 +137,14 @@ pub struct BuildArgs {
     /// Also write the image references (by digest), one per line, to FILE
     #[arg(long, value_name = "FILE")]
     pub image_refs: Option<PathBuf>,
+
+    /// Write the Kubernetes YAML here instead of target/containerize/ (<DIR>/kubernetes.yaml, <DIR>/<image>/kubernetes.yaml)
+    #[arg(long, value_name = "DIR", env = "CARGO_CONTAINERIZE_KUBE_DIR")]
+    pub kube_dir: Option<PathBuf>,
+
+    /// Write no Kubernetes YAML
+    #[arg(long, conflicts_with = "kube_dir")]
+    pub no_kube: bool,
 
     /// gzip level for layers, 0-9
     #[arg(long, value_name = "N", env = "CARGO_CONTAINERIZE_COMPRESSION_LEVEL", value_parser = clap::value_parser!(u32).range(0..=9))]

@@ -90,7 +90,7 @@ impl Source {
             Source::Default | Source::Cli(_) => String::new(),
         }
     }
-    fn error(&self, key: &str, message: impl Into<String>) -> ConfigError {
+    pub(crate) fn error(&self, key: &str, message: impl Into<String>) -> ConfigError {
         match self {
             Source::Cli(flag) => ConfigError::BadArg {
                 origin: (*flag).into(),
@@ -205,6 +205,8 @@ pub struct ImageLayer {
     pub platforms: Option<Vec<String>>,
     /// Registry and namespace to push to (`ghcr.io/my-org`).
     pub repository: Option<String>,
+    /// Kubernetes YAML settings (`[…containerize.kubernetes]`).
+    pub kubernetes: Option<crate::kube::KubeLayer>,
 }
 
 /// A package's `[package.metadata.containerize]`: its own layer plus per-binary layers.
@@ -297,6 +299,8 @@ pub struct ImageSettings {
     pub assets_source: Source,
     /// `repository` from the metadata, with where it came from.
     pub repository: Option<(String, Source)>,
+    /// Kubernetes YAML settings, resolved.
+    pub kubernetes: crate::kube::KubeSettings,
 }
 
 /// Merges layers (lowest precedence first) with the CLI platform override into the
@@ -317,6 +321,7 @@ pub fn resolve_image(
         platforms: vec![Platform::LinuxAmd64],
         assets_source: Source::Default,
         repository: None,
+        kubernetes: crate::kube::KubeSettings::default(),
     };
     let mut assets_dest: Option<String> = None;
     for (layer, source) in layers {
@@ -385,6 +390,11 @@ pub fn resolve_image(
     }
     s.exposed_ports.sort();
     s.exposed_ports.dedup();
+    let kube_layers: Vec<_> = layers
+        .iter()
+        .filter_map(|(l, src)| l.kubernetes.as_ref().map(|k| (k, src)))
+        .collect();
+    s.kubernetes = crate::kube::settings::resolve(&kube_layers, &s.exposed_ports)?;
     if let Some((dir, dest)) = &mut s.assets {
         *dest = assets_dest.unwrap_or_else(|| {
             let name = dir.trim_end_matches('/').rsplit('/').next().unwrap_or(dir);
@@ -512,6 +522,10 @@ pub struct Settings {
     pub tag_from_git: bool,
     /// `--image-refs`.
     pub image_refs: Option<PathBuf>,
+    /// `--no-kube`: write no Kubernetes YAML.
+    pub no_kube: bool,
+    /// `--kube-dir`: where Kubernetes YAML goes instead of `target/containerize/`.
+    pub kube_dir: Option<PathBuf>,
     /// Shell verbosity.
     pub verbosity: Verbosity,
 }
@@ -669,6 +683,8 @@ pub fn resolve(args: BuildArgs, env: &Env) -> Result<Settings, ConfigError> {
         naming,
         tag_from_git: args.tag_from_git,
         image_refs: args.image_refs,
+        no_kube: args.no_kube,
+        kube_dir: args.kube_dir,
     })
 }
 

@@ -53,6 +53,10 @@ pub enum Error {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Assemble(#[from] AssembleError),
+    /// Kubernetes YAML and `resolve`.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Kube(#[from] crate::kube::KubeError),
 }
 
 impl From<FsError> for Error {
@@ -71,6 +75,7 @@ impl Error {
             Error::Push(_) => EXIT_REGISTRY,
             Error::Package(crate::image::package::PackageError::Assets(_)) => EXIT_CONFIG,
             Error::Layout(_) | Error::Assemble(_) | Error::Package(_) => EXIT_OUTPUT,
+            Error::Kube(e) => e.exit_code(),
         }
     }
 }

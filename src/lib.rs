@@ -21,6 +21,7 @@ pub mod error;
 pub mod fsutil;
 pub mod git;
 pub mod image;
+pub mod kube;
 pub mod output;
 pub mod pipeline;
 pub mod plan;

@@ -25,6 +25,15 @@ fn main() -> ExitCode {
     // Subcommands dispatch to src/commands/*.rs.
     match cli.command {
         None => {}
+        Some(Command::Resolve(args)) => {
+            return match commands::resolve::exec(*args, &Env::from_process()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    let code = e.exit_code();
+                    report(miette::Report::new(e), code)
+                }
+            };
+        }
         Some(Command::Login(args)) => {
             let mut shell = Shell::stdio(Verbosity::Normal);
             return match commands::login::exec(args, &Env::from_process(), &mut shell) {

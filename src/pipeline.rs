@@ -186,6 +186,17 @@ pub fn run(settings: &Settings, shell: &mut Shell) -> Result<Vec<ImageSummary>, 
             .collect();
         fsutil::write_atomic(file, lines.as_bytes())?;
     }
+    // Kubernetes YAML next to every image (issue 5), pinned to the pushed digest if any.
+    if !settings.no_kube {
+        let refs: Vec<crate::kube::ImageRef> = summaries
+            .iter()
+            .map(|s| crate::kube::ImageRef {
+                reference: s.output_ref().to_string(),
+                pushed: s.pushed.is_some(),
+            })
+            .collect();
+        crate::kube::write_all(&ws.root, &plan, &refs, settings.kube_dir.as_deref(), shell)?;
+    }
     for (summary, image) in summaries.iter().zip(&plan.images) {
         let json = to_canonical_json(summary)
             .map_err(|e| AssembleError::new("image.json", &summary.name, e))?;

@@ -2,3 +2,4 @@
 //! that calls into the stage modules, as cargo's `src/bin/cargo/commands/*.rs` do.
 
 pub mod login;
+pub mod resolve;
