@@ -403,3 +403,38 @@ fn project_templates_replace_the_builtin_ones_and_bad_ones_are_rejected() {
         run.stderr
     );
 }
+
+#[test]
+fn pushed_images_are_pinned_by_their_registry_digest_and_portless_binaries_get_no_service() {
+    let reg = support::Registry::start("none", &[]);
+    let fx = Fixture::new("two-bins");
+    let repo = format!("{}/team", reg.host());
+    let run = fx.run(&["--push", "--repo", &repo]).ok();
+    let refs = run.refs();
+    assert_eq!(refs.len(), 3, "{}", run.stdout);
+    let all = fx.out().join("kubernetes.yaml");
+    validate_all_versions(&all);
+    let text = std::fs::read_to_string(&all).unwrap();
+    assert!(text.starts_with("# Kubernetes objects for api, worker, worker-admin"));
+    assert!(!text.contains("LOCAL IMAGE"), "{text}");
+
+    // No port declared: Deployments only (workers, CLI tools), one per image, each pinned
+    // to exactly the reference printed on stdout (registry/team/<bin>@sha256:…).
+    let docs = pyyaml(&all);
+    let kinds: Vec<&str> = docs.iter().map(|d| d["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["Deployment"; 3]);
+    for (doc, reference) in docs.iter().zip(&refs) {
+        assert!(reference.starts_with(&format!("{repo}/")), "{reference}");
+        let c = &doc["spec"]["template"]["spec"]["containers"][0];
+        assert_eq!(c["image"], reference.as_str());
+        assert!(c.get("ports").is_none());
+        assert_eq!(
+            doc["metadata"]["labels"]["app.kubernetes.io/component"],
+            "worker"
+        );
+    }
+    for image in ["api", "worker", "worker-admin"] {
+        let per_image = fx.out().join(image).join("kubernetes.yaml");
+        validate_k8s("1.30", &[&per_image]);
+    }
+}
