@@ -138,6 +138,16 @@ pub struct BuildArgs {
     #[arg(long, value_name = "FILE")]
     pub image_refs: Option<PathBuf>,
 
+    /// SBOM per image and platform: cyclonedx (written next to the image and attached to it) or none
+    #[arg(
+        long,
+        value_name = "FORMAT",
+        value_enum,
+        default_value = "cyclonedx",
+        env = "CARGO_CONTAINERIZE_SBOM"
+    )]
+    pub sbom: SbomArg,
+
     /// Write the Kubernetes YAML here instead of target/containerize/ (<DIR>/kubernetes.yaml, <DIR>/<image>/kubernetes.yaml)
     #[arg(long, value_name = "DIR", env = "CARGO_CONTAINERIZE_KUBE_DIR")]
     pub kube_dir: Option<PathBuf>,
@@ -177,6 +187,15 @@ pub struct BuildArgs {
     /// Print the commands that are run (-vv: also cargo's verbose output)
     #[arg(short, long, action = clap::ArgAction::Count)]
     pub verbose: u8,
+}
+
+/// `--sbom`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SbomArg {
+    /// CycloneDX 1.5 JSON
+    Cyclonedx,
+    /// No SBOM
+    None,
 }
 
 /// `--naming`.

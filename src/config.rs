@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::cli::{BuildArgs, NamingArg};
+use crate::cli::{BuildArgs, NamingArg, SbomArg};
 use crate::output::Verbosity;
 use crate::platform::{Platform, parse_platforms};
 use crate::registry::RegistrySettings;
@@ -522,6 +522,8 @@ pub struct Settings {
     pub tag_from_git: bool,
     /// `--image-refs`.
     pub image_refs: Option<PathBuf>,
+    /// `--sbom`.
+    pub sbom: crate::sbom::SbomFormat,
     /// `--no-kube`: write no Kubernetes YAML.
     pub no_kube: bool,
     /// `--kube-dir`: where Kubernetes YAML goes instead of `target/containerize/`.
@@ -683,6 +685,10 @@ pub fn resolve(args: BuildArgs, env: &Env) -> Result<Settings, ConfigError> {
         naming,
         tag_from_git: args.tag_from_git,
         image_refs: args.image_refs,
+        sbom: match args.sbom {
+            SbomArg::Cyclonedx => crate::sbom::SbomFormat::CycloneDx,
+            SbomArg::None => crate::sbom::SbomFormat::None,
+        },
         no_kube: args.no_kube,
         kube_dir: args.kube_dir,
     })

@@ -53,6 +53,10 @@ pub enum Error {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Assemble(#[from] AssembleError),
+    /// Making SBOMs.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Sbom(#[from] crate::sbom::SbomError),
     /// Kubernetes YAML and `resolve`.
     #[error(transparent)]
     #[diagnostic(transparent)]
@@ -75,6 +79,8 @@ impl Error {
             Error::Push(_) => EXIT_REGISTRY,
             Error::Package(crate::image::package::PackageError::Assets(_)) => EXIT_CONFIG,
             Error::Layout(_) | Error::Assemble(_) | Error::Package(_) => EXIT_OUTPUT,
+            Error::Sbom(crate::sbom::SbomError::Metadata { .. }) => EXIT_CONFIG,
+            Error::Sbom(_) => EXIT_OUTPUT,
             Error::Kube(e) => e.exit_code(),
         }
     }

@@ -27,6 +27,7 @@ pub mod pipeline;
 pub mod plan;
 pub mod platform;
 pub mod registry;
+pub mod sbom;
 pub mod workspace;
 
 /// The tool's version, recorded in the built-in base layer and in layer cache keys.

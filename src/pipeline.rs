@@ -13,6 +13,7 @@ use crate::config::Settings;
 use crate::error::Error;
 use crate::fsutil;
 use crate::image::ImageSet;
+use crate::image::artifact::Artifact;
 use crate::image::cache::LayerCache;
 use crate::image::canonical::to_canonical_json;
 use crate::image::config::AssembleError;
@@ -22,6 +23,7 @@ use crate::output::Shell;
 use crate::plan;
 use crate::platform::Platform;
 use crate::registry::{self, PushJob};
+use crate::sbom::{self, resolve::FeatureFlags};
 use crate::workspace;
 
 /// What a run produced, per image (also written as `<image>/image.json`).
@@ -86,6 +88,7 @@ pub fn run(settings: &Settings, shell: &mut Shell) -> Result<Vec<ImageSummary>, 
     let ws = workspace::load(settings)?;
     let plan = plan::plan_images(&ws, settings)?;
     let built = build::build_all(&plan, &ws, settings, shell)?;
+    let graphs = sbom::resolve_graphs(&plan, settings)?;
 
     let layout = Layout::open(&plan.layout_dir)?;
     let cache = LayerCache::new(&plan.cache_dir);
@@ -137,19 +140,28 @@ pub fn run(settings: &Settings, shell: &mut Shell) -> Result<Vec<ImageSummary>, 
         sets.push(package_image(image, &binaries, packager, shell)?);
     }
 
+    let flags = FeatureFlags::from_cargo(&settings.cargo);
+    let sboms = sbom::write_sboms(&plan, &built, &graphs, &flags, &(&base).into())?;
+    if !sboms.is_empty() {
+        shell.status("Writing", format!("{} SBOM(s), CycloneDX 1.5", sboms.len()));
+    }
+    let artifacts = sbom::artifacts(&sets, &sboms)?;
+
     shell.status(
         "Writing",
         format!("OCI layout {}", plan.layout_dir.display()),
     );
     layout.put_documents(&sets)?;
-    layout.write_index(&sets)?;
+    layout.put_artifacts(&artifacts)?;
+    layout.write_index_with(&sets, &artifacts)?;
     layout.gc()?;
     if let Some(dir) = &plan.oci_layout_path {
         shell.status("Writing", format!("OCI layout {}", dir.display()));
         let extra = Layout::open(dir)?;
         extra.copy_blobs_from(&layout, &sets)?;
         extra.put_documents(&sets)?;
-        extra.write_index(&sets)?;
+        extra.put_artifacts(&artifacts)?;
+        extra.write_index_with(&sets, &artifacts)?;
     }
     if let Some(file) = &plan.tarball {
         shell.status("Writing", format!("OCI archive {}", file.display()));
@@ -178,6 +190,7 @@ pub fn run(settings: &Settings, shell: &mut Shell) -> Result<Vec<ImageSummary>, 
                 uploaded_bytes: p.uploaded_bytes,
             });
         }
+        push_sboms(&plan, &artifacts, &layout, settings, shell)?;
     }
     if let Some(file) = &settings.image_refs {
         let lines: String = summaries
@@ -225,6 +238,25 @@ pub fn run(settings: &Settings, shell: &mut Shell) -> Result<Vec<ImageSummary>, 
         ),
     );
     Ok(summaries)
+}
+
+/// Attaches each SBOM to its pushed platform manifest (after the image and its tags).
+fn push_sboms(
+    plan: &plan::Plan,
+    artifacts: &[Artifact],
+    layout: &Layout,
+    settings: &Settings,
+    shell: &mut Shell,
+) -> Result<(), Error> {
+    let targets: Vec<_> = artifacts
+        .iter()
+        .filter_map(|a| {
+            let image = plan.images.iter().find(|i| i.name == a.image)?;
+            Some((image.repository.clone()?, a))
+        })
+        .collect();
+    registry::referrers::push_artifacts(&targets, layout, &settings.registry, shell)?;
+    Ok(())
 }
 
 fn summarize(set: &ImageSet) -> ImageSummary {

@@ -9,6 +9,7 @@ use oci_spec::image::{Descriptor, ImageIndex, ImageIndexBuilder, MediaType};
 use serde_json::Value;
 
 use crate::fsutil::{self, FsError};
+use crate::image::artifact::Artifact;
 use crate::image::canonical::{JsonBlob, to_canonical_json};
 use crate::image::config::AssembleError;
 use crate::image::manifest::descriptor;
@@ -92,6 +93,17 @@ impl Layout {
         Ok(())
     }
 
+    /// Writes the blobs and manifests of `artifacts` (SBOMs).
+    pub fn put_artifacts(&self, artifacts: &[Artifact]) -> Result<(), LayoutError> {
+        for a in artifacts {
+            for blob in a.blobs() {
+                self.put_json(&blob)?;
+            }
+            self.put_json(&a.manifest)?;
+        }
+        Ok(())
+    }
+
     /// Copies (hard-links where possible) every blob of `sets` from `src`.
     pub fn copy_blobs_from(&self, src: &Layout, sets: &[ImageSet]) -> Result<(), LayoutError> {
         for digest in set_digests(sets) {
@@ -105,6 +117,17 @@ impl Layout {
     /// `org.opencontainers.image.ref.name = <image>:<tag>`. Entries of other images
     /// already in the layout are kept, so runs for different packages accumulate.
     pub fn write_index(&self, sets: &[ImageSet]) -> Result<(), LayoutError> {
+        self.write_index_with(sets, &[])
+    }
+
+    /// [`Layout::write_index`], plus one entry per artifact (SBOM) of `sets`, named
+    /// `<image>:sha256-<subject hex>.sbom` and carrying its `artifactType`: entries in
+    /// `index.json` keep the artifacts (and so their subjects) safe from [`Layout::gc`].
+    pub fn write_index_with(
+        &self,
+        sets: &[ImageSet],
+        artifacts: &[Artifact],
+    ) -> Result<(), LayoutError> {
         let names: BTreeSet<&str> = sets.iter().map(|s| s.name.as_str()).collect();
         let mut entries: Vec<Descriptor> = self
             .read_index()
@@ -119,6 +142,16 @@ impl Layout {
             })
             .collect();
         entries.extend(index_entries(sets)?);
+        for a in artifacts {
+            let mut d = descriptor(
+                MediaType::ImageManifest,
+                &a.manifest.digest,
+                a.manifest.size(),
+            )?;
+            d.set_artifact_type(Some(MediaType::Other(a.artifact_type.clone())));
+            d.set_annotations(Some([(keys::REF_NAME.to_string(), a.ref_name())].into()));
+            entries.push(d);
+        }
         entries.sort_by(|a, b| ref_name(a).cmp(&ref_name(b)));
         let doc = index_json(entries)?;
         fsutil::write_atomic(&self.dir.join("index.json"), &doc.bytes)?;

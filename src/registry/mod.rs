@@ -6,6 +6,7 @@ pub mod client;
 pub mod pull;
 pub mod push;
 pub mod reference;
+pub mod referrers;
 pub mod retry;
 
 use std::collections::BTreeMap;

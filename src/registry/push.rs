@@ -63,7 +63,7 @@ impl KnownBlobs {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum BlobOutcome {
+pub(crate) enum BlobOutcome {
     Skipped,
     Mounted,
     Uploaded(u64),
@@ -84,7 +84,7 @@ struct EnvelopeError {
 }
 
 /// Turns a non-success response into the error that says what to check.
-fn status_error(client: &RegistryClient, action: String, resp: Response) -> PushError {
+pub(crate) fn status_error(client: &RegistryClient, action: String, resp: Response) -> PushError {
     let status = resp.status().as_u16();
     let body = resp.text().unwrap_or_default();
     let (code, message) = serde_json::from_str::<Envelope>(&body)
@@ -122,7 +122,7 @@ fn reported_digest(resp: &Response) -> Option<String> {
         .map(String::from)
 }
 
-fn check_digest(
+pub(crate) fn check_digest(
     client: &RegistryClient,
     resp: &Response,
     what: &str,
@@ -139,7 +139,7 @@ fn check_digest(
     }
 }
 
-fn push_scope(repo: &Repository) -> String {
+pub(crate) fn push_scope(repo: &Repository) -> String {
     format!("repository:{}:pull,push", repo.path)
 }
 
@@ -152,7 +152,7 @@ fn with_query(location: &str, query: &str) -> String {
 }
 
 /// Makes sure the registry has a blob in `repo`.
-fn ensure_blob(
+pub(crate) fn ensure_blob(
     client: &RegistryClient,
     repo: &Repository,
     digest: &str,

@@ -1,0 +1,227 @@
+//! Plan + built binaries → one CycloneDX SBOM per image and platform, written to
+//! `target/containerize/<image>/sbom.<os>-<arch>.cdx.json`.
+//!
+//! Two steps, so cargo runs at a known point and only once per platform:
+//! [`resolve_graphs`] runs `cargo metadata --filter-platform` for each platform of the
+//! plan and reads `Cargo.lock` ([`resolve`]); [`write_sboms`] then only reads those values,
+//! the binaries' bytes (for their sha256) and the base, and assembles the documents
+//! ([`bom`]). Attaching them to the images (layout and registry) is the image and registry
+//! stages' job: see `image::artifact` and `registry::referrers`.
+
+pub mod bom;
+pub mod resolve;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use crate::build::BuiltBinary;
+use crate::config::Settings;
+use crate::fsutil::{self, FsError};
+use crate::image::ImageSet;
+use crate::image::artifact::{Artifact, CYCLONEDX_JSON, assemble_artifact};
+use crate::image::cache::file_sha256;
+use crate::image::canonical::JsonBlob;
+use crate::image::config::AssembleError;
+use crate::plan::Plan;
+use crate::platform::Platform;
+use bom::{BaseInfo, BomInput};
+use resolve::{CrateGraph, FeatureFlags};
+
+/// `--sbom`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SbomFormat {
+    /// No SBOM.
+    None,
+    /// CycloneDX 1.5 JSON (the default).
+    #[default]
+    CycloneDx,
+}
+
+/// Errors making SBOMs.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum SbomError {
+    /// `cargo metadata --filter-platform` failed.
+    #[error("`{command}` failed for {platform}:\n{stderr}")]
+    #[diagnostic(
+        code(containerize::sbom),
+        help(
+            "the SBOM needs the dependency graph for the platform; run the command above to see why it fails, or pass --sbom none"
+        )
+    )]
+    Metadata {
+        /// The platform.
+        platform: Platform,
+        /// The command line.
+        command: String,
+        /// cargo's error output.
+        stderr: String,
+    },
+    /// `Cargo.lock` does not parse.
+    #[error("failed to read the checksums in `{}`: {message}", path.display())]
+    #[diagnostic(
+        code(containerize::sbom),
+        help("regenerate it with `cargo generate-lockfile`")
+    )]
+    Lockfile {
+        /// Its path.
+        path: PathBuf,
+        /// The parse error.
+        message: String,
+    },
+    /// The binary's package is missing from the platform's resolve.
+    #[error("package `{package}` is not in the {platform} dependency graph")]
+    #[diagnostic(
+        code(containerize::sbom),
+        help("this is a bug; --sbom none skips the SBOM")
+    )]
+    MissingPackage {
+        /// The package.
+        package: String,
+        /// The platform.
+        platform: Platform,
+    },
+    /// The document could not be assembled.
+    #[error("failed to assemble the SBOM: {message}")]
+    #[diagnostic(
+        code(containerize::sbom),
+        help("this is a bug; --sbom none skips the SBOM")
+    )]
+    Assemble {
+        /// What failed.
+        message: String,
+    },
+    /// Reading a binary or writing the file.
+    #[error(transparent)]
+    #[diagnostic(
+        code(containerize::sbom),
+        help("check that the directory is writable and the disk is not full")
+    )]
+    Fs(#[from] FsError),
+}
+
+impl SbomError {
+    fn assemble(message: impl Into<String>) -> Self {
+        SbomError::Assemble {
+            message: message.into(),
+        }
+    }
+}
+
+/// One written SBOM.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sbom {
+    /// Image name.
+    pub image: String,
+    /// Platform.
+    pub platform: Platform,
+    /// The file.
+    pub path: PathBuf,
+    /// Its bytes and digest.
+    pub blob: JsonBlob,
+}
+
+/// The artifact manifests that attach `sboms` to their platform manifests in `sets`.
+pub fn artifacts(sets: &[ImageSet], sboms: &[Sbom]) -> Result<Vec<Artifact>, AssembleError> {
+    let mut out = Vec::new();
+    for sbom in sboms {
+        let subject = sets
+            .iter()
+            .filter(|s| s.name == sbom.image)
+            .flat_map(|s| &s.images)
+            .find(|i| i.platform == sbom.platform);
+        if let Some(subject) = subject {
+            out.push(assemble_artifact(
+                &sbom.image,
+                subject,
+                CYCLONEDX_JSON,
+                &sbom.blob,
+            )?);
+        }
+    }
+    Ok(out)
+}
+
+/// `sbom.linux-amd64.cdx.json`.
+pub fn file_name(platform: Platform) -> String {
+    format!("sbom.{}.cdx.json", platform.to_string().replace('/', "-"))
+}
+
+/// One dependency graph per platform of the plan (empty with `--sbom none`): one
+/// `cargo metadata` run each.
+pub fn resolve_graphs(
+    plan: &Plan,
+    settings: &Settings,
+) -> Result<BTreeMap<Platform, CrateGraph>, SbomError> {
+    let mut out = BTreeMap::new();
+    if settings.sbom == SbomFormat::None {
+        return Ok(out);
+    }
+    for build in &plan.builds {
+        let graph = resolve::load_graph(
+            &settings.cargo,
+            settings.manifest_path.as_deref(),
+            build.platform,
+        )?;
+        out.insert(build.platform, graph);
+    }
+    Ok(out)
+}
+
+/// Writes the SBOM of every built binary (nothing when `graphs` is empty).
+pub fn write_sboms(
+    plan: &Plan,
+    built: &[BuiltBinary],
+    graphs: &BTreeMap<Platform, CrateGraph>,
+    flags: &FeatureFlags,
+    base: &BaseInfo,
+) -> Result<Vec<Sbom>, SbomError> {
+    let mut out = Vec::new();
+    for build in &plan.builds {
+        let Some(graph) = graphs.get(&build.platform) else {
+            continue;
+        };
+        // Features are unified over everything one `cargo build` compiles.
+        let roots: Vec<&str> = build.packages.iter().map(String::as_str).collect();
+        let linked = graph.link(&roots, flags);
+        for image in &plan.images {
+            let Some(binary) = built
+                .iter()
+                .find(|b| b.bin == image.bin && b.platform == build.platform)
+            else {
+                continue;
+            };
+            let package_id =
+                graph
+                    .package_id(&image.package)
+                    .ok_or_else(|| SbomError::MissingPackage {
+                        package: image.package.clone(),
+                        platform: build.platform,
+                    })?;
+            let sha = file_sha256(&binary.path)?;
+            let doc = bom::assemble_bom(&BomInput {
+                graph,
+                linked: &linked,
+                package_id,
+                bin: &image.bin,
+                binary_sha256: &sha,
+                platform: build.platform,
+                features: flags,
+                epoch: plan.epoch,
+                base,
+            })
+            .map_err(SbomError::assemble)?;
+            let blob = bom::to_json(doc)?;
+            let path = image.out_dir.join(file_name(build.platform));
+            fsutil::create_dir_all(&image.out_dir)?;
+            fsutil::write_atomic(&path, &blob.bytes)?;
+            out.push(Sbom {
+                image: image.name.clone(),
+                platform: build.platform,
+                path,
+                blob,
+            });
+        }
+    }
+    out.sort_by(|a, b| (&a.image, a.platform).cmp(&(&b.image, b.platform)));
+    Ok(out)
+}
