@@ -38,7 +38,7 @@ pub struct Cli {
 pub enum Command {
     /// Check credentials against a registry and store them in docker's config.json
     Login(crate::commands::login::LoginArgs),
-    /// Build, then replace containerize://<binary> references in YAML files with the image digests
+    /// Build, then replace containerize://BINARY references in YAML files with the image digests
     Resolve(Box<crate::commands::resolve::ResolveArgs>),
 }
 
@@ -148,7 +148,7 @@ pub struct BuildArgs {
     )]
     pub sbom: SbomArg,
 
-    /// Write the Kubernetes YAML here instead of target/containerize/ (<DIR>/kubernetes.yaml, <DIR>/<image>/kubernetes.yaml)
+    /// Write the Kubernetes YAML here instead of target/containerize/ (DIR/kubernetes.yaml, DIR/IMAGE/kubernetes.yaml)
     #[arg(long, value_name = "DIR", env = "CARGO_CONTAINERIZE_KUBE_DIR")]
     pub kube_dir: Option<PathBuf>,
 

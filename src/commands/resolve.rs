@@ -17,7 +17,7 @@ use crate::pipeline;
 /// `cargo containerize resolve`.
 #[derive(Debug, clap::Args)]
 pub struct ResolveArgs {
-    /// YAML file whose containerize://<binary> references are replaced (repeatable; - for stdin)
+    /// YAML file whose containerize://BINARY references are replaced (repeatable; - for stdin)
     #[arg(short = 'f', long = "filename", value_name = "FILE", required = true)]
     pub files: Vec<PathBuf>,
 
