@@ -156,6 +156,16 @@ pub struct BuildArgs {
     #[arg(long, conflicts_with = "kube_dir")]
     pub no_kube: bool,
 
+    /// What stdout carries: image references (human) or one JSON event per line (json)
+    #[arg(
+        long,
+        value_name = "FMT",
+        value_enum,
+        default_value = "human",
+        env = "CARGO_CONTAINERIZE_MESSAGE_FORMAT"
+    )]
+    pub message_format: MessageFormatArg,
+
     /// gzip level for layers, 0-9
     #[arg(long, value_name = "N", env = "CARGO_CONTAINERIZE_COMPRESSION_LEVEL", value_parser = clap::value_parser!(u32).range(0..=9))]
     pub compression_level: Option<u32>,
@@ -187,6 +197,15 @@ pub struct BuildArgs {
     /// Print the commands that are run (-vv: also cargo's verbose output)
     #[arg(short, long, action = clap::ArgAction::Count)]
     pub verbose: u8,
+}
+
+/// `--message-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum MessageFormatArg {
+    /// One image reference per line
+    Human,
+    /// One JSON event per line
+    Json,
 }
 
 /// `--sbom`.

@@ -15,8 +15,8 @@ use std::path::PathBuf;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::cli::{BuildArgs, NamingArg, SbomArg};
-use crate::output::Verbosity;
+use crate::cli::{BuildArgs, MessageFormatArg, NamingArg, SbomArg};
+use crate::output::{MessageFormat, Verbosity};
 use crate::platform::{Platform, parse_platforms};
 use crate::registry::RegistrySettings;
 use crate::registry::auth::{AuthSources, Credential};
@@ -510,6 +510,8 @@ pub struct Settings {
     pub source_date_epoch: Option<u64>,
     /// `--push`.
     pub push: bool,
+    /// `--message-format`.
+    pub message_format: MessageFormat,
     /// `--base`: a registry image instead of the built-in base.
     pub base: Option<String>,
     /// How to talk to registries (push, `--base`).
@@ -530,6 +532,15 @@ pub struct Settings {
     pub kube_dir: Option<PathBuf>,
     /// Shell verbosity.
     pub verbosity: Verbosity,
+}
+
+impl From<MessageFormatArg> for MessageFormat {
+    fn from(arg: MessageFormatArg) -> Self {
+        match arg {
+            MessageFormatArg::Human => MessageFormat::Human,
+            MessageFormatArg::Json => MessageFormat::Json,
+        }
+    }
 }
 
 /// How image names are formed under a repository.
@@ -679,6 +690,7 @@ pub fn resolve(args: BuildArgs, env: &Env) -> Result<Settings, ConfigError> {
         source_date_epoch,
         verbosity,
         push: args.push,
+        message_format: args.message_format.into(),
         base: args.base,
         registry,
         repo: args.repo,

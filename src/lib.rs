@@ -18,6 +18,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod error;
+pub mod events;
 pub mod fsutil;
 pub mod git;
 pub mod image;

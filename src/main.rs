@@ -6,7 +6,8 @@ use std::process::ExitCode;
 use cargo_containerize::cli::Command;
 use cargo_containerize::config::{self, Env};
 use cargo_containerize::error::{EXIT_CONFIG, EXIT_REGISTRY};
-use cargo_containerize::output::{Shell, Verbosity};
+use cargo_containerize::events::{Event, Finished};
+use cargo_containerize::output::{MessageFormat, Shell, Verbosity};
 use cargo_containerize::{cli, commands, pipeline};
 
 fn main() -> ExitCode {
@@ -49,13 +50,22 @@ fn main() -> ExitCode {
             };
         }
     }
+    let format: MessageFormat = cli.build.message_format.into();
     let settings = match config::resolve(cli.build, &Env::from_process()) {
         Ok(s) => s,
-        Err(e) => return report(miette::Report::new(e), EXIT_CONFIG),
+        Err(e) => {
+            let mut shell = Shell::stdio(Verbosity::Quiet).with_format(format);
+            finish(&mut shell, EXIT_CONFIG, 0, Some(e.to_string()));
+            return report(miette::Report::new(e), EXIT_CONFIG);
+        }
     };
-    let mut shell = Shell::stdio(settings.verbosity);
+    let mut shell = Shell::stdio(settings.verbosity).with_format(settings.message_format);
     match pipeline::run(&settings, &mut shell) {
         Ok(summaries) => {
+            if shell.format() == MessageFormat::Json {
+                finish(&mut shell, 0, summaries.len(), None);
+                return ExitCode::SUCCESS;
+            }
             for s in &summaries {
                 if shell.out_line(s.output_ref()).is_err() {
                     // stdout closed (e.g. `| head`): nothing left to say.
@@ -66,9 +76,21 @@ fn main() -> ExitCode {
         }
         Err(e) => {
             let code = e.exit_code();
+            finish(&mut shell, code, 0, Some(e.to_string()));
             report(miette::Report::new(e), code)
         }
     }
+}
+
+/// The `finished` event (JSON mode only).
+fn finish(shell: &mut Shell, exit_code: i32, images: usize, error: Option<String>) {
+    let event = Event::Finished(Finished {
+        success: exit_code == 0,
+        exit_code,
+        images,
+        error,
+    });
+    pipeline::emit(shell, &event);
 }
 
 fn report(report: miette::Report, code: i32) -> ExitCode {

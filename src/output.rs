@@ -17,12 +17,23 @@ pub enum Verbosity {
     Verbose,
 }
 
+/// What stdout carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MessageFormat {
+    /// One image reference per line.
+    #[default]
+    Human,
+    /// One JSON event per line (see `events`).
+    Json,
+}
+
 /// Status on stderr, results on stdout.
 pub struct Shell {
     out: Box<dyn Write>,
     err: Box<dyn Write>,
     verbosity: Verbosity,
     color: bool,
+    format: MessageFormat,
 }
 
 const GREEN: Style = AnsiColor::Green.on_default().bold();
@@ -39,6 +50,7 @@ impl Shell {
             err: Box::new(io::stderr()),
             verbosity,
             color,
+            format: MessageFormat::Human,
         }
     }
 
@@ -49,7 +61,31 @@ impl Shell {
             err,
             verbosity,
             color: false,
+            format: MessageFormat::Human,
         }
+    }
+
+    /// Sets what stdout carries.
+    pub fn with_format(mut self, format: MessageFormat) -> Self {
+        self.format = format;
+        self
+    }
+
+    /// What stdout carries.
+    pub fn format(&self) -> MessageFormat {
+        self.format
+    }
+
+    /// Writes one event as a JSON line on stdout (`--message-format json` only). Keys are
+    /// sorted, so the stream is stable.
+    pub fn event(&mut self, event: &crate::events::Event) -> io::Result<()> {
+        if self.format != MessageFormat::Json {
+            return Ok(());
+        }
+        let blob = crate::image::canonical::to_canonical_json(event).map_err(io::Error::other)?;
+        self.out.write_all(&blob.bytes)?;
+        self.out.write_all(b"\n")?;
+        self.out.flush()
     }
 
     /// The verbosity this shell prints at.

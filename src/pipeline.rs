@@ -11,6 +11,7 @@ use std::collections::BTreeSet;
 use crate::build;
 use crate::config::Settings;
 use crate::error::Error;
+use crate::events::{Event, FileEvent, PlannedImage, PushedEvent};
 use crate::fsutil;
 use crate::image::ImageSet;
 use crate::image::artifact::Artifact;
@@ -87,6 +88,12 @@ pub fn run(settings: &Settings, shell: &mut Shell) -> Result<Vec<ImageSummary>, 
     let started = Instant::now();
     let ws = workspace::load(settings)?;
     let plan = plan::plan_images(&ws, settings)?;
+    emit(
+        shell,
+        &Event::Plan {
+            images: plan.images.iter().map(planned).collect(),
+        },
+    );
     let built = build::build_all(&plan, &ws, settings, shell)?;
     let graphs = sbom::resolve_graphs(&plan, settings)?;
 
@@ -145,6 +152,14 @@ pub fn run(settings: &Settings, shell: &mut Shell) -> Result<Vec<ImageSummary>, 
     if !sboms.is_empty() {
         shell.status("Writing", format!("{} SBOM(s), CycloneDX 1.5", sboms.len()));
     }
+    for sbom in &sboms {
+        let event = FileEvent {
+            name: Some(sbom.image.clone()),
+            platform: Some(sbom.platform.to_string()),
+            path: sbom.path.display().to_string(),
+        };
+        emit(shell, &Event::SbomWritten(event));
+    }
     let artifacts = sbom::artifacts(&sets, &sboms)?;
 
     shell.status(
@@ -169,36 +184,14 @@ pub fn run(settings: &Settings, shell: &mut Shell) -> Result<Vec<ImageSummary>, 
     }
 
     let mut summaries: Vec<ImageSummary> = sets.iter().map(summarize).collect();
+    for summary in &summaries {
+        emit(shell, &Event::ImageBuilt(summary.clone()));
+    }
     if settings.push {
-        let jobs: Vec<PushJob> = sets
-            .iter()
-            .zip(&plan.images)
-            .filter_map(|(set, image)| {
-                Some(PushJob {
-                    set,
-                    repository: image.repository.clone()?,
-                    tags: image.tags.clone(),
-                })
-            })
-            .collect();
-        let pushed = registry::push_all(&jobs, &layout, &settings.registry, shell)?;
-        for (summary, p) in summaries.iter_mut().zip(pushed) {
-            summary.pushed = Some(PushedSummary {
-                reference: p.reference(),
-                repository: p.repository.to_string(),
-                tags: p.tags.clone(),
-                uploaded_bytes: p.uploaded_bytes,
-            });
-        }
+        push_images(&sets, &plan, &layout, settings, &mut summaries, shell)?;
         push_sboms(&plan, &artifacts, &layout, settings, shell)?;
     }
-    if let Some(file) = &settings.image_refs {
-        let lines: String = summaries
-            .iter()
-            .map(|s| format!("{}\n", s.output_ref()))
-            .collect();
-        fsutil::write_atomic(file, lines.as_bytes())?;
-    }
+    write_summaries(&summaries, &plan, settings)?;
     // Kubernetes YAML next to every image (issue 5), pinned to the pushed digest if any.
     if !settings.no_kube {
         let refs: Vec<crate::kube::ImageRef> = summaries
@@ -208,13 +201,18 @@ pub fn run(settings: &Settings, shell: &mut Shell) -> Result<Vec<ImageSummary>, 
                 pushed: s.pushed.is_some(),
             })
             .collect();
-        crate::kube::write_all(&ws.root, &plan, &refs, settings.kube_dir.as_deref(), shell)?;
-    }
-    for (summary, image) in summaries.iter().zip(&plan.images) {
-        let json = to_canonical_json(summary)
-            .map_err(|e| AssembleError::new("image.json", &summary.name, e))?;
-        fsutil::create_dir_all(&image.out_dir)?;
-        fsutil::write_atomic(&image.out_dir.join("image.json"), &json.bytes)?;
+        let files =
+            crate::kube::write_all(&ws.root, &plan, &refs, settings.kube_dir.as_deref(), shell)?;
+        for path in files {
+            emit(
+                shell,
+                &Event::KubeWritten(FileEvent {
+                    name: None,
+                    platform: None,
+                    path: path.display().to_string(),
+                }),
+            );
+        }
     }
     for (summary, set) in summaries.iter().zip(&sets) {
         let platforms: Vec<String> = set.images.iter().map(|i| i.platform.to_string()).collect();
@@ -240,23 +238,88 @@ pub fn run(settings: &Settings, shell: &mut Shell) -> Result<Vec<ImageSummary>, 
     Ok(summaries)
 }
 
-/// Attaches each SBOM to its pushed platform manifest (after the image and its tags).
-fn push_sboms(
+/// Pushes every image with a repository and records the result in its summary.
+fn push_images(
+    sets: &[ImageSet],
     plan: &plan::Plan,
-    artifacts: &[Artifact],
     layout: &Layout,
     settings: &Settings,
+    summaries: &mut [ImageSummary],
     shell: &mut Shell,
 ) -> Result<(), Error> {
-    let targets: Vec<_> = artifacts
+    let jobs: Vec<PushJob> = sets
         .iter()
-        .filter_map(|a| {
-            let image = plan.images.iter().find(|i| i.name == a.image)?;
-            Some((image.repository.clone()?, a))
+        .zip(&plan.images)
+        .filter_map(|(set, image)| {
+            Some(PushJob {
+                set,
+                repository: image.repository.clone()?,
+                tags: image.tags.clone(),
+            })
         })
         .collect();
-    registry::referrers::push_artifacts(&targets, layout, &settings.registry, shell)?;
+    let pushed = registry::push_all(&jobs, layout, &settings.registry, shell)?;
+    for (summary, p) in summaries.iter_mut().zip(pushed) {
+        let event = PushedEvent {
+            name: summary.name.clone(),
+            reference: p.reference(),
+            repository: p.repository.to_string(),
+            digest: p.digest.clone(),
+            tags: p.tags.clone(),
+            uploaded_bytes: p.uploaded_bytes,
+        };
+        emit(shell, &Event::ImagePushed(event));
+        summary.pushed = Some(PushedSummary {
+            reference: p.reference(),
+            repository: p.repository.to_string(),
+            tags: p.tags.clone(),
+            uploaded_bytes: p.uploaded_bytes,
+        });
+    }
     Ok(())
+}
+
+/// `<image>/image.json` for every image, and `--image-refs`.
+fn write_summaries(
+    summaries: &[ImageSummary],
+    plan: &plan::Plan,
+    settings: &Settings,
+) -> Result<(), Error> {
+    if let Some(file) = &settings.image_refs {
+        let lines: String = summaries
+            .iter()
+            .map(|s| format!("{}\n", s.output_ref()))
+            .collect();
+        fsutil::write_atomic(file, lines.as_bytes())?;
+    }
+    for (summary, image) in summaries.iter().zip(&plan.images) {
+        let json = to_canonical_json(summary)
+            .map_err(|e| AssembleError::new("image.json", &summary.name, e))?;
+        fsutil::create_dir_all(&image.out_dir)?;
+        fsutil::write_atomic(&image.out_dir.join("image.json"), &json.bytes)?;
+    }
+    Ok(())
+}
+
+/// Writes an event on stdout in JSON mode. A closed stdout does not stop the run.
+pub fn emit(shell: &mut Shell, event: &Event) {
+    let _ = shell.event(event);
+}
+
+fn planned(image: &plan::ImagePlan) -> PlannedImage {
+    PlannedImage {
+        name: image.name.clone(),
+        package: image.package.clone(),
+        bin: image.bin.clone(),
+        platforms: image
+            .settings
+            .platforms
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
+        tags: image.tags.clone(),
+        repository: image.repository.as_ref().map(ToString::to_string),
+    }
 }
 
 fn summarize(set: &ImageSet) -> ImageSummary {
@@ -292,4 +355,23 @@ pub fn human_size(bytes: u64) -> String {
     } else {
         format!("{bytes} B")
     }
+}
+
+/// Attaches each SBOM to its pushed platform manifest (after the image and its tags).
+fn push_sboms(
+    plan: &plan::Plan,
+    artifacts: &[Artifact],
+    layout: &Layout,
+    settings: &Settings,
+    shell: &mut Shell,
+) -> Result<(), Error> {
+    let targets: Vec<_> = artifacts
+        .iter()
+        .filter_map(|a| {
+            let image = plan.images.iter().find(|i| i.name == a.image)?;
+            Some((image.repository.clone()?, a))
+        })
+        .collect();
+    registry::referrers::push_artifacts(&targets, layout, &settings.registry, shell)?;
+    Ok(())
 }

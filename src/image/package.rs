@@ -137,6 +137,7 @@ pub fn package_image(
         cache,
         layout,
     } = packager;
+    let started = std::time::Instant::now();
     let mut image = image.clone();
     if let Base::Pulled { name, digest, .. } = base {
         image
@@ -190,5 +191,14 @@ pub fn package_image(
         });
         images.push(assemble_image(&image, platform, &layers, &base_env)?);
     }
-    Ok(assemble_set(&image, images)?)
+    let set = assemble_set(&image, images)?;
+    shell.verbose(
+        "Timing",
+        format!(
+            "packaging {}: {:.3}s",
+            image.name,
+            started.elapsed().as_secs_f64()
+        ),
+    );
+    Ok(set)
 }

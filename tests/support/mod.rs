@@ -396,3 +396,9 @@ impl Drop for Registry {
         }
     }
 }
+
+/// Shows a JSON stream in the test output (for `--nocapture` runs and closing notes).
+#[allow(clippy::print_stderr)]
+pub fn eprint_stream(stream: &str) {
+    eprintln!("--- message-format json stream ---\n{stream}---");
+}
