@@ -12,6 +12,8 @@ fn ref_names(fx: &Fixture) -> Vec<String> {
         .as_array()
         .unwrap()
         .iter()
+        // SBOM artifacts (issue 9) have their own entries; these tests are about images.
+        .filter(|m| m.get("artifactType").is_none())
         .map(|m| {
             m["annotations"]["org.opencontainers.image.ref.name"]
                 .as_str()

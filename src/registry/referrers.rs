@@ -79,6 +79,23 @@ pub fn push_artifact(
         ensure_blob(client, repo, &blob.digest, blob.size(), layout, None)?;
     }
     let manifest_type = MediaType::ImageManifest.to_string();
+    // Already there (an earlier push of the same image): do not PUT it again. Registries
+    // should treat that as a no-op, but ferro-oci-server 1.0.0 then lists the referrer
+    // twice. The fallback tag is still checked below, in case an earlier run stopped
+    // between the two.
+    let mut head = Request::new(
+        Method::HEAD,
+        format!("/v2/{}/manifests/{}", repo.path, artifact.manifest.digest),
+        vec![push_scope(repo)],
+    );
+    head.accept = Some(manifest_type.clone());
+    if client.send(&head)?.status() == StatusCode::OK {
+        if has_referrers_api(client, repo, &artifact.subject)? {
+            return Ok(ReferrersMode::Api);
+        }
+        add_to_fallback_index(client, repo, artifact)?;
+        return Ok(ReferrersMode::TagFallback);
+    }
     let resp = client.send(&Request {
         method: Method::PUT,
         url: format!("/v2/{}/manifests/{}", repo.path, artifact.manifest.digest),

@@ -201,11 +201,11 @@ fn base_component(base: &BaseInfo) -> Result<Component, String> {
                         features: Default::default(),
                         deps: Vec::new(),
                     };
+                    // No bom-ref: the app may link the same crate, and refs are unique.
+                    let mut ancestor = crate_component(&source, Classification::Library)?;
+                    ancestor.bom_ref = None;
                     ca.pedigree = Some(Pedigree {
-                        ancestors: Some(Components(vec![crate_component(
-                            &source,
-                            Classification::Library,
-                        )?])),
+                        ancestors: Some(Components(vec![ancestor])),
                         descendants: None,
                         variants: None,
                         commits: None,

@@ -223,5 +223,27 @@ pub fn write_sboms(
         }
     }
     out.sort_by(|a, b| (&a.image, a.platform).cmp(&(&b.image, b.platform)));
+    remove_stale(plan, &out)?;
     Ok(out)
+}
+
+/// Deletes SBOM files of earlier runs that this run did not write (another platform set,
+/// `--sbom none`): a file next to an image must describe that image.
+fn remove_stale(plan: &Plan, written: &[Sbom]) -> Result<(), SbomError> {
+    for image in &plan.images {
+        let Ok(entries) = std::fs::read_dir(&image.out_dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let path = entry.path();
+            if name.starts_with("sbom.")
+                && name.ends_with(".cdx.json")
+                && !written.iter().any(|s| s.path == path)
+            {
+                std::fs::remove_file(&path).map_err(|e| FsError::new("remove", &path, e))?;
+            }
+        }
+    }
+    Ok(())
 }

@@ -1,0 +1,486 @@
+//! The CycloneDX SBOM of every image (issue 9): strict schema validation, the `required`
+//! set against `cargo tree` on both platforms with and without an optional feature, the
+//! comparison with `cargo cyclonedx`, byte-identical output, the artifact in the OCI
+//! layout, and discovery from the image digest in registries with and without the
+//! referrers API.
+
+#![allow(clippy::print_stderr, clippy::disallowed_methods)]
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+use support::{Fixture, Registry, kit, require, validate_layout};
+
+/// `gitdep`'s commit: fixed author, committer and dates make the same hash every time,
+/// so the fixture's committed Cargo.lock stays valid.
+const GITDEP_REV: &str = "58d496c855b2483813cae64130ea1a27b79c124b";
+const PLATFORMS: [(&str, &str); 2] = [
+    ("linux-amd64", "x86_64-unknown-linux-musl"),
+    ("linux-arm64", "aarch64-unknown-linux-musl"),
+];
+
+fn git(dir: &Path, args: &[&str]) {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "fixture")
+        .env("GIT_AUTHOR_EMAIL", "fixture@example.com")
+        .env("GIT_COMMITTER_NAME", "fixture")
+        .env("GIT_COMMITTER_EMAIL", "fixture@example.com")
+        .env("GIT_AUTHOR_DATE", "2024-01-01T00:00:00Z")
+        .env("GIT_COMMITTER_DATE", "2024-01-01T00:00:00Z")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `testdata/sbom-deps` with its `gitdep` served from a bare repository next to it.
+fn sbom_deps() -> Fixture {
+    let fx = Fixture::new("sbom-deps");
+    let work = fx.tmp.path().join("gitdep-work");
+    let bare = fx.tmp.path().join("gitdep.git");
+    std::fs::rename(fx.root.join("gitdep"), &work).unwrap();
+    git(&work, &["init", "-q", "-b", "main", "."]);
+    git(&work, &["add", "-A"]);
+    git(
+        &work,
+        &[
+            "-c",
+            "commit.gpgsign=false",
+            "commit",
+            "-q",
+            "-m",
+            "gitdep 0.2.0",
+        ],
+    );
+    git(
+        fx.tmp.path(),
+        &["clone", "-q", "--bare", "gitdep-work", "gitdep.git"],
+    );
+    let url = format!("file://{}", bare.display());
+    for file in ["Cargo.toml", "Cargo.lock"] {
+        fx.edit(file, |s| {
+            s.replace("GITDEP_URL", &url)
+                .replace("GITDEP_REV", GITDEP_REV)
+        });
+    }
+    fx
+}
+
+fn read_json(path: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap())
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn sbom_path(fx: &Fixture, image: &str, platform: &str) -> PathBuf {
+    fx.out()
+        .join(image)
+        .join(format!("sbom.{platform}.cdx.json"))
+}
+
+/// Strict schema validation + the test kit's Rust checks (the base's files are `file`
+/// components without a pkg:cargo purl, the base itself an `operating-system`).
+#[track_caller]
+fn validate_sbom(path: &Path, cargo_tree: Option<&Path>) {
+    let mut args = vec!["--exempt-type", "operating-system", "--exempt-type", "file"];
+    if let Some(t) = cargo_tree {
+        args.extend(["--expect-cargo-tree", t.to_str().unwrap()]);
+    }
+    args.push(path.to_str().unwrap());
+    kit("validate-sbom.py", &args);
+}
+
+/// `cargo tree -e normal,no-proc-macro --target T -f '{p}'` for the fixture, to a file.
+fn cargo_tree(fx: &Fixture, triple: &str, features: &[&str], out: &Path) -> BTreeSet<String> {
+    let mut cmd = Command::new("cargo");
+    cmd.args([
+        "tree",
+        "-e",
+        "normal,no-proc-macro",
+        "--target",
+        triple,
+        "-f",
+        "{p}",
+        "--prefix",
+        "none",
+        "--no-dedupe",
+        "--offline",
+    ])
+    .args(features)
+    .current_dir(&fx.root)
+    .env_remove("CARGO_TARGET_DIR");
+    let o = cmd.output().unwrap();
+    assert!(
+        o.status.success(),
+        "cargo tree: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    std::fs::write(out, &o.stdout).unwrap();
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().next().map(String::from))
+        .collect()
+}
+
+/// Names of the `required` components plus the root.
+fn required(sbom: &Value) -> BTreeSet<String> {
+    let mut out: BTreeSet<String> = sbom["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["scope"] == "required")
+        .map(|c| c["name"].as_str().unwrap().to_string())
+        .collect();
+    out.insert(
+        sbom["metadata"]["component"]["name"]
+            .as_str()
+            .unwrap()
+            .into(),
+    );
+    out
+}
+
+fn component<'a>(sbom: &'a Value, name: &str) -> &'a Value {
+    sbom["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no component {name}"))
+}
+
+/// `cargo cyclonedx` for the same crate and target: (required-or-unscoped, excluded).
+fn cargo_cyclonedx(
+    fx: &Fixture,
+    triple: &str,
+    features: &[&str],
+) -> (BTreeSet<String>, BTreeSet<String>) {
+    require("cargo-cyclonedx");
+    let name = format!("cdx-{triple}");
+    let o = Command::new("cargo")
+        .args([
+            "cyclonedx",
+            "-f",
+            "json",
+            "--spec-version",
+            "1.5",
+            "--target",
+            triple,
+            "--override-filename",
+            &name,
+            "-q",
+        ])
+        .args(features)
+        .current_dir(&fx.root)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "cargo cyclonedx: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let bom = read_json(&fx.root.join(format!("{name}.json")));
+    let (mut req, mut exc) = (BTreeSet::new(), BTreeSet::new());
+    for c in bom["components"].as_array().unwrap() {
+        let n = c["name"].as_str().unwrap().to_string();
+        if c["scope"] == "excluded" {
+            exc.insert(n);
+        } else {
+            req.insert(n);
+        }
+    }
+    req.insert(
+        bom["metadata"]["component"]["name"]
+            .as_str()
+            .unwrap()
+            .into(),
+    );
+    (req, exc)
+}
+
+/// What `cargo cyclonedx` 0.5.9 lists as required that is not linked into the binary:
+/// the proc-macro serde_derive and its host-only dependencies, and `log`, which only the
+/// dev-dependency's `memchr/logging` feature turns on (it unifies dev features, as
+/// `cargo metadata` does; the build does not). It lists the build-dependency autocfg as
+/// `excluded`; we leave build-time crates out.
+const CYCLONEDX_EXTRAS: [&str; 6] = [
+    "log",
+    "proc-macro2",
+    "quote",
+    "serde_derive",
+    "syn",
+    "unicode-ident",
+];
+
+#[test]
+fn sbom_deps_required_components_equal_cargo_tree_on_both_platforms() {
+    let fx = sbom_deps();
+    for features in [&[][..], &["--features", "fast-hash"][..]] {
+        let mut args = vec!["--platform", "all", "-q"];
+        args.extend_from_slice(features);
+        fx.run(&args).ok();
+        for (platform, triple) in PLATFORMS {
+            let path = sbom_path(&fx, "sbom-deps", platform);
+            let tree_file = fx.tmp.path().join(format!("tree-{platform}.txt"));
+            let tree = cargo_tree(&fx, triple, features, &tree_file);
+            validate_sbom(&path, Some(&tree_file));
+            let sbom = read_json(&path);
+            let ours = required(&sbom);
+            assert_eq!(ours, tree, "{platform} {features:?}");
+
+            // What is (not) there, by kind of dependency.
+            for absent in ["fastrand", "autocfg", "serde_derive", "syn", "log"] {
+                assert!(!ours.contains(absent), "{absent} in {platform}");
+            }
+            assert_eq!(ours.contains("hex"), platform == "linux-arm64");
+            assert_eq!(ours.contains("fnv"), !features.is_empty());
+            assert!(ours.contains("gitdep") && ours.contains("serde_core"));
+            for c in sbom["components"].as_array().unwrap() {
+                if c["type"] == "library" {
+                    assert_eq!(c["scope"], "required", "{c}");
+                }
+            }
+            let gitdep = component(&sbom, "gitdep");
+            assert!(
+                gitdep["purl"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("pkg:cargo/gitdep@0.2.0?vcs_url=git%2Bfile://"),
+                "{gitdep}"
+            );
+            assert!(gitdep["purl"].as_str().unwrap().ends_with(GITDEP_REV));
+            let itoa = component(&sbom, "itoa");
+            assert_eq!(itoa["hashes"][0]["alg"], "SHA-256");
+            assert_eq!(itoa["hashes"][0]["content"].as_str().unwrap().len(), 64);
+            let root = &sbom["metadata"]["component"];
+            assert_eq!(root["bom-ref"], "path+.#sbom-deps@0.3.1");
+            assert_eq!(root["licenses"][0]["expression"], "Apache-2.0");
+            // The binary's own hash, not a crate checksum.
+            let built = fx
+                .root
+                .join("target")
+                .join(triple)
+                .join("release/sbom-deps");
+            let sha = sha256_hex(&std::fs::read(built).unwrap());
+            assert_eq!(root["hashes"][0]["content"], sha.as_str());
+            // The graph: root → gitdep → itoa.
+            let deps = sbom["dependencies"].as_array().unwrap();
+            let gitdep_ref = gitdep["bom-ref"].as_str().unwrap();
+            let entry = deps.iter().find(|d| d["ref"] == gitdep_ref).unwrap();
+            assert_eq!(entry["dependsOn"][0], "pkg:cargo/itoa@1.0.19");
+
+            let (theirs, excluded) = cargo_cyclonedx(&fx, triple, features);
+            let extra: BTreeSet<&str> = theirs.difference(&ours).map(String::as_str).collect();
+            let missing: BTreeSet<&String> = ours.difference(&theirs).collect();
+            eprintln!(
+                "{platform} {features:?}: ours {} = cargo tree {}; cargo-cyclonedx {} required + {} excluded; extra there: {extra:?}",
+                ours.len(),
+                tree.len(),
+                theirs.len(),
+                excluded.len()
+            );
+            assert!(missing.is_empty(), "cargo-cyclonedx lacks {missing:?}");
+            assert!(
+                extra.iter().all(|e| CYCLONEDX_EXTRAS.contains(e)),
+                "unexplained difference from cargo-cyclonedx: {extra:?}"
+            );
+        }
+    }
+    // The artifacts are in the layout, with their subjects, and pass the strict checks.
+    validate_layout(&fx.layout());
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+/// The SBOM with what changes with the toolchain (the binary's hash) or with the tool's
+/// release (the base's and the tool's versions) replaced; the crate's own version stays.
+fn redact(sbom: &Value, binary_sha: &str) -> String {
+    fn walk(v: &mut Value, tool: &str) {
+        match v {
+            Value::Object(map) => {
+                let base_like = matches!(
+                    map.get("type").and_then(Value::as_str),
+                    Some("operating-system" | "file")
+                ) || map.get("name").and_then(Value::as_str)
+                    == Some("cargo-containerize");
+                if base_like && map.get("version").and_then(Value::as_str) == Some(tool) {
+                    map.insert("version".into(), "[TOOL-VERSION]".into());
+                }
+                for child in map.values_mut() {
+                    walk(child, tool);
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(|i| walk(i, tool)),
+            Value::String(s) if s.starts_with("base:") => {
+                *s = s.replace(&format!("@{tool}"), "@[TOOL-VERSION]");
+            }
+            _ => {}
+        }
+    }
+    let mut v = sbom.clone();
+    walk(&mut v, env!("CARGO_PKG_VERSION"));
+    serde_json::to_string_pretty(&v)
+        .unwrap()
+        .replace(binary_sha, "[BINARY-SHA256]")
+}
+
+#[test]
+fn hello_http_sbom_matches_the_snapshot_and_is_identical_from_another_directory() {
+    let epoch = [("SOURCE_DATE_EPOCH", "1700000000")];
+    let a = Fixture::new("hello-http");
+    let b = Fixture::new("hello-http");
+    a.run_with(&["-q"], &epoch).ok();
+    b.run_with(&["-q"], &epoch).ok();
+    let path = sbom_path(&a, "hello-http", "linux-amd64");
+    let bytes = std::fs::read(&path).unwrap();
+    assert_eq!(
+        bytes,
+        std::fs::read(sbom_path(&b, "hello-http", "linux-amd64")).unwrap(),
+        "same SBOM bytes from another checkout directory"
+    );
+    validate_sbom(&path, None);
+    let sbom: Value = serde_json::from_slice(&bytes).unwrap();
+    let text = String::from_utf8(bytes).unwrap();
+    assert!(
+        !text.contains(a.tmp.path().to_str().unwrap()),
+        "no checkout path"
+    );
+    assert!(sbom.get("serialNumber").is_none());
+    assert_eq!(sbom["metadata"]["timestamp"], "2023-11-14T22:13:20Z");
+    let sha = sbom["metadata"]["component"]["hashes"][0]["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    insta::assert_snapshot!("hello_http_sbom", redact(&sbom, &sha));
+
+    // The layout holds it as an artifact whose subject is the platform manifest.
+    let index = read_json(&a.layout().join("index.json"));
+    let summary = a.image_json("hello-http");
+    let subject = summary["platforms"][0]["digest"].as_str().unwrap();
+    let entry = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["artifactType"] == "application/vnd.cyclonedx+json")
+        .expect("an SBOM entry in index.json");
+    assert_eq!(
+        entry["annotations"]["org.opencontainers.image.ref.name"],
+        format!("hello-http:{}.sbom", subject.replace(':', "-")).as_str()
+    );
+    let manifest = support::json_blob(&a.layout(), entry["digest"].as_str().unwrap());
+    assert_eq!(manifest["subject"]["digest"], subject);
+    assert_eq!(
+        manifest["config"]["mediaType"],
+        "application/vnd.oci.empty.v1+json"
+    );
+    assert_eq!(
+        manifest["layers"][0]["digest"],
+        format!("sha256:{}", sha256_hex(text.as_bytes())).as_str()
+    );
+    validate_layout(&a.layout());
+
+    // --sbom none: the stale file goes, and the layout drops the artifact.
+    a.run_with(&["-q", "--sbom", "none"], &epoch).ok();
+    assert!(!path.exists());
+    let index = read_json(&a.layout().join("index.json"));
+    assert!(
+        index["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|m| m.get("artifactType").is_none()),
+        "{index}"
+    );
+    validate_layout(&a.layout());
+}
+
+/// Pushes hello-http for both platforms and finds each platform's SBOM from its manifest
+/// digest with the test kit's `referrers.py`, which must take the given way.
+fn push_and_find_sboms(reg: &Registry, way: &str) {
+    let fx = Fixture::new("hello-http");
+    let repo = format!("{}/sbom", reg.host());
+    let run = fx
+        .run(&["--platform", "all", "--push", "--repo", &repo])
+        .ok();
+    assert!(run.stderr.contains("Attached SBOM"), "{}", run.stderr);
+    let summary = fx.image_json("hello-http");
+    for p in summary["platforms"].as_array().unwrap() {
+        let digest = p["digest"].as_str().unwrap();
+        let platform = p["platform"].as_str().unwrap().replace('/', "-");
+        let out = kit(
+            "referrers.py",
+            &[
+                way,
+                "--artifact-type",
+                "application/vnd.cyclonedx+json",
+                "--expect-count",
+                "1",
+                &format!("{repo}/hello-http@{digest}"),
+            ],
+        );
+        let index: Value = serde_json::from_str(&out).unwrap();
+        let artifact = index["manifests"][0]["digest"].as_str().unwrap();
+        // The registry's artifact carries the very SBOM written next to the image.
+        let manifest = get_json(&format!(
+            "http://{}/v2/sbom/hello-http/manifests/{artifact}",
+            reg.host()
+        ));
+        assert_eq!(manifest["subject"]["digest"], digest);
+        let local = std::fs::read(sbom_path(&fx, "hello-http", &platform)).unwrap();
+        assert_eq!(
+            manifest["layers"][0]["digest"],
+            format!("sha256:{}", sha256_hex(&local)).as_str()
+        );
+    }
+    // Pushing again adds nothing: one SBOM per platform manifest.
+    fx.run(&["--platform", "all", "--push", "--repo", &repo, "-q"])
+        .ok();
+    let digest = summary["platforms"][0]["digest"].as_str().unwrap();
+    kit(
+        "referrers.py",
+        &[
+            way,
+            "--expect-count",
+            "1",
+            &format!("{repo}/hello-http@{digest}"),
+        ],
+    );
+}
+
+fn get_json(url: &str) -> Value {
+    let o = Command::new("curl")
+        .args([
+            "-sf",
+            "-H",
+            "Accept: application/vnd.oci.image.manifest.v1+json",
+            url,
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "GET {url}");
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+#[test]
+fn push_attaches_sboms_found_through_the_referrers_api() {
+    require("ferro-oci-server");
+    let reg = Registry::start("none", &["--referrers"]);
+    push_and_find_sboms(&reg, "--require-api");
+}
+
+#[test]
+fn push_attaches_sboms_found_through_the_tag_fallback_on_distribution() {
+    let reg = Registry::start("none", &[]);
+    push_and_find_sboms(&reg, "--require-fallback");
+}
