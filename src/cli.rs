@@ -40,6 +40,10 @@ pub enum Command {
     Login(crate::commands::login::LoginArgs),
     /// Build, then replace containerize://BINARY references in YAML files with the image digests
     Resolve(Box<crate::commands::resolve::ResolveArgs>),
+    /// Print what would be built and pushed, without building or writing anything (like --dry-run)
+    Plan(Box<BuildArgs>),
+    /// Add a commented [package.metadata.containerize] section to a Cargo.toml, and optionally a GitHub workflow and the Kubernetes templates
+    Init(crate::commands::init::InitArgs),
 }
 
 /// The flags of a build (the default command).
@@ -70,7 +74,7 @@ pub struct BuildArgs {
     )]
     pub profile: String,
 
-    /// Platforms to build: linux/amd64, linux/arm64 or all (comma-separated) [default: from metadata, else linux/amd64]
+    /// Platforms to build: linux/amd64, linux/arm64 or all (comma-separated) [metadata: platforms] [default: linux/amd64]
     #[arg(
         long,
         value_name = "PLATFORMS",
@@ -189,6 +193,10 @@ pub struct BuildArgs {
     /// Number of parallel jobs (passed to cargo)
     #[arg(short = 'j', long, value_name = "N")]
     pub jobs: Option<u32>,
+
+    /// Print what would be built and pushed (images, platforms, tags, outputs) and stop: nothing is built or written
+    #[arg(long)]
+    pub dry_run: bool,
 
     /// Print only errors (and the image references on stdout)
     #[arg(short, long, conflicts_with = "verbose")]

@@ -5,6 +5,7 @@
 use serde::Serialize;
 
 use crate::pipeline::ImageSummary;
+use crate::plan::{ImagePlan, Plan};
 
 /// One planned image (the `plan` event).
 #[derive(Debug, Clone, Serialize)]
@@ -22,6 +23,36 @@ pub struct PlannedImage {
     /// `registry/path` when a repository is configured.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub repository: Option<String>,
+    /// `registry/path:tag` for every tag, when the run pushes (`--push`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub push_refs: Vec<String>,
+    /// `target/containerize/<image>/`: `image.json`, the SBOMs and `kubernetes.yaml`.
+    pub out_dir: String,
+}
+
+impl PlannedImage {
+    /// The event form of a planned image; `push` says whether the run pushes it.
+    pub fn new(image: &ImagePlan, push: bool) -> Self {
+        let push_refs = match (&image.repository, push) {
+            (Some(repo), true) => image.tags.iter().map(|t| format!("{repo}:{t}")).collect(),
+            _ => Vec::new(),
+        };
+        PlannedImage {
+            name: image.name.clone(),
+            package: image.package.clone(),
+            bin: image.bin.clone(),
+            platforms: image
+                .settings
+                .platforms
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+            tags: image.tags.clone(),
+            repository: image.repository.as_ref().map(ToString::to_string),
+            push_refs,
+            out_dir: image.out_dir.display().to_string(),
+        }
+    }
 }
 
 /// An image pushed (the `image-pushed` event).
@@ -76,6 +107,10 @@ pub enum Event {
     Plan {
         /// The images.
         images: Vec<PlannedImage>,
+        /// The OCI layout every image goes to (`target/containerize/oci`).
+        layout: String,
+        /// Whether the images are pushed.
+        push: bool,
     },
     /// An image is in the OCI layout.
     ImageBuilt(ImageSummary),
@@ -87,4 +122,19 @@ pub enum Event {
     KubeWritten(FileEvent),
     /// The run ended.
     Finished(Finished),
+}
+
+impl Event {
+    /// The `plan` event of a plan; `push` is `--push`.
+    pub fn plan(plan: &Plan, push: bool) -> Event {
+        Event::Plan {
+            images: plan
+                .images
+                .iter()
+                .map(|i| PlannedImage::new(i, push))
+                .collect(),
+            layout: plan.layout_dir.display().to_string(),
+            push,
+        }
+    }
 }

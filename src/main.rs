@@ -24,8 +24,24 @@ fn main() -> ExitCode {
         }
     };
     // Subcommands dispatch to src/commands/*.rs.
-    match cli.command {
-        None => {}
+    let build = match cli.command {
+        None => cli.build,
+        // `plan` is `--dry-run`; so is `resolve --dry-run` (nothing to resolve without a build).
+        Some(Command::Plan(args)) => cli::BuildArgs {
+            dry_run: true,
+            ..*args
+        },
+        Some(Command::Resolve(args)) if args.build.dry_run => args.build,
+        Some(Command::Init(args)) => {
+            let mut shell = Shell::stdio(Verbosity::Normal);
+            return match commands::init::exec(args, &mut shell) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    let code = e.exit_code();
+                    report(miette::Report::new(e), code)
+                }
+            };
+        }
         Some(Command::Resolve(args)) => {
             return match commands::resolve::exec(*args, &Env::from_process()) {
                 Ok(()) => ExitCode::SUCCESS,
@@ -49,9 +65,10 @@ fn main() -> ExitCode {
                 }
             };
         }
-    }
-    let format: MessageFormat = cli.build.message_format.into();
-    let settings = match config::resolve(cli.build, &Env::from_process()) {
+    };
+    let dry_run = build.dry_run;
+    let format: MessageFormat = build.message_format.into();
+    let settings = match config::resolve(build, &Env::from_process()) {
         Ok(s) => s,
         Err(e) => {
             let mut shell = Shell::stdio(Verbosity::Quiet).with_format(format);
@@ -60,6 +77,9 @@ fn main() -> ExitCode {
         }
     };
     let mut shell = Shell::stdio(settings.verbosity).with_format(settings.message_format);
+    if dry_run {
+        return plan_only(&settings, &mut shell);
+    }
     match pipeline::run(&settings, &mut shell) {
         Ok(summaries) => {
             if shell.format() == MessageFormat::Json {
@@ -77,6 +97,21 @@ fn main() -> ExitCode {
         Err(e) => {
             let code = e.exit_code();
             finish(&mut shell, code, 0, Some(e.to_string()));
+            report(miette::Report::new(e), code)
+        }
+    }
+}
+
+/// `plan` and `--dry-run`: the plan on stdout (or the `plan` event), nothing built.
+fn plan_only(settings: &config::Settings, shell: &mut Shell) -> ExitCode {
+    match commands::plan::exec(settings, shell) {
+        Ok(plan) => {
+            finish(shell, 0, plan.images.len(), None);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            let code = e.exit_code();
+            finish(shell, code, 0, Some(e.to_string()));
             report(miette::Report::new(e), code)
         }
     }

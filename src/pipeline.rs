@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use crate::build;
 use crate::config::Settings;
 use crate::error::Error;
-use crate::events::{Event, FileEvent, PlannedImage, PushedEvent};
+use crate::events::{Event, FileEvent, PushedEvent};
 use crate::fsutil;
 use crate::image::ImageSet;
 use crate::image::artifact::Artifact;
@@ -88,12 +88,7 @@ pub fn run(settings: &Settings, shell: &mut Shell) -> Result<Vec<ImageSummary>, 
     let started = Instant::now();
     let ws = workspace::load(settings)?;
     let plan = plan::plan_images(&ws, settings)?;
-    emit(
-        shell,
-        &Event::Plan {
-            images: plan.images.iter().map(planned).collect(),
-        },
-    );
+    emit(shell, &Event::plan(&plan, settings.push));
     let built = build::build_all(&plan, &ws, settings, shell)?;
     let graphs = sbom::resolve_graphs(&plan, settings)?;
 
@@ -304,22 +299,6 @@ fn write_summaries(
 /// Writes an event on stdout in JSON mode. A closed stdout does not stop the run.
 pub fn emit(shell: &mut Shell, event: &Event) {
     let _ = shell.event(event);
-}
-
-fn planned(image: &plan::ImagePlan) -> PlannedImage {
-    PlannedImage {
-        name: image.name.clone(),
-        package: image.package.clone(),
-        bin: image.bin.clone(),
-        platforms: image
-            .settings
-            .platforms
-            .iter()
-            .map(ToString::to_string)
-            .collect(),
-        tags: image.tags.clone(),
-        repository: image.repository.as_ref().map(ToString::to_string),
-    }
 }
 
 fn summarize(set: &ImageSet) -> ImageSummary {

@@ -1,0 +1,228 @@
+//! `cargo containerize plan` and `--dry-run`: Settings → Workspace → [`Plan`], printed.
+//! Nothing is built, pulled, pushed or written: only `cargo metadata` and git run. The
+//! plan is the same value the real run starts from ([`crate::pipeline::run`] emits the
+//! same `plan` event), so what it prints is what a run would do.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use crate::config::Settings;
+use crate::error::Error;
+use crate::events::Event;
+use crate::output::{MessageFormat, Shell};
+use crate::plan::{self, Plan};
+use crate::sbom::{self, SbomFormat};
+use crate::workspace;
+
+/// Plans and prints the plan: as text on stdout, or with `--message-format json` as the
+/// `plan` event (the caller emits `finished`). Returns the plan.
+pub fn exec(settings: &Settings, shell: &mut Shell) -> Result<Plan, Error> {
+    let ws = workspace::load(settings)?;
+    let plan = plan::plan_images(&ws, settings)?;
+    match shell.format() {
+        MessageFormat::Json => crate::pipeline::emit(shell, &Event::plan(&plan, settings.push)),
+        MessageFormat::Human => {
+            let cwd = std::env::current_dir().unwrap_or_default();
+            // A closed stdout (`| head`) is not an error worth reporting.
+            let _ = shell.out_line(render(&plan, settings, &cwd).trim_end());
+        }
+    }
+    shell.status(
+        "Planned",
+        format!(
+            "{} image(s); nothing was built or written",
+            plan.images.len()
+        ),
+    );
+    Ok(plan)
+}
+
+/// `path` relative to `cwd` when it is inside it, as the user would type it.
+fn show(path: &Path, cwd: &Path) -> String {
+    match path.strip_prefix(cwd) {
+        Ok(rel) if rel.as_os_str().is_empty() => ".".into(),
+        Ok(rel) => rel.display().to_string(),
+        Err(_) => path.display().to_string(),
+    }
+}
+
+/// The plan as text: one block per image, then the builds and the run's outputs.
+pub fn render(plan: &Plan, settings: &Settings, cwd: &Path) -> String {
+    // Writing to a String cannot fail, hence the ignored results.
+    let mut out = String::new();
+    let mut blocks: Vec<String> = Vec::new();
+    for image in &plan.images {
+        let mut b = String::new();
+        let _ = writeln!(
+            b,
+            "image {} (package {} v{}, bin {})",
+            image.name, image.package, image.version, image.bin
+        );
+        let platforms: Vec<String> = image
+            .settings
+            .platforms
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        let mut field = |key: &str, value: String| {
+            let _ = writeln!(b, "  {key:<10} {value}");
+        };
+        field("platforms", platforms.join(", "));
+        field("tags", image.tags.join(", "));
+        let push = match (&image.repository, settings.push) {
+            (Some(repo), true) => image
+                .tags
+                .iter()
+                .map(|t| format!("{repo}:{t}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            (Some(repo), false) => format!("no (--push would send it to {repo})"),
+            (None, _) => "no (no repository: --repo or `repository` in the metadata)".into(),
+        };
+        field("push", push);
+        let mut files = vec!["image.json".to_string()];
+        if settings.sbom == SbomFormat::CycloneDx {
+            files.extend(image.settings.platforms.iter().map(|p| sbom::file_name(*p)));
+        }
+        if !settings.no_kube && settings.kube_dir.is_none() && image.settings.kubernetes.enabled {
+            files.push("kubernetes.yaml".into());
+        }
+        field(
+            "output",
+            format!("{}/ ({})", show(&image.out_dir, cwd), files.join(", ")),
+        );
+        blocks.push(b);
+    }
+    out.push_str(&blocks.join("\n"));
+    if !blocks.is_empty() {
+        out.push('\n');
+    }
+    for build in &plan.builds {
+        let bins: Vec<String> = build.bins.iter().map(|b| format!("--bin {b}")).collect();
+        let packages: Vec<String> = build.packages.iter().map(|p| format!("-p {p}")).collect();
+        let _ = writeln!(
+            out,
+            "build {} ({}, --profile {}): {} {}",
+            build.platform,
+            build.platform.triple(),
+            settings.cargo.profile,
+            packages.join(" "),
+            bins.join(" ")
+        );
+    }
+    let _ = writeln!(out, "outputs");
+    let mut line = |key: &str, value: String| {
+        let _ = writeln!(out, "  {key:<10} {value}");
+    };
+    line("layout", format!("{}/", show(&plan.layout_dir, cwd)));
+    if let Some(dir) = &plan.oci_layout_path {
+        line("layout", format!("{}/ (--oci-layout-path)", show(dir, cwd)));
+    }
+    if let Some(file) = &plan.tarball {
+        line("archive", show(file, cwd));
+    }
+    if let Some(file) = &settings.image_refs {
+        line("refs", show(file, cwd));
+    }
+    if !settings.no_kube {
+        let dir = settings.kube_dir.as_deref().unwrap_or(&plan.out_dir);
+        line(
+            "kubernetes",
+            format!("{}/kubernetes.yaml", show(dir, cwd).trim_end_matches('/')),
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    use crate::config::{self, Env};
+    use crate::plan::{BuildPlan, ImagePlan};
+    use crate::platform::Platform;
+    use crate::registry::reference::Repository;
+
+    fn settings(args: &[&str]) -> Settings {
+        let mut argv = vec!["cargo-containerize", "containerize"];
+        argv.extend_from_slice(args);
+        let cli = crate::cli::parse_from(argv.into_iter().map(Into::into)).unwrap();
+        config::resolve(cli.build, &Env::default()).unwrap()
+    }
+
+    fn plan() -> Plan {
+        let image_settings = config::resolve_image(&[], Some(&Platform::ALL)).unwrap();
+        let out = PathBuf::from("/ws/target/containerize");
+        Plan {
+            images: vec![ImagePlan {
+                name: "api".into(),
+                bin: "api".into(),
+                package: "server".into(),
+                version: "1.2.3".into(),
+                settings: image_settings,
+                assets_dir: None,
+                tags: vec!["1.2.3".into(), "latest".into()],
+                repository: Some(Repository::parse("ghcr.io/acme/api").unwrap()),
+                annotations: Default::default(),
+                out_dir: out.join("api"),
+            }],
+            builds: Platform::ALL
+                .iter()
+                .map(|&platform| BuildPlan {
+                    platform,
+                    packages: vec!["server".into()],
+                    bins: vec!["api".into()],
+                })
+                .collect(),
+            layout_dir: out.join("oci"),
+            cache_dir: out.join("cache"),
+            out_dir: out,
+            epoch: 0,
+            epoch_source: "the default (0)",
+            compression_level: 6,
+            oci_layout_path: None,
+            tarball: Some(PathBuf::from("/elsewhere/images.tar")),
+        }
+    }
+
+    #[test]
+    fn plan_text_names_images_platforms_tags_refs_and_outputs() {
+        let text = render(&plan(), &settings(&["--push"]), Path::new("/ws"));
+        assert_eq!(
+            text,
+            "\
+image api (package server v1.2.3, bin api)
+  platforms  linux/amd64, linux/arm64
+  tags       1.2.3, latest
+  push       ghcr.io/acme/api:1.2.3, ghcr.io/acme/api:latest
+  output     target/containerize/api/ (image.json, sbom.linux-amd64.cdx.json, sbom.linux-arm64.cdx.json, kubernetes.yaml)
+
+build linux/amd64 (x86_64-unknown-linux-musl, --profile release): -p server --bin api
+build linux/arm64 (aarch64-unknown-linux-musl, --profile release): -p server --bin api
+outputs
+  layout     target/containerize/oci/
+  archive    /elsewhere/images.tar
+  kubernetes target/containerize/kubernetes.yaml
+"
+        );
+    }
+
+    #[test]
+    fn plan_text_says_why_nothing_is_pushed() {
+        let text = render(
+            &plan(),
+            &settings(&["--no-kube", "--sbom", "none"]),
+            Path::new("/elsewhere"),
+        );
+        assert!(
+            text.contains("push       no (--push would send it to ghcr.io/acme/api)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("output     /ws/target/containerize/api/ (image.json)\n"),
+            "{text}"
+        );
+        assert!(!text.contains("kubernetes"), "{text}");
+    }
+}
