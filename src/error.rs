@@ -15,6 +15,8 @@ pub const EXIT_CONFIG: i32 = 2;
 pub const EXIT_BUILD: i32 = 3;
 /// Exit code for registry failures (auth, network, refused pushes).
 pub const EXIT_REGISTRY: i32 = 4;
+/// Exit code after Ctrl-C (128 + SIGINT), as shells report it.
+pub const EXIT_INTERRUPTED: i32 = 130;
 /// Exit code for failures writing outputs.
 pub const EXIT_OUTPUT: i32 = 1;
 
@@ -41,6 +43,10 @@ pub enum Error {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Layout(#[from] LayoutError),
+    /// Ctrl-C.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Interrupted(#[from] crate::interrupt::Interrupted),
     /// Pushing.
     #[error(transparent)]
     #[diagnostic(transparent)]
@@ -72,7 +78,11 @@ impl From<FsError> for Error {
 impl Error {
     /// The process exit code for this error.
     pub fn exit_code(&self) -> i32 {
+        if crate::interrupt::requested() {
+            return EXIT_INTERRUPTED;
+        }
         match self {
+            Error::Interrupted(_) => EXIT_INTERRUPTED,
             Error::Config(_) | Error::Workspace(_) | Error::Plan(_) => EXIT_CONFIG,
             Error::Build(_) => EXIT_BUILD,
             Error::Push(crate::registry::PushError::MissingRepo) => EXIT_CONFIG,

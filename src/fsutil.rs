@@ -65,6 +65,35 @@ pub fn write_atomic(dest: &Path, bytes: &[u8]) -> Result<(), FsError> {
     persist(tmp, dest)
 }
 
+/// An exclusive lock on a file, held until dropped (like cargo's lock on `target/`).
+#[derive(Debug)]
+pub struct FileLock {
+    _file: std::fs::File,
+}
+
+/// Takes an exclusive lock on `path` (created if missing); calls `on_wait` first when
+/// another process holds it, then blocks until it is free.
+pub fn lock_exclusive(path: &Path, on_wait: impl FnOnce()) -> Result<FileLock, FsError> {
+    if let Some(dir) = path.parent() {
+        create_dir_all(dir)?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(|e| FsError::new("open lock file", path, e))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            on_wait();
+            file.lock().map_err(|e| FsError::new("lock", path, e))?;
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(FsError::new("lock", path, e)),
+    }
+    Ok(FileLock { _file: file })
+}
+
 /// Reads a file with the path in the error.
 pub fn read(path: &Path) -> Result<Vec<u8>, FsError> {
     std::fs::read(path).map_err(|e| FsError::new("read", path, e))

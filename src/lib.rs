@@ -22,6 +22,7 @@ pub mod events;
 pub mod fsutil;
 pub mod git;
 pub mod image;
+pub mod interrupt;
 pub mod kube;
 pub mod output;
 pub mod pipeline;

@@ -11,6 +11,7 @@ use cargo_containerize::output::{MessageFormat, Shell, Verbosity};
 use cargo_containerize::{cli, commands, pipeline};
 
 fn main() -> ExitCode {
+    cargo_containerize::interrupt::install();
     // Long lines (paths, command lines) stay whole so they can be copied and grepped.
     let _ = miette::set_hook(Box::new(|_| {
         Box::new(miette::MietteHandlerOpts::new().wrap_lines(false).build())

@@ -20,6 +20,7 @@ use crate::image::canonical::to_canonical_json;
 use crate::image::config::AssembleError;
 use crate::image::layout::{Layout, write_archive};
 use crate::image::package::{Base, Packager, PulledPlatform, package_image};
+use crate::interrupt::{self, Interrupted};
 use crate::output::Shell;
 use crate::plan;
 use crate::platform::Platform;
@@ -89,7 +90,20 @@ pub fn run(settings: &Settings, shell: &mut Shell) -> Result<Vec<ImageSummary>, 
     let ws = workspace::load(settings)?;
     let plan = plan::plan_images(&ws, settings)?;
     emit(shell, &Event::plan(&plan, settings.push));
-    let built = build::build_all(&plan, &ws, settings, shell)?;
+    // One run at a time per target directory, like cargo's own lock.
+    let lock_path = plan.out_dir.join(".lock");
+    let _lock = fsutil::lock_exclusive(&lock_path, || {
+        shell.status(
+            "Blocking",
+            format!("waiting for file lock on {}", plan.out_dir.display()),
+        );
+    })?;
+    let built = match build::build_all(&plan, &ws, settings, shell) {
+        // cargo got the same Ctrl-C: say "interrupted", not "cargo failed".
+        Err(_) if interrupt::requested() => return Err(Interrupted.into()),
+        other => other?,
+    };
+    interrupt::check()?;
     let graphs = sbom::resolve_graphs(&plan, settings)?;
 
     let layout = Layout::open(&plan.layout_dir)?;
@@ -140,6 +154,7 @@ pub fn run(settings: &Settings, shell: &mut Shell) -> Result<Vec<ImageSummary>, 
             .map(|b| (b.platform, b.path.clone()))
             .collect();
         sets.push(package_image(image, &binaries, packager, shell)?);
+        interrupt::check()?;
     }
 
     let flags = FeatureFlags::from_cargo(&settings.cargo);
@@ -161,6 +176,7 @@ pub fn run(settings: &Settings, shell: &mut Shell) -> Result<Vec<ImageSummary>, 
         "Writing",
         format!("OCI layout {}", plan.layout_dir.display()),
     );
+    interrupt::check()?;
     layout.put_documents(&sets)?;
     layout.put_artifacts(&artifacts)?;
     layout.write_index_with(&sets, &artifacts)?;
@@ -183,6 +199,7 @@ pub fn run(settings: &Settings, shell: &mut Shell) -> Result<Vec<ImageSummary>, 
         emit(shell, &Event::ImageBuilt(summary.clone()));
     }
     if settings.push {
+        interrupt::check()?;
         push_images(&sets, &plan, &layout, settings, &mut summaries, shell)?;
         push_sboms(&plan, &artifacts, &layout, settings, shell)?;
     }

@@ -195,6 +195,10 @@ pub fn build_all(
             command: shown.clone(),
             source,
         })?;
+        if std::os::unix::process::ExitStatusExt::signal(&status) == Some(2) {
+            // The terminal's Ctrl-C reached cargo too.
+            crate::interrupt::mark();
+        }
         if !status.success() {
             let help = if ws.c_packages.is_empty() {
                 "fix the errors cargo printed above, then run again".to_string()

@@ -3,16 +3,15 @@
 //! layer is ever held in memory.
 
 use std::io::{self, BufWriter, Write};
-use std::path::Path;
 
 use flate2::{Compression, GzBuilder};
 use sha2::{Digest, Sha256};
 
-use crate::fsutil::{self, FsError};
+use crate::fsutil::FsError;
+use crate::image::LayerBlob;
 use crate::image::cache::{self, LayerCache};
 use crate::image::layout::Layout;
 use crate::image::tar::{Entry, EntryKind, FileSource, normalize, write_tar};
-use crate::image::{LayerBlob, blob_path};
 
 /// A writer that hashes and counts what passes through.
 pub struct HashWriter<W> {
@@ -58,9 +57,9 @@ pub fn write_layer(
     entries: Vec<Entry>,
     mtime: u64,
     level: u32,
-    blobs_dir: &Path,
+    layout: &Layout,
 ) -> Result<LayerBlob, FsError> {
-    let tmp = fsutil::temp_in(blobs_dir)?;
+    let tmp = layout.new_blob()?;
     let tmp_path = tmp.path().to_path_buf();
     let io_err = |e: io::Error| FsError::new("write layer", &tmp_path, e);
     let file = tmp.reopen().map_err(io_err)?;
@@ -76,13 +75,7 @@ pub fn write_layer(
     let compressed = gz.finish().map_err(io_err)?;
     let (buf, digest, size) = compressed.finish();
     buf.into_inner().map_err(|e| io_err(e.into_error()))?;
-    let dest = blob_path(blobs_dir, &digest);
-    if dest.exists() {
-        // Same content already there (content-addressed): drop the temp file.
-        drop(tmp);
-    } else {
-        fsutil::persist(tmp, &dest)?;
-    }
+    layout.commit_blob(tmp, &digest)?;
     Ok(LayerBlob {
         digest,
         diff_id,
@@ -129,7 +122,7 @@ pub fn cached_layer(
     if let Some(blob) = cache.get(&key, layout) {
         return Ok((blob, true));
     }
-    let blob = write_layer(entries, mtime, level, &layout.blobs_dir())?;
+    let blob = write_layer(entries, mtime, level, layout)?;
     cache.put(&key, &blob)?;
     Ok((blob, false))
 }
@@ -137,14 +130,16 @@ pub fn cached_layer(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::image::blob_path;
     use std::io::Read;
 
     #[test]
     fn digest_and_diff_id_match_the_written_bytes() {
         let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::open(dir.path()).unwrap();
         let entries = vec![Entry::bytes("app/hello", 0o755, vec![7u8; 100_000])];
-        let blob = write_layer(entries.clone(), 0, 6, dir.path()).unwrap();
-        let path = blob_path(dir.path(), &blob.digest);
+        let blob = write_layer(entries.clone(), 0, 6, &layout).unwrap();
+        let path = blob_path(&layout.blobs_dir(), &blob.digest);
         let gz = std::fs::read(&path).unwrap();
         assert_eq!(gz.len() as u64, blob.size);
         assert_eq!(
@@ -160,7 +155,18 @@ mod tests {
             blob.diff_id
         );
         // Deterministic: the same input gives the same blob, and no temp files remain.
-        assert_eq!(write_layer(entries, 0, 6, dir.path()).unwrap(), blob);
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        assert_eq!(write_layer(entries, 0, 6, &layout).unwrap(), blob);
+        assert_eq!(std::fs::read_dir(layout.blobs_dir()).unwrap().count(), 1);
+        let stray = std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with(".tmp")
+            })
+            .count();
+        assert_eq!(stray, 0, "no temp file is left behind");
     }
 }

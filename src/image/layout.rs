@@ -65,6 +65,22 @@ impl Layout {
         self.dir.join("blobs").join("sha256")
     }
 
+    /// A temp file for a new blob. It lives in the layout's root, not in `blobs/sha256`,
+    /// so a crash never leaves a file there that does not hash to its name.
+    pub fn new_blob(&self) -> Result<tempfile::NamedTempFile, FsError> {
+        fsutil::temp_in(&self.dir)
+    }
+
+    /// Moves a finished temp file to `blobs/sha256/<hex>` (dropping it when that blob is
+    /// already there: content-addressed blobs never change).
+    pub fn commit_blob(&self, tmp: tempfile::NamedTempFile, digest: &str) -> Result<(), FsError> {
+        let dest = blob_path(&self.blobs_dir(), digest);
+        if dest.exists() {
+            return Ok(());
+        }
+        fsutil::persist(tmp, &dest)
+    }
+
     /// Whether a blob with this digest and size is present.
     pub fn has_blob(&self, digest: &str, size: u64) -> bool {
         std::fs::metadata(blob_path(&self.blobs_dir(), digest)).is_ok_and(|m| m.len() == size)
@@ -73,7 +89,11 @@ impl Layout {
     /// Writes a JSON blob unless it is already there.
     pub fn put_json(&self, blob: &JsonBlob) -> Result<(), LayoutError> {
         if !self.has_blob(&blob.digest, blob.size()) {
-            fsutil::write_atomic(&blob_path(&self.blobs_dir(), &blob.digest), &blob.bytes)?;
+            let mut tmp = self.new_blob()?;
+            let dest = blob_path(&self.blobs_dir(), &blob.digest);
+            std::io::Write::write_all(&mut tmp, &blob.bytes)
+                .map_err(|e| FsError::new("write", &dest, e))?;
+            self.commit_blob(tmp, &blob.digest)?;
         }
         Ok(())
     }
@@ -108,7 +128,15 @@ impl Layout {
     pub fn copy_blobs_from(&self, src: &Layout, sets: &[ImageSet]) -> Result<(), LayoutError> {
         for digest in set_digests(sets) {
             let from = blob_path(&src.blobs_dir(), &digest);
-            fsutil::link_or_copy(&from, &blob_path(&self.blobs_dir(), &digest))?;
+            let dest = blob_path(&self.blobs_dir(), &digest);
+            if dest.exists() || std::fs::hard_link(&from, &dest).is_ok() {
+                continue;
+            }
+            let mut tmp = self.new_blob()?;
+            let mut src_file =
+                std::fs::File::open(&from).map_err(|e| FsError::new("read", &from, e))?;
+            std::io::copy(&mut src_file, &mut tmp).map_err(|e| FsError::new("write", &dest, e))?;
+            self.commit_blob(tmp, &digest)?;
         }
         Ok(())
     }
@@ -204,6 +232,15 @@ impl Layout {
             }
         }
         let mut removed = 0;
+        // Temp files of runs that were killed (a lock keeps live runs out of here).
+        if let Ok(entries) = std::fs::read_dir(&self.dir) {
+            for e in entries.flatten() {
+                if e.file_name().to_string_lossy().starts_with(".tmp-") {
+                    let _ = std::fs::remove_file(e.path());
+                    removed += 1;
+                }
+            }
+        }
         let dir = self.blobs_dir();
         let read = std::fs::read_dir(&dir).map_err(|e| FsError::new("read directory", &dir, e))?;
         for entry in read.flatten() {

@@ -177,9 +177,8 @@ fn fetch_blob(
             message: String::new(),
         });
     }
-    let dir = layout.blobs_dir();
-    let tmp = fsutil::temp_in(&dir)?;
-    let dest = crate::image::blob_path(&dir, digest);
+    let tmp = layout.new_blob()?;
+    let dest = crate::image::blob_path(&layout.blobs_dir(), digest);
     let io_err = |e: io::Error| PushError::Fs(FsError::new("write", &dest, e));
     let file = tmp.reopen().map_err(io_err)?;
     let mut w = HashWriter::new(io::BufWriter::new(file));
@@ -198,7 +197,7 @@ fn fetch_blob(
             got,
         });
     }
-    fsutil::persist(tmp, &dest)?;
+    layout.commit_blob(tmp, digest)?;
     Ok(())
 }
 
