@@ -6,7 +6,9 @@
 
 mod support;
 
+use std::process::Command;
 use support::proxy::{FaultProxy, Faults};
+
 use support::{Container, Fixture, Registry};
 
 fn fast_retries<'a>() -> Vec<(&'a str, &'a str)> {
@@ -514,4 +516,91 @@ fn base_image_from_a_registry_is_used_by_digest_per_platform() {
         err.stderr
     );
     assert!(reg.tags("bad/hello-http").is_empty());
+}
+
+#[test]
+fn hostile_registries_are_caught_and_nothing_is_tagged() {
+    let reg = Registry::start("none", &[]);
+    let fx = Fixture::new("hello-http");
+    let cases = [
+        (
+            "wrong digest",
+            Faults {
+                wrong_blob_digest: true,
+                ..Default::default()
+            },
+            "reported digest sha256:0000",
+        ),
+        (
+            "truncated blob",
+            Faults {
+                truncate_blob_uploads: true,
+                ..Default::default()
+            },
+            "DIGEST_INVALID",
+        ),
+        (
+            "fake success",
+            Faults {
+                fake_blob_success: true,
+                ..Default::default()
+            },
+            "MANIFEST_BLOB_UNKNOWN",
+        ),
+    ];
+    for (i, (what, faults, expected)) in cases.into_iter().enumerate() {
+        let proxy = FaultProxy::start(reg.host(), faults);
+        let repo = format!("{}/hostile{i}", proxy.addr);
+        let run = fx
+            .run_with(&["--push", "--repo", &repo], &fast_retries())
+            .fails_with(4);
+        assert!(run.stderr.contains(expected), "{what}: {}", run.stderr);
+        assert!(run.stdout.is_empty(), "{what}");
+        assert!(
+            reg.tags(&format!("hostile{i}/hello-http")).is_empty(),
+            "{what}: a tag was set"
+        );
+    }
+}
+
+#[test]
+fn fifty_binaries_package_in_one_run() {
+    let fx = Fixture::new("two-bins");
+    let bin_dir = fx.root.join("crates/worker/src/bin");
+    for i in 0..48 {
+        std::fs::write(
+            bin_dir.join(format!("job-{i:02}.rs")),
+            format!("fn main() {{ println!(\"job {i}\"); }}\n"),
+        )
+        .unwrap();
+    }
+    let out = support::containerize_cmd(&fx.root)
+        .args(["-q"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let refs = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(
+        refs.lines().count(),
+        51,
+        "api, worker, worker-admin and 48 jobs"
+    );
+    support::validate_layout(&fx.layout());
+    // Packaging alone (cargo's build is done): peak memory stays small with 51 images.
+    let timed = Command::new("/usr/bin/time")
+        .args(["-f", "%M"])
+        .arg(env!("CARGO_BIN_EXE_cargo-containerize"))
+        .args(["containerize", "-q", "--compression-level", "1"])
+        .current_dir(&fx.root)
+        .output()
+        .unwrap();
+    assert!(timed.status.success());
+    let stderr = String::from_utf8_lossy(&timed.stderr);
+    let kib: u64 = stderr.lines().last().unwrap().trim().parse().unwrap();
+    eprintln!("peak RSS packaging 51 images: {} MiB", kib / 1024);
+    assert!(kib < 200 * 1024, "peak RSS {kib} KiB");
 }

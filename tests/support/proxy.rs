@@ -21,6 +21,12 @@ pub struct Faults {
     pub drop_blob_uploads: usize,
     /// Answer every blob upload with 503, forever.
     pub always_fail_blob_uploads: bool,
+    /// Report a wrong `Docker-Content-Digest` for uploaded blobs.
+    pub wrong_blob_digest: bool,
+    /// Forward only the first half of each blob upload (the registry sees a truncated blob).
+    pub truncate_blob_uploads: bool,
+    /// Answer 201 Created to blob uploads without storing anything.
+    pub fake_blob_success: bool,
 }
 
 /// What went through.
@@ -103,6 +109,8 @@ fn handle(mut client: TcpStream, upstream: &str, shared: &Mutex<Shared>) {
             Some("503")
         } else if is_blob_upload && s.faults.always_fail_blob_uploads {
             Some("503")
+        } else if is_blob_upload && s.faults.fake_blob_success {
+            Some("fake")
         } else if is_blob_upload && s.faults.drop_blob_uploads > 0 {
             s.faults.drop_blob_uploads -= 1;
             Some("drop")
@@ -139,6 +147,11 @@ fn handle(mut client: TcpStream, upstream: &str, shared: &Mutex<Shared>) {
             respond(&mut client, "503 Service Unavailable", "");
             return;
         }
+        Some("fake") => {
+            log("201 (fake)", body.len());
+            respond(&mut client, "201 Created", "");
+            return;
+        }
         Some(_) => {
             log("0", body.len());
             let _ = client.shutdown(Shutdown::Both);
@@ -156,16 +169,50 @@ fn handle(mut client: TcpStream, upstream: &str, shared: &Mutex<Shared>) {
             out.push_str(&format!("{k}: {v}\r\n"));
         }
     }
+    let (truncate, wrong_digest) = {
+        let s = shared.lock().unwrap();
+        (
+            is_blob_upload && s.faults.truncate_blob_uploads,
+            is_blob_upload && s.faults.wrong_blob_digest,
+        )
+    };
+    let mut forward = &body[..content_length.min(body.len())];
+    if truncate {
+        forward = &forward[..forward.len() / 2];
+        out = out.replace(
+            &format!("Content-Length: {content_length}"),
+            &format!("Content-Length: {}", forward.len()),
+        );
+        out = out.replace(
+            &format!("content-length: {content_length}"),
+            &format!("content-length: {}", forward.len()),
+        );
+    }
     out.push_str("Connection: close\r\n\r\n");
     if up
         .write_all(out.as_bytes())
-        .and_then(|_| up.write_all(&body[..content_length.min(body.len())]))
+        .and_then(|_| up.write_all(forward))
         .is_err()
     {
         return;
     }
     let mut response = Vec::new();
     let _ = up.read_to_end(&mut response);
+    if wrong_digest {
+        let text = String::from_utf8_lossy(&response).into_owned();
+        let bad = format!("sha256:{}", "0".repeat(64));
+        let rewritten: Vec<String> = text
+            .split("\r\n")
+            .map(|l| {
+                if l.to_ascii_lowercase().starts_with("docker-content-digest:") {
+                    format!("Docker-Content-Digest: {bad}")
+                } else {
+                    l.to_string()
+                }
+            })
+            .collect();
+        response = rewritten.join("\r\n").into_bytes();
+    }
     let status = String::from_utf8_lossy(&response)
         .split(' ')
         .nth(1)
