@@ -1,12 +1,11 @@
 //! The stages in order: Settings → Workspace → Plan → BuiltBinary → layers → Image /
 //! Index → OCI layout (+ extra layout, tarball) → per-image summary → refs on stdout.
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::Instant;
 
 use serde::Serialize;
-
-use std::collections::BTreeSet;
 
 use crate::build;
 use crate::config::Settings;
@@ -91,8 +90,7 @@ pub fn run(settings: &Settings, shell: &mut Shell) -> Result<Vec<ImageSummary>, 
     let plan = plan::plan_images(&ws, settings)?;
     emit(shell, &Event::plan(&plan, settings.push));
     // One run at a time per target directory, like cargo's own lock.
-    let lock_path = plan.out_dir.join(".lock");
-    let _lock = fsutil::lock_exclusive(&lock_path, || {
+    let _lock = fsutil::lock_exclusive(&plan.out_dir.join(".lock"), || {
         shell.status(
             "Blocking",
             format!("waiting for file lock on {}", plan.out_dir.display()),
@@ -108,37 +106,7 @@ pub fn run(settings: &Settings, shell: &mut Shell) -> Result<Vec<ImageSummary>, 
 
     let layout = Layout::open(&plan.layout_dir)?;
     let cache = LayerCache::new(&plan.cache_dir);
-    let base = match &settings.base {
-        None => Base::builtin(plan.compression_level, &cache, &layout)?,
-        Some(reference) => {
-            let platforms: BTreeSet<Platform> = plan
-                .images
-                .iter()
-                .flat_map(|i| i.settings.platforms.clone())
-                .collect();
-            let platforms: Vec<Platform> = platforms.into_iter().collect();
-            let pulled =
-                registry::pull_base(reference, &platforms, &layout, &settings.registry, shell)?;
-            Base::Pulled {
-                name: pulled.name,
-                digest: pulled.digest,
-                platforms: pulled
-                    .platforms
-                    .into_iter()
-                    .map(|(p, b)| {
-                        (
-                            p,
-                            PulledPlatform {
-                                layers: b.layers,
-                                env: b.env,
-                            },
-                        )
-                    })
-                    .collect(),
-            }
-        }
-    };
-
+    let base = resolve_base(&plan, settings, &cache, &layout, shell)?;
     let packager = Packager {
         base: &base,
         epoch: plan.epoch,
@@ -146,54 +114,14 @@ pub fn run(settings: &Settings, shell: &mut Shell) -> Result<Vec<ImageSummary>, 
         cache: &cache,
         layout: &layout,
     };
-    let mut sets = Vec::new();
-    for image in &plan.images {
-        let binaries = built
-            .iter()
-            .filter(|b| b.bin == image.bin)
-            .map(|b| (b.platform, b.path.clone()))
-            .collect();
-        sets.push(package_image(image, &binaries, packager, shell)?);
-        interrupt::check()?;
-    }
-
+    let sets = package_all(&plan, &built, packager, shell)?;
     let flags = FeatureFlags::from_cargo(&settings.cargo);
     let sboms = sbom::write_sboms(&plan, &built, &graphs, &flags, &(&base).into())?;
-    if !sboms.is_empty() {
-        shell.status("Writing", format!("{} SBOM(s), CycloneDX 1.5", sboms.len()));
-    }
-    for sbom in &sboms {
-        let event = FileEvent {
-            name: Some(sbom.image.clone()),
-            platform: Some(sbom.platform.to_string()),
-            path: sbom.path.display().to_string(),
-        };
-        emit(shell, &Event::SbomWritten(event));
-    }
+    report_sboms(&sboms, shell);
     let artifacts = sbom::artifacts(&sets, &sboms)?;
 
-    shell.status(
-        "Writing",
-        format!("OCI layout {}", plan.layout_dir.display()),
-    );
     interrupt::check()?;
-    layout.put_documents(&sets)?;
-    layout.put_artifacts(&artifacts)?;
-    layout.write_index_with(&sets, &artifacts)?;
-    layout.gc()?;
-    if let Some(dir) = &plan.oci_layout_path {
-        shell.status("Writing", format!("OCI layout {}", dir.display()));
-        let extra = Layout::open(dir)?;
-        extra.copy_blobs_from(&layout, &sets)?;
-        extra.put_documents(&sets)?;
-        extra.put_artifacts(&artifacts)?;
-        extra.write_index_with(&sets, &artifacts)?;
-    }
-    if let Some(file) = &plan.tarball {
-        shell.status("Writing", format!("OCI archive {}", file.display()));
-        write_archive(&layout, &sets, file)?;
-    }
-
+    write_layouts(&plan, &layout, &sets, &artifacts, shell)?;
     let mut summaries: Vec<ImageSummary> = sets.iter().map(summarize).collect();
     for summary in &summaries {
         emit(shell, &Event::ImageBuilt(summary.clone()));
@@ -204,41 +132,10 @@ pub fn run(settings: &Settings, shell: &mut Shell) -> Result<Vec<ImageSummary>, 
         push_sboms(&plan, &artifacts, &layout, settings, shell)?;
     }
     write_summaries(&summaries, &plan, settings)?;
-    // Kubernetes YAML next to every image (issue 5), pinned to the pushed digest if any.
     if !settings.no_kube {
-        let refs: Vec<crate::kube::ImageRef> = summaries
-            .iter()
-            .map(|s| crate::kube::ImageRef {
-                reference: s.output_ref().to_string(),
-                pushed: s.pushed.is_some(),
-            })
-            .collect();
-        let files =
-            crate::kube::write_all(&ws.root, &plan, &refs, settings.kube_dir.as_deref(), shell)?;
-        for path in files {
-            emit(
-                shell,
-                &Event::KubeWritten(FileEvent {
-                    name: None,
-                    platform: None,
-                    path: path.display().to_string(),
-                }),
-            );
-        }
+        write_kube(&ws.root, &plan, &summaries, settings, shell)?;
     }
-    for (summary, set) in summaries.iter().zip(&sets) {
-        let platforms: Vec<String> = set.images.iter().map(|i| i.platform.to_string()).collect();
-        shell.status(
-            "Image",
-            format!(
-                "{} {} ({}, {})",
-                summary.reference,
-                platforms.join(", "),
-                human_size(set.compressed_size()),
-                summary.digest
-            ),
-        );
-    }
+    report_images(&summaries, &sets, shell);
     shell.status(
         "Finished",
         format!(
@@ -248,6 +145,153 @@ pub fn run(settings: &Settings, shell: &mut Shell) -> Result<Vec<ImageSummary>, 
         ),
     );
     Ok(summaries)
+}
+
+/// The built-in base, or `--base` pulled for every platform of the run.
+fn resolve_base(
+    plan: &plan::Plan,
+    settings: &Settings,
+    cache: &LayerCache,
+    layout: &Layout,
+    shell: &mut Shell,
+) -> Result<Base, Error> {
+    let Some(reference) = &settings.base else {
+        return Ok(Base::builtin(plan.compression_level, cache, layout)?);
+    };
+    let platforms: BTreeSet<Platform> = plan
+        .images
+        .iter()
+        .flat_map(|i| i.settings.platforms.clone())
+        .collect();
+    let platforms: Vec<Platform> = platforms.into_iter().collect();
+    let pulled = registry::pull_base(reference, &platforms, layout, &settings.registry, shell)?;
+    Ok(Base::Pulled {
+        name: pulled.name,
+        digest: pulled.digest,
+        platforms: pulled
+            .platforms
+            .into_iter()
+            .map(|(p, b)| {
+                (
+                    p,
+                    PulledPlatform {
+                        layers: b.layers,
+                        env: b.env,
+                    },
+                )
+            })
+            .collect(),
+    })
+}
+
+/// Layers and documents of every image, in plan order.
+fn package_all(
+    plan: &plan::Plan,
+    built: &[build::BuiltBinary],
+    packager: Packager<'_>,
+    shell: &mut Shell,
+) -> Result<Vec<ImageSet>, Error> {
+    let mut sets = Vec::new();
+    for image in &plan.images {
+        let binaries = built
+            .iter()
+            .filter(|b| b.bin == image.bin)
+            .map(|b| (b.platform, b.path.clone()))
+            .collect();
+        sets.push(package_image(image, &binaries, packager, shell)?);
+        interrupt::check()?;
+    }
+    Ok(sets)
+}
+
+fn report_sboms(sboms: &[sbom::Sbom], shell: &mut Shell) {
+    if !sboms.is_empty() {
+        shell.status("Writing", format!("{} SBOM(s), CycloneDX 1.5", sboms.len()));
+    }
+    for sbom in sboms {
+        let event = FileEvent {
+            name: Some(sbom.image.clone()),
+            platform: Some(sbom.platform.to_string()),
+            path: sbom.path.display().to_string(),
+        };
+        emit(shell, &Event::SbomWritten(event));
+    }
+}
+
+/// The run's OCI layout (index.json last), then `--oci-layout-path` and `--tarball`.
+fn write_layouts(
+    plan: &plan::Plan,
+    layout: &Layout,
+    sets: &[ImageSet],
+    artifacts: &[Artifact],
+    shell: &mut Shell,
+) -> Result<(), Error> {
+    shell.status(
+        "Writing",
+        format!("OCI layout {}", plan.layout_dir.display()),
+    );
+    layout.put_documents(sets)?;
+    layout.put_artifacts(artifacts)?;
+    layout.write_index_with(sets, artifacts)?;
+    layout.gc()?;
+    if let Some(dir) = &plan.oci_layout_path {
+        shell.status("Writing", format!("OCI layout {}", dir.display()));
+        let extra = Layout::open(dir)?;
+        extra.copy_blobs_from(layout, sets)?;
+        extra.put_documents(sets)?;
+        extra.put_artifacts(artifacts)?;
+        extra.write_index_with(sets, artifacts)?;
+    }
+    if let Some(file) = &plan.tarball {
+        shell.status("Writing", format!("OCI archive {}", file.display()));
+        write_archive(layout, sets, file)?;
+    }
+    Ok(())
+}
+
+/// Kubernetes YAML next to every image, pinned to the pushed digest if any.
+fn write_kube(
+    root: &std::path::Path,
+    plan: &plan::Plan,
+    summaries: &[ImageSummary],
+    settings: &Settings,
+    shell: &mut Shell,
+) -> Result<(), Error> {
+    let refs: Vec<crate::kube::ImageRef> = summaries
+        .iter()
+        .map(|s| crate::kube::ImageRef {
+            reference: s.output_ref().to_string(),
+            pushed: s.pushed.is_some(),
+        })
+        .collect();
+    let files = crate::kube::write_all(root, plan, &refs, settings.kube_dir.as_deref(), shell)?;
+    for path in files {
+        emit(
+            shell,
+            &Event::KubeWritten(FileEvent {
+                name: None,
+                platform: None,
+                path: path.display().to_string(),
+            }),
+        );
+    }
+    Ok(())
+}
+
+fn report_images(summaries: &[ImageSummary], sets: &[ImageSet], shell: &mut Shell) {
+    for (summary, set) in summaries.iter().zip(sets) {
+        let platforms: Vec<String> = set.images.iter().map(|i| i.platform.to_string()).collect();
+        let size = human_size(set.compressed_size());
+        shell.status(
+            "Image",
+            format!(
+                "{} {} ({size}, {})",
+                summary.reference,
+                platforms.join(", "),
+                summary.digest
+            ),
+        );
+    }
 }
 
 /// Pushes every image with a repository and records the result in its summary.

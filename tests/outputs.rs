@@ -79,7 +79,10 @@ fn no_op_rerun_reuses_layers_and_keeps_the_digest() {
     let blobs = std::fs::read_dir(fx.layout().join("blobs/sha256"))
         .unwrap()
         .count();
-    assert_eq!(blobs, 4, "manifest, config, base layer, binary layer");
+    assert_eq!(
+        blobs, 7,
+        "manifest, config, base layer, binary layer; SBOM artifact manifest, empty config, SBOM"
+    );
 }
 
 #[test]
