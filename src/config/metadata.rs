@@ -1,0 +1,421 @@
+//! Cargo.toml metadata tables → [`ImageLayer`]s (as written, all `Option`) → one image's
+//! resolved [`ImageSettings`]. Every error names the key, the table and the Cargo.toml.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::{APP_DIR, ConfigError, DEFAULT_USER, Source};
+use crate::platform::{Platform, parse_platforms};
+
+/// An exposed port: `8080` or `"8080/tcp"` or `"53/udp"` in Cargo.toml.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Port {
+    /// 1-65535.
+    pub number: u16,
+    /// `tcp` or `udp`.
+    pub udp: bool,
+}
+
+impl fmt::Display for Port {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}/{}",
+            self.number,
+            if self.udp { "udp" } else { "tcp" }
+        )
+    }
+}
+
+impl<'de> Deserialize<'de> for Port {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Port;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a port number 1-65535 or a string like \"8080/tcp\" or \"53/udp\"")
+            }
+            fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<Port, E> {
+                match u16::try_from(n) {
+                    Ok(number) if number > 0 => Ok(Port { number, udp: false }),
+                    _ => Err(E::custom(format!("port {n} is out of range 1-65535"))),
+                }
+            }
+            fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<Port, E> {
+                match u64::try_from(n) {
+                    Ok(n) => self.visit_u64(n),
+                    Err(_) => Err(E::custom(format!("port {n} is out of range 1-65535"))),
+                }
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Port, E> {
+                let (num, proto) = s.split_once('/').unwrap_or((s, "tcp"));
+                let udp = match proto {
+                    "tcp" => false,
+                    "udp" => true,
+                    other => {
+                        return Err(E::custom(format!(
+                            "unknown protocol `{other}` in port \"{s}\" (expected tcp or udp)"
+                        )));
+                    }
+                };
+                let n: u64 = num
+                    .parse()
+                    .map_err(|_| E::custom(format!("\"{s}\" is not a port like \"8080/tcp\"")))?;
+                Ok(Port {
+                    udp,
+                    ..self.visit_u64(n)?
+                })
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// One `[*.metadata.containerize]` table (or a `bin.<name>` sub-table), as written.
+#[derive(Debug, Default, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ImageLayer {
+    /// Arguments passed to the binary (the image's `Cmd`).
+    pub args: Option<Vec<String>>,
+    /// Environment variables set in the image (merged across layers).
+    pub env: Option<BTreeMap<String, String>>,
+    /// Working directory (absolute).
+    pub workdir: Option<String>,
+    /// `uid[:gid]` or a name from the image's /etc/passwd.
+    pub user: Option<String>,
+    /// Ports the service listens on.
+    pub exposed_ports: Option<Vec<Port>>,
+    /// Image config labels (merged across layers).
+    pub labels: Option<BTreeMap<String, String>>,
+    /// Manifest annotations (merged across layers).
+    pub annotations: Option<BTreeMap<String, String>>,
+    /// A directory, relative to the package, copied into the image.
+    pub assets: Option<String>,
+    /// Where `assets` goes in the image (default `/app/<dir name>`).
+    pub assets_dest: Option<String>,
+    /// Platforms to build, e.g. `["linux/amd64", "linux/arm64"]` or `["all"]`.
+    pub platforms: Option<Vec<String>>,
+    /// Registry and namespace to push to (`ghcr.io/my-org`).
+    pub repository: Option<String>,
+    /// Kubernetes YAML settings (`[…containerize.kubernetes]`).
+    pub kubernetes: Option<crate::kube::KubeLayer>,
+}
+
+/// A package's `[package.metadata.containerize]`: its own layer plus per-binary layers.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct PackageConfig {
+    /// The package-wide layer.
+    pub package: ImageLayer,
+    /// `bin.<name>` layers.
+    pub bins: BTreeMap<String, ImageLayer>,
+}
+
+fn containerize_table<'v>(
+    metadata: &'v Value,
+    source: &Source,
+) -> Result<Option<&'v serde_json::Map<String, Value>>, ConfigError> {
+    match metadata.get("containerize") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Object(map)) => Ok(Some(map)),
+        Some(_) => Err(source.error("containerize", "expected a table")),
+    }
+}
+
+fn parse_layer(value: Value, source: &Source) -> Result<ImageLayer, ConfigError> {
+    serde_path_to_error::deserialize(value).map_err(|err| {
+        let key = err.path().to_string();
+        source.error(&key, err.into_inner().to_string())
+    })
+}
+
+/// Parses `[workspace.metadata.containerize]` from `cargo metadata`'s workspace metadata.
+pub fn parse_workspace_config(metadata: &Value, manifest: &str) -> Result<ImageLayer, ConfigError> {
+    let source = Source::Workspace(manifest.to_string());
+    match containerize_table(metadata, &source)? {
+        None => Ok(ImageLayer::default()),
+        Some(map) => parse_layer(Value::Object(map.clone()), &source),
+    }
+}
+
+/// Parses `[package.metadata.containerize]` (with its `bin.<name>` tables).
+pub fn parse_package_config(
+    metadata: &Value,
+    manifest: &str,
+) -> Result<PackageConfig, ConfigError> {
+    let source = Source::Package(manifest.to_string());
+    let Some(map) = containerize_table(metadata, &source)? else {
+        return Ok(PackageConfig::default());
+    };
+    let mut map = map.clone();
+    let mut bins = BTreeMap::new();
+    match map.remove("bin") {
+        None => {}
+        Some(Value::Object(tables)) => {
+            for (name, table) in tables {
+                let src = Source::Bin(manifest.to_string(), name.clone());
+                if !table.is_object() {
+                    return Err(src.error(&format!("bin.{name}"), "expected a table"));
+                }
+                bins.insert(name, parse_layer(table, &src)?);
+            }
+        }
+        Some(_) => return Err(source.error("bin", "expected a table of binary names")),
+    }
+    let package = parse_layer(Value::Object(map), &source)?;
+    Ok(PackageConfig { package, bins })
+}
+
+/// Everything configured for one image, resolved: no `Option` left except where absence
+/// means something.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImageSettings {
+    /// `Cmd`.
+    pub args: Vec<String>,
+    /// `Env`, sorted.
+    pub env: BTreeMap<String, String>,
+    /// `WorkingDir`.
+    pub workdir: String,
+    /// `User`.
+    pub user: String,
+    /// `ExposedPorts`, sorted.
+    pub exposed_ports: Vec<Port>,
+    /// Config labels.
+    pub labels: BTreeMap<String, String>,
+    /// Manifest annotations.
+    pub annotations: BTreeMap<String, String>,
+    /// Assets directory (relative to the package root, as written) and where it goes.
+    pub assets: Option<(String, String)>,
+    /// Platforms, sorted.
+    pub platforms: Vec<Platform>,
+    /// Where the `assets` value came from (for errors about the directory).
+    pub assets_source: Source,
+    /// `repository` from the metadata, with where it came from.
+    pub repository: Option<(String, Source)>,
+    /// Kubernetes YAML settings, resolved.
+    pub kubernetes: crate::kube::KubeSettings,
+}
+
+/// Merges layers (lowest precedence first) with the CLI platform override into the
+/// settings of one image, validating every value against the layer it came from.
+pub fn resolve_image(
+    layers: &[(&ImageLayer, Source)],
+    cli_platforms: Option<&[Platform]>,
+) -> Result<ImageSettings, ConfigError> {
+    let mut s = ImageSettings {
+        args: Vec::new(),
+        env: BTreeMap::new(),
+        workdir: APP_DIR.to_string(),
+        user: DEFAULT_USER.to_string(),
+        exposed_ports: Vec::new(),
+        labels: BTreeMap::new(),
+        annotations: BTreeMap::new(),
+        assets: None,
+        platforms: vec![Platform::LinuxAmd64],
+        assets_source: Source::Default,
+        repository: None,
+        kubernetes: crate::kube::KubeSettings::default(),
+    };
+    let mut assets_dest: Option<String> = None;
+    for (layer, source) in layers {
+        if let Some(v) = &layer.args {
+            s.args = v.clone();
+        }
+        if let Some(env) = &layer.env {
+            for (k, v) in env {
+                if k.is_empty() || k.contains('=') || k.contains('\0') {
+                    return Err(source.error(&format!("env.{k}"), "not a valid variable name"));
+                }
+                s.env.insert(k.clone(), v.clone());
+            }
+        }
+        if let Some(w) = &layer.workdir {
+            if !w.starts_with('/') {
+                return Err(source.error("workdir", format!("`{w}` is not an absolute path")));
+            }
+            s.workdir = w.clone();
+        }
+        if let Some(u) = &layer.user {
+            validate_user(u).map_err(|m| source.error("user", m))?;
+            s.user = u.clone();
+        }
+        if let Some(p) = &layer.exposed_ports {
+            s.exposed_ports = p.clone();
+        }
+        if let Some(l) = &layer.labels {
+            s.labels.extend(l.clone());
+        }
+        if let Some(a) = &layer.annotations {
+            s.annotations.extend(a.clone());
+        }
+        if let Some(dir) = &layer.assets {
+            if dir.is_empty() || dir.starts_with('/') {
+                return Err(source.error(
+                    "assets",
+                    format!("`{dir}` must be a directory relative to the package"),
+                ));
+            }
+            s.assets = Some((dir.clone(), String::new()));
+            s.assets_source = source.clone();
+        }
+        if let Some(dest) = &layer.assets_dest {
+            if !dest.starts_with('/') || dest.split('/').any(|c| c == "..") {
+                return Err(source.error(
+                    "assets-dest",
+                    format!("`{dest}` must be an absolute path without `..`"),
+                ));
+            }
+            assets_dest = Some(dest.clone());
+        }
+        if let Some(r) = &layer.repository {
+            s.repository = Some((r.clone(), source.clone()));
+        }
+        if let Some(p) = &layer.platforms {
+            s.platforms =
+                parse_platforms(p).map_err(|e| source.error("platforms", e.to_string()))?;
+            if s.platforms.is_empty() {
+                return Err(source.error("platforms", "the list is empty"));
+            }
+        }
+    }
+    if let Some(p) = cli_platforms {
+        s.platforms = p.to_vec();
+    }
+    s.exposed_ports.sort();
+    s.exposed_ports.dedup();
+    let kube_layers: Vec<_> = layers
+        .iter()
+        .filter_map(|(l, src)| l.kubernetes.as_ref().map(|k| (k, src)))
+        .collect();
+    s.kubernetes = crate::kube::settings::resolve(&kube_layers, &s.exposed_ports)?;
+    if let Some((dir, dest)) = &mut s.assets {
+        *dest = assets_dest.unwrap_or_else(|| {
+            let name = dir.trim_end_matches('/').rsplit('/').next().unwrap_or(dir);
+            format!("{APP_DIR}/{name}")
+        });
+    } else if assets_dest.is_some() {
+        let src = layers
+            .last()
+            .map(|l| l.1.clone())
+            .unwrap_or(Source::Default);
+        return Err(src.error("assets-dest", "is set but `assets` is not"));
+    }
+    Ok(s)
+}
+
+fn validate_user(u: &str) -> Result<(), String> {
+    let ok = |part: &str| {
+        !part.is_empty()
+            && part
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
+    };
+    let mut parts = u.split(':');
+    let user = parts.next().unwrap_or_default();
+    let group = parts.next();
+    if parts.next().is_some() || !ok(user) || group.is_some_and(|g| !ok(g)) {
+        return Err(format!("`{u}` is not `uid[:gid]` or `name[:group]`"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn pkg(v: Value) -> Result<PackageConfig, ConfigError> {
+        parse_package_config(&json!({ "containerize": v }), "crates/api/Cargo.toml")
+    }
+
+    #[test]
+    fn unknown_key_names_key_table_and_file() {
+        let err = pkg(json!({ "expose": [8080] })).unwrap_err().to_string();
+        assert!(err.starts_with(
+            "invalid `expose` in [package.metadata.containerize] of crates/api/Cargo.toml: unknown field `expose`, expected one of"
+        ), "{err}");
+        assert!(err.contains("`exposed-ports`"), "{err}");
+    }
+
+    #[test]
+    fn wrong_type_in_bin_table_names_the_path() {
+        let err = pkg(json!({ "bin": { "api": { "exposed-ports": [8080, 70000] } } }))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "invalid `exposed-ports[1]` in [package.metadata.containerize.bin.api] of crates/api/Cargo.toml: port 70000 is out of range 1-65535"
+        );
+        let err = pkg(json!({ "env": ["A=1"] })).unwrap_err().to_string();
+        assert!(err.contains("invalid `env`"), "{err}");
+    }
+
+    #[test]
+    fn layers_merge_with_precedence_and_maps_extend() {
+        let ws = ImageLayer {
+            env: Some([("A".into(), "ws".into()), ("B".into(), "ws".into())].into()),
+            platforms: Some(vec!["all".into()]),
+            user: Some("1000".into()),
+            ..Default::default()
+        };
+        let cfg = pkg(json!({
+            "env": { "A": "pkg" },
+            "exposed-ports": ["9090/udp", 8080],
+            "assets": "static",
+            "bin": { "api": { "args": ["serve"], "user": "65532:65532" } }
+        }))
+        .unwrap();
+        let m = "Cargo.toml".to_string();
+        let s = resolve_image(
+            &[
+                (&ws, Source::Workspace(m.clone())),
+                (&cfg.package, Source::Package(m.clone())),
+                (&cfg.bins["api"], Source::Bin(m, "api".into())),
+            ],
+            None,
+        )
+        .unwrap();
+        assert_eq!(s.env["A"], "pkg");
+        assert_eq!(s.env["B"], "ws");
+        assert_eq!(s.args, ["serve"]);
+        assert_eq!(s.user, "65532:65532");
+        assert_eq!(s.platforms, Platform::ALL);
+        assert_eq!(s.exposed_ports[0].to_string(), "8080/tcp");
+        assert_eq!(s.exposed_ports[1].to_string(), "9090/udp");
+        assert_eq!(s.assets, Some(("static".into(), "/app/static".into())));
+
+        let cli = resolve_image(
+            &[(&ws, Source::Workspace("Cargo.toml".into()))],
+            Some(&[Platform::LinuxArm64]),
+        )
+        .unwrap();
+        assert_eq!(cli.platforms, [Platform::LinuxArm64]);
+    }
+
+    #[test]
+    fn bad_values_name_their_source() {
+        let layer = ImageLayer {
+            platforms: Some(vec!["windows/amd64".into()]),
+            ..Default::default()
+        };
+        let err = resolve_image(&[(&layer, Source::Workspace("Cargo.toml".into()))], None)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "invalid `platforms` in [workspace.metadata.containerize] of Cargo.toml: unsupported platform `windows/amd64` (supported: linux/amd64, linux/arm64, all)"
+        );
+        let layer = ImageLayer {
+            workdir: Some("app".into()),
+            ..Default::default()
+        };
+        assert!(
+            resolve_image(&[(&layer, Source::Package("a/Cargo.toml".into()))], None)
+                .unwrap_err()
+                .to_string()
+                .contains("`app` is not an absolute path")
+        );
+    }
+}
