@@ -70,6 +70,7 @@ pub struct BuildArgs {
         long,
         value_name = "NAME",
         env = "CARGO_CONTAINERIZE_PROFILE",
+        hide_env_values = true,
         default_value = "release"
     )]
     pub profile: String,
@@ -79,30 +80,47 @@ pub struct BuildArgs {
         long,
         value_name = "PLATFORMS",
         env = "CARGO_CONTAINERIZE_PLATFORM",
+        hide_env_values = true,
         value_delimiter = ','
     )]
     pub platform: Vec<String>,
 
-    /// Tag for the images in the OCI layout (repeatable) [default: latest and the crate version]
+    /// Tag for the images, in the layout and the registry (repeatable) [default: latest, the crate version and the short commit]
     #[arg(
         short = 't',
         long = "tag",
         value_name = "TAG",
         env = "CARGO_CONTAINERIZE_TAGS",
+        hide_env_values = true,
         value_delimiter = ','
     )]
     pub tags: Vec<String>,
 
     /// Also write the images to this OCI layout directory
-    #[arg(long, value_name = "DIR", env = "CARGO_CONTAINERIZE_OCI_LAYOUT_PATH")]
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "CARGO_CONTAINERIZE_OCI_LAYOUT_PATH",
+        hide_env_values = true
+    )]
     pub oci_layout_path: Option<PathBuf>,
 
     /// Also write the images as an OCI archive (loadable by `podman load`)
-    #[arg(long, value_name = "FILE", env = "CARGO_CONTAINERIZE_TARBALL")]
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "CARGO_CONTAINERIZE_TARBALL",
+        hide_env_values = true
+    )]
     pub tarball: Option<PathBuf>,
 
     /// Build on this registry image (e.g. gcr.io/distroless/static:nonroot) instead of the built-in base
-    #[arg(long, value_name = "REF", env = "CARGO_CONTAINERIZE_BASE")]
+    #[arg(
+        long,
+        value_name = "REF",
+        env = "CARGO_CONTAINERIZE_BASE",
+        hide_env_values = true
+    )]
     pub base: Option<String>,
 
     /// Push the images to the registry (needs a repository: --repo)
@@ -113,12 +131,19 @@ pub struct BuildArgs {
     #[arg(
         long,
         value_name = "REGISTRY/NAMESPACE",
-        env = "CARGO_CONTAINERIZE_REPO"
+        env = "CARGO_CONTAINERIZE_REPO",
+        hide_env_values = true
     )]
     pub repo: Option<String>,
 
-    /// How image names are formed under --repo: <repo>/<bin>, <repo>/<package>, or <repo> itself
-    #[arg(long, value_name = "MODE", value_enum, default_value = "bin")]
+    /// Image names under --repo: bin (REPO/BINARY), package (REPO/PACKAGE) or bare (REPO itself, one image)
+    #[arg(
+        long,
+        value_name = "MODE",
+        value_enum,
+        default_value = "bin",
+        hide_possible_values = true
+    )]
     pub naming: NamingArg,
 
     /// Tags from the exact git tag on HEAD: v1.2.3 gives 1.2.3, 1.2, 1 and latest (pre-releases only their own)
@@ -130,12 +155,18 @@ pub struct BuildArgs {
         long,
         value_name = "HOST",
         env = "CARGO_CONTAINERIZE_INSECURE_REGISTRY",
+        hide_env_values = true,
         value_delimiter = ','
     )]
     pub insecure_registry: Vec<String>,
 
     /// Trust this CA certificate (PEM) for the registry, besides the system's
-    #[arg(long, value_name = "FILE", env = "CARGO_CONTAINERIZE_REGISTRY_CA")]
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "CARGO_CONTAINERIZE_REGISTRY_CA",
+        hide_env_values = true
+    )]
     pub registry_ca: Option<PathBuf>,
 
     /// Also write the image references (by digest), one per line, to FILE
@@ -147,16 +178,23 @@ pub struct BuildArgs {
         long,
         value_name = "FORMAT",
         value_enum,
+        hide_possible_values = true,
         default_value = "cyclonedx",
-        env = "CARGO_CONTAINERIZE_SBOM"
+        env = "CARGO_CONTAINERIZE_SBOM",
+        hide_env_values = true
     )]
     pub sbom: SbomArg,
 
     /// Write the Kubernetes YAML here instead of target/containerize/ (DIR/kubernetes.yaml, DIR/IMAGE/kubernetes.yaml)
-    #[arg(long, value_name = "DIR", env = "CARGO_CONTAINERIZE_KUBE_DIR")]
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "CARGO_CONTAINERIZE_KUBE_DIR",
+        hide_env_values = true
+    )]
     pub kube_dir: Option<PathBuf>,
 
-    /// Write no Kubernetes YAML
+    /// Write no Kubernetes YAML [metadata, per image: kubernetes.enabled = false]
     #[arg(long, conflicts_with = "kube_dir")]
     pub no_kube: bool,
 
@@ -165,13 +203,15 @@ pub struct BuildArgs {
         long,
         value_name = "FMT",
         value_enum,
+        hide_possible_values = true,
         default_value = "human",
-        env = "CARGO_CONTAINERIZE_MESSAGE_FORMAT"
+        env = "CARGO_CONTAINERIZE_MESSAGE_FORMAT",
+        hide_env_values = true
     )]
     pub message_format: MessageFormatArg,
 
     /// gzip level for layers, 0-9
-    #[arg(long, value_name = "N", env = "CARGO_CONTAINERIZE_COMPRESSION_LEVEL", value_parser = clap::value_parser!(u32).range(0..=9))]
+    #[arg(long, value_name = "N", env = "CARGO_CONTAINERIZE_COMPRESSION_LEVEL", hide_env_values = true, value_parser = clap::value_parser!(u32).range(0..=9))]
     pub compression_level: Option<u32>,
 
     /// Directory for all generated artifacts (passed to cargo)

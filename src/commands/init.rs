@@ -295,6 +295,14 @@ fn locate(args: &InitArgs) -> Result<(PathBuf, PathBuf), InitError> {
         Some(p) => p.clone(),
         None => find_manifest(&std::env::current_dir().unwrap_or_default())?,
     };
+    if !start.is_file() {
+        return Err(InitError::Manifest {
+            path: start,
+            message: "the file does not exist".into(),
+            help: "pass --manifest-path of a package's Cargo.toml, or run init inside the package"
+                .into(),
+        });
+    }
     let metadata = MetadataCommand::new()
         .manifest_path(&start)
         .no_deps()

@@ -402,3 +402,55 @@ impl Drop for Registry {
 pub fn eprint_stream(stream: &str) {
     eprintln!("--- message-format json stream ---\n{stream}---");
 }
+
+/// Validates a `--message-format json` stream against docs/message-format.schema.json
+/// (tests/support/validate-events.py) and returns its events.
+#[track_caller]
+pub fn validate_events(stream: &str) -> Vec<Value> {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = Command::new("python3")
+        .arg(repo().join("tests/support/validate-events.py"))
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stream.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "schema validation failed:\n{}\n{stream}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stream
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// Makes the fixture a git repository with one commit tagged `tag` (a clean tree, as
+/// `--tag-from-git` requires).
+pub fn git_tag(root: &Path, tag: &str) {
+    let git = |args: &[&str]| {
+        let out = Command::new("git")
+            .args(["-c", "user.name=test", "-c", "user.email=test@example.com"])
+            .args(args)
+            .current_dir(root)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    git(&["init", "-q"]);
+    git(&["add", "-A"]);
+    git(&["commit", "-q", "-m", "fixture"]);
+    git(&["tag", tag]);
+}
