@@ -272,14 +272,16 @@ pub(crate) fn ensure_blob(
     }
 }
 
-fn put_manifest(
+/// PUTs a manifest (or index) under `reference` and returns the registry's 201 response;
+/// any other answer is an error saying what was being pushed.
+pub(crate) fn send_manifest(
     client: &RegistryClient,
     repo: &Repository,
     reference: &str,
     bytes: &[u8],
     media_type: &str,
-    digest: &str,
-) -> Result<(), PushError> {
+    what: &str,
+) -> Result<Response, PushError> {
     let req = Request {
         method: Method::PUT,
         url: format!("/v2/{}/manifests/{reference}", repo.path),
@@ -293,11 +295,24 @@ fn put_manifest(
     if resp.status() != StatusCode::CREATED {
         return Err(status_error(
             client,
-            format!("pushing manifest {reference} to {}", repo.path),
+            format!("pushing {what} to {}", repo.path),
             resp,
         ));
     }
-    check_digest(client, &resp, &format!("manifest {reference}"), digest)
+    Ok(resp)
+}
+
+fn put_manifest(
+    client: &RegistryClient,
+    repo: &Repository,
+    reference: &str,
+    bytes: &[u8],
+    media_type: &str,
+    digest: &str,
+) -> Result<(), PushError> {
+    let what = format!("manifest {reference}");
+    let resp = send_manifest(client, repo, reference, bytes, media_type, &what)?;
+    check_digest(client, &resp, &what, digest)
 }
 
 /// Pushes every platform of `set` to `repo` and points `tags` at it.

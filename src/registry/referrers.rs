@@ -19,8 +19,8 @@ use crate::image::canonical::to_canonical_json;
 use crate::image::layout::Layout;
 use crate::image::manifest::descriptor;
 use crate::output::Shell;
-use crate::registry::client::{BodySource, RegistryClient, Request};
-use crate::registry::push::{check_digest, ensure_blob, push_scope, status_error};
+use crate::registry::client::{RegistryClient, Request};
+use crate::registry::push::{check_digest, ensure_blob, push_scope, send_manifest, status_error};
 use crate::registry::reference::Repository;
 use crate::registry::{PushError, RegistrySettings};
 
@@ -96,22 +96,15 @@ pub fn push_artifact(
         add_to_fallback_index(client, repo, artifact)?;
         return Ok(ReferrersMode::TagFallback);
     }
-    let resp = client.send(&Request {
-        method: Method::PUT,
-        url: format!("/v2/{}/manifests/{}", repo.path, artifact.manifest.digest),
-        content_type: Some(manifest_type),
-        accept: None,
-        body: BodySource::Bytes(artifact.manifest.bytes.clone()),
-        scopes: vec![push_scope(repo)],
-        retry: true,
-    })?;
-    if resp.status() != StatusCode::CREATED {
-        return Err(status_error(
-            client,
-            format!("pushing the SBOM of {} to {}", artifact.subject, repo.path),
-            resp,
-        ));
-    }
+    let what = format!("the SBOM of {}", artifact.subject);
+    let resp = send_manifest(
+        client,
+        repo,
+        &artifact.manifest.digest,
+        &artifact.manifest.bytes,
+        &manifest_type,
+        &what,
+    )?;
     check_digest(
         client,
         &resp,
@@ -217,22 +210,14 @@ fn add_to_fallback_index(
     };
     let body = merged_index(existing, referrer_descriptor(artifact)?)
         .map_err(|message| PushError::Client { message })?;
-    let resp = client.send(&Request {
-        method: Method::PUT,
-        url: format!("/v2/{}/manifests/{tag}", repo.path),
-        content_type: Some(index_type),
-        accept: None,
-        body: BodySource::Bytes(body),
-        scopes: vec![push_scope(repo)],
-        retry: true,
-    })?;
-    if resp.status() != StatusCode::CREATED {
-        return Err(status_error(
-            client,
-            format!("writing the referrers tag {tag} in {}", repo.path),
-            resp,
-        ));
-    }
+    send_manifest(
+        client,
+        repo,
+        &tag,
+        &body,
+        &index_type,
+        &format!("the referrers tag {tag}"),
+    )?;
     Ok(())
 }
 
