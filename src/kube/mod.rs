@@ -358,6 +358,15 @@ mod tests {
     use super::*;
     use crate::kube::settings::ServiceSettings;
 
+    /// Label values a YAML 1.1 reader would take for a bool, number or null unless quoted.
+    const YAML_1_1_SCALARS: [(&str, &str); 5] = [
+        ("a", "yes"),
+        ("b", "on"),
+        ("c", "012"),
+        ("d", "null"),
+        ("e", "1e3"),
+    ];
+
     #[test]
     fn yaml_is_multi_document_quoted_and_deterministic() {
         let mut s = KubeSettings {
@@ -368,13 +377,7 @@ mod tests {
             }),
             ..KubeSettings::default()
         };
-        for (k, v) in [
-            ("a", "yes"),
-            ("b", "on"),
-            ("c", "012"),
-            ("d", "null"),
-            ("e", "1e3"),
-        ] {
+        for (k, v) in YAML_1_1_SCALARS {
             s.labels.insert(k.into(), v.into());
         }
         s.annotations.insert("x".into(), ": x".into());
@@ -397,13 +400,7 @@ mod tests {
         // value is the same string.
         let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(&yaml).unwrap();
         let labels = &docs[0]["metadata"]["labels"];
-        for (k, v) in [
-            ("a", "yes"),
-            ("b", "on"),
-            ("c", "012"),
-            ("d", "null"),
-            ("e", "1e3"),
-        ] {
+        for (k, v) in YAML_1_1_SCALARS {
             assert_eq!(labels[k], v, "{yaml}");
         }
         assert_eq!(docs[1]["metadata"]["annotations"]["x"], ": x");

@@ -46,18 +46,10 @@ impl Templates {
     /// Reads `dir`. Any file other than the known names is an error (a misspelled template
     /// would otherwise be ignored); dot files are skipped.
     pub fn load(dir: &Path, origin: &str) -> Result<Templates, KubeError> {
-        let entries = std::fs::read_dir(dir).map_err(|e| KubeError::TemplateDir {
-            dir: dir.to_path_buf(),
-            origin: origin.to_string(),
-            message: e.to_string(),
-        })?;
+        let entries = std::fs::read_dir(dir).map_err(dir_error(dir, origin))?;
         let mut names: Vec<(String, PathBuf)> = Vec::new();
         for entry in entries {
-            let entry = entry.map_err(|e| KubeError::TemplateDir {
-                dir: dir.to_path_buf(),
-                origin: origin.to_string(),
-                message: e.to_string(),
-            })?;
+            let entry = entry.map_err(dir_error(dir, origin))?;
             let name = entry.file_name().to_string_lossy().into_owned();
             if !name.starts_with('.') {
                 names.push((name, entry.path()));
@@ -66,11 +58,7 @@ impl Templates {
         names.sort();
         let mut t = Templates::default();
         for (name, path) in names {
-            let source = std::fs::read_to_string(&path).map_err(|e| KubeError::TemplateDir {
-                dir: path.clone(),
-                origin: origin.to_string(),
-                message: e.to_string(),
-            })?;
+            let source = std::fs::read_to_string(&path).map_err(dir_error(&path, origin))?;
             let template = Some(Template { path, source });
             match name.as_str() {
                 "deployment.yaml" => t.deployment = template,
@@ -83,6 +71,15 @@ impl Templates {
             }
         }
         Ok(t)
+    }
+}
+
+/// The error for a template directory, or a file in it, that cannot be read.
+fn dir_error<'a>(dir: &'a Path, origin: &'a str) -> impl FnOnce(std::io::Error) -> KubeError + 'a {
+    move |e| KubeError::TemplateDir {
+        dir: dir.to_path_buf(),
+        origin: origin.to_string(),
+        message: e.to_string(),
     }
 }
 

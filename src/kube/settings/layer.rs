@@ -1,0 +1,244 @@
+//! `[*.metadata.containerize.kubernetes]` tables as written → [`KubeLayer`] values.
+//!
+//! In: TOML deserialized by serde (kebab-case keys, unknown keys rejected). Out: raw layers
+//! with all-`Option` fields, unchecked beyond their types; `validate` checks the values and
+//! `resolve` merges them, so this file holds only the shapes users write.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::Deserialize;
+
+/// An integer or a percentage (`1`, `"25%"`), as `maxSurge` and PDB budgets take.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IntOrPercent {
+    /// An absolute number of pods.
+    Int(i32),
+    /// `"25%"`, kept as written.
+    Percent(String),
+}
+
+impl<'de> Deserialize<'de> for IntOrPercent {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = IntOrPercent;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a number of pods (0 or more) or a percentage like \"25%\"")
+            }
+            fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<IntOrPercent, E> {
+                i32::try_from(n)
+                    .ok()
+                    .filter(|n| *n >= 0)
+                    .map(IntOrPercent::Int)
+                    .ok_or_else(|| E::custom(format!("{n} is not a number of pods (0 or more)")))
+            }
+            fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<IntOrPercent, E> {
+                self.visit_i64(i64::try_from(n).unwrap_or(i64::MAX))
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<IntOrPercent, E> {
+                match s.strip_suffix('%').map(str::parse::<u8>) {
+                    Some(Ok(p)) if p <= 100 => Ok(IntOrPercent::Percent(s.to_string())),
+                    _ => Err(E::custom(format!(
+                        "\"{s}\" is not a percentage like \"25%\" (0-100)"
+                    ))),
+                }
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `[…containerize.kubernetes]` as written. Every field is optional; absent means
+/// "inherit from the lower layer, else the default".
+#[derive(Debug, Default, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct KubeLayer {
+    /// `false` writes no YAML for this image.
+    pub enabled: Option<bool>,
+    /// Object and container name (default: the image name with `_`/`.` turned into `-`).
+    pub name: Option<String>,
+    /// `metadata.namespace` (default: none, so `kubectl -n` decides).
+    pub namespace: Option<String>,
+    /// `app.kubernetes.io/component` (default `server` with a port, else `worker`).
+    pub component: Option<String>,
+    /// `app.kubernetes.io/part-of` (default: the package name).
+    pub part_of: Option<String>,
+    /// Extra labels on every object and pod (merged across layers).
+    pub labels: Option<BTreeMap<String, String>>,
+    /// Extra annotations on every object (merged across layers).
+    pub annotations: Option<BTreeMap<String, String>>,
+    /// Annotations on the pod template (merged across layers).
+    pub pod_annotations: Option<BTreeMap<String, String>>,
+    /// `spec.replicas` (ignored when autoscaling, which owns the count).
+    pub replicas: Option<i64>,
+    /// `spec.revisionHistoryLimit`.
+    pub revision_history_limit: Option<i64>,
+    /// `terminationGracePeriodSeconds`.
+    pub termination_grace_period_seconds: Option<i64>,
+    /// RollingUpdate `maxSurge`.
+    pub max_surge: Option<IntOrPercent>,
+    /// RollingUpdate `maxUnavailable`.
+    pub max_unavailable: Option<IntOrPercent>,
+    /// The container port named `http` (default: the first TCP `exposed-ports` entry).
+    pub port: Option<i64>,
+    /// The Service.
+    pub service: Option<ServiceLayer>,
+    /// Liveness, readiness and startup probes (none unless declared).
+    pub probes: Option<ProbesLayer>,
+    /// Requests and limits.
+    pub resources: Option<ResourcesLayer>,
+    /// Environment variables set by the pod (merged across layers; on top of the image's).
+    pub env: Option<BTreeMap<String, String>>,
+    /// ConfigMaps whose keys become environment variables (`envFrom`), by name.
+    pub env_from_config_maps: Option<Vec<String>>,
+    /// Secrets whose keys become environment variables (`envFrom`), by name.
+    pub env_from_secrets: Option<Vec<String>>,
+    /// A variable set to the CPU budget in whole cores (e.g. `TOKIO_WORKER_THREADS`).
+    pub cpu_env: Option<String>,
+    /// Prometheus scrape annotations.
+    pub metrics: Option<MetricsLayer>,
+    /// A HorizontalPodAutoscaler (autoscaling/v2, CPU target).
+    pub autoscaling: Option<AutoscalingLayer>,
+    /// A PodDisruptionBudget.
+    pub disruption_budget: Option<DisruptionBudgetLayer>,
+    /// An Ingress to the Service.
+    pub ingress: Option<IngressLayer>,
+    /// A directory of templates (`deployment.yaml`, `service.yaml`) replacing the built-in
+    /// ones, relative to the Cargo.toml that sets it.
+    pub templates: Option<String>,
+}
+
+/// `kubernetes.service`.
+#[derive(Debug, Default, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ServiceLayer {
+    /// `false`: no Service even with a port.
+    pub enabled: Option<bool>,
+    /// `ClusterIP`, `NodePort` or `LoadBalancer`.
+    #[serde(rename = "type")]
+    pub type_: Option<String>,
+    /// The Service port (default 80).
+    pub port: Option<i64>,
+}
+
+/// `kubernetes.probes`.
+#[derive(Debug, Default, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ProbesLayer {
+    /// Restarts the container when it fails (e.g. `/healthz`).
+    pub liveness: Option<ProbeLayer>,
+    /// Takes the pod out of the Service when it fails (e.g. `/readyz`).
+    pub readiness: Option<ProbeLayer>,
+    /// Holds the other probes back until the app has started (for slow starters).
+    pub startup: Option<ProbeLayer>,
+}
+
+/// One probe: an HTTP GET of `path`, or a TCP connect without one.
+#[derive(Debug, Default, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ProbeLayer {
+    /// HTTP path; without it the probe is a TCP connect.
+    pub path: Option<String>,
+    /// Container port number (default: the `http` port).
+    pub port: Option<i64>,
+    /// `initialDelaySeconds` (default 0: use a startup probe for slow starters).
+    pub initial_delay_seconds: Option<i64>,
+    /// `periodSeconds`.
+    pub period_seconds: Option<i64>,
+    /// `timeoutSeconds`.
+    pub timeout_seconds: Option<i64>,
+    /// `failureThreshold`.
+    pub failure_threshold: Option<i64>,
+}
+
+/// `kubernetes.resources`.
+#[derive(Debug, Default, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ResourcesLayer {
+    /// `requests`.
+    pub requests: Option<QuantitiesLayer>,
+    /// `limits`.
+    pub limits: Option<QuantitiesLayer>,
+}
+
+/// CPU and memory quantities (`"250m"`, `"1Gi"`; `"none"` removes a default limit).
+#[derive(Debug, Default, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct QuantitiesLayer {
+    /// CPU.
+    pub cpu: Option<String>,
+    /// Memory.
+    pub memory: Option<String>,
+}
+
+/// `kubernetes.metrics`.
+#[derive(Debug, Default, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct MetricsLayer {
+    /// Port serving metrics (default: the `http` port).
+    pub port: Option<i64>,
+    /// Path (default `/metrics`).
+    pub path: Option<String>,
+}
+
+/// `kubernetes.autoscaling`.
+#[derive(Debug, Default, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct AutoscalingLayer {
+    /// `false` turns off an autoscaler enabled by a lower layer.
+    pub enabled: Option<bool>,
+    /// Default: `replicas` (2).
+    pub min_replicas: Option<i64>,
+    /// Default 10.
+    pub max_replicas: Option<i64>,
+    /// Average CPU utilization target in percent of the request (default 80).
+    pub cpu_utilization: Option<i64>,
+}
+
+/// `kubernetes.disruption-budget`.
+#[derive(Debug, Default, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct DisruptionBudgetLayer {
+    /// `false` turns off a budget enabled by a lower layer.
+    pub enabled: Option<bool>,
+    /// `minAvailable`.
+    pub min_available: Option<IntOrPercent>,
+    /// `maxUnavailable` (default 1 when neither is set).
+    pub max_unavailable: Option<IntOrPercent>,
+}
+
+/// `kubernetes.ingress`.
+#[derive(Debug, Default, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct IngressLayer {
+    /// `false` turns off an Ingress enabled by a lower layer.
+    pub enabled: Option<bool>,
+    /// Host name (required).
+    pub host: Option<String>,
+    /// Path prefix (default `/`).
+    pub path: Option<String>,
+    /// `ingressClassName`.
+    pub class_name: Option<String>,
+    /// A TLS Secret for the host (by name).
+    pub tls_secret: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_probe_keys_and_bad_percentages_are_rejected_by_serde() {
+        let e = serde_json::from_value::<KubeLayer>(serde_json::json!({
+            "probes": { "liveness": { "pth": "/healthz" } }
+        }))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("unknown field `pth`"), "{e}");
+        let e = serde_json::from_value::<KubeLayer>(serde_json::json!({ "max-surge": "150%" }))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("\"150%\" is not a percentage"), "{e}");
+    }
+}
