@@ -57,7 +57,8 @@ trap cleanup EXIT
 # ---------- workloads ----------
 cp -r testdata/hello-http "$WORK/small"; rm -rf "$WORK/small/target"
 mkdir -p "$WORK/large"
-git ls-files -z | grep -zv '^testdata/' | xargs -0 cp --parents -t "$WORK/large"
+# The committed tree (self-consistent even while the working tree is being edited).
+git archive --format=tar HEAD -- . ':!testdata' | tar -x -C "$WORK/large"
 cat >> "$WORK/large/Cargo.toml" <<'TOML'
 
 [profile.bench-large]
