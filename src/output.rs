@@ -2,9 +2,10 @@
 //!
 //! Stages get a `&mut Shell` and report through it; tests build a `Shell` over buffers.
 
-use std::io::{self, IsTerminal, Write};
+use std::io::{self, IsTerminal, Read, Write};
 
 use anstyle::{AnsiColor, Style};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// How much to print on stderr.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -34,6 +35,9 @@ pub struct Shell {
     verbosity: Verbosity,
     color: bool,
     format: MessageFormat,
+    /// Progress bars, when stderr is a terminal and not `-q`; status lines are printed
+    /// through it so they never tear a bar.
+    bars: Option<MultiProgress>,
 }
 
 const GREEN: Style = AnsiColor::Green.on_default().bold();
@@ -45,12 +49,16 @@ impl Shell {
     /// A shell on the process's stdout/stderr; colors when stderr is a terminal.
     pub fn stdio(verbosity: Verbosity) -> Self {
         let color = io::stderr().is_terminal();
+        // Bars only for a person watching: not in CI or pipes (no terminal), not with -q.
+        let bars = (color && verbosity >= Verbosity::Normal)
+            .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
         Shell {
             out: Box::new(io::stdout()),
             err: Box::new(io::stderr()),
             verbosity,
             color,
             format: MessageFormat::Human,
+            bars,
         }
     }
 
@@ -62,6 +70,7 @@ impl Shell {
             verbosity,
             color: false,
             format: MessageFormat::Human,
+            bars: None,
         }
     }
 
@@ -100,7 +109,39 @@ impl Shell {
             format!("{verb:>12} {msg}\n")
         };
         // Status output is best effort: a closed stderr must not fail the build.
-        let _ = self.err.write_all(line.as_bytes());
+        match &self.bars {
+            Some(bars) => {
+                let err = &mut self.err;
+                bars.suspend(|| {
+                    let _ = err.write_all(line.as_bytes());
+                });
+            }
+            None => {
+                let _ = self.err.write_all(line.as_bytes());
+            }
+        }
+    }
+
+    /// A progress bar of `total` bytes under the status word `verb` (`Compressing`,
+    /// `Uploading`), e.g. `Uploading [=====>    ] 12.0 MiB/40.0 MiB ghcr.io/acme/api`.
+    /// A no-op [`Progress`] when stderr is not a terminal or with `-q`. The bar can be
+    /// cloned into worker threads; it is removed by [`Progress::finish`].
+    pub fn progress(&mut self, verb: &str, total: u64, label: impl Into<String>) -> Progress {
+        let Some(bars) = &self.bars else {
+            return Progress::hidden();
+        };
+        let template = if self.color {
+            "{prefix:>12.green.bold} [{bar:30}] {bytes}/{total_bytes} {wide_msg}"
+        } else {
+            "{prefix:>12} [{bar:30}] {bytes}/{total_bytes} {wide_msg}"
+        };
+        let style = ProgressStyle::with_template(template)
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> ");
+        let bar = bars.add(ProgressBar::new(total).with_style(style));
+        bar.set_prefix(verb.to_string());
+        bar.set_message(label.into());
+        Progress(Some(bar))
     }
 
     /// `   Packaging hello (linux/amd64)`: right-aligned verb, green on a terminal.
@@ -152,6 +193,108 @@ impl Shell {
     }
 }
 
+/// A byte progress bar from [`Shell::progress`], or nothing. Cheap to clone and safe to
+/// share between threads (indicatif synchronizes the bar itself).
+#[derive(Clone, Default)]
+pub struct Progress(Option<ProgressBar>);
+
+impl std::fmt::Debug for Progress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Progress"
+        } else {
+            "Progress(hidden)"
+        })
+    }
+}
+
+impl Progress {
+    /// A progress that shows nothing.
+    pub fn hidden() -> Self {
+        Progress(None)
+    }
+
+    /// `n` more bytes done.
+    pub fn inc(&self, n: u64) {
+        if let Some(bar) = &self.0 {
+            bar.inc(n);
+        }
+    }
+
+    /// Sets the total, when it is known only later.
+    pub fn set_total(&self, total: u64) {
+        if let Some(bar) = &self.0 {
+            bar.set_length(total);
+        }
+    }
+
+    /// Bytes done so far (0 when hidden).
+    pub fn position(&self) -> u64 {
+        self.0.as_ref().map_or(0, ProgressBar::position)
+    }
+
+    /// Removes the bar (the status line that follows says what was done).
+    pub fn finish(&self) {
+        if let Some(bar) = &self.0 {
+            bar.finish_and_clear();
+        }
+    }
+
+    /// `inner`, counting the bytes written through it.
+    pub fn writer<W: Write>(&self, inner: W) -> ProgressWriter<W> {
+        ProgressWriter {
+            inner,
+            progress: self.clone(),
+        }
+    }
+
+    /// `inner`, counting the bytes read through it.
+    pub fn reader<R: Read>(&self, inner: R) -> ProgressReader<R> {
+        ProgressReader {
+            inner,
+            progress: self.clone(),
+        }
+    }
+}
+
+/// A writer that advances a [`Progress`].
+pub struct ProgressWriter<W> {
+    inner: W,
+    progress: Progress,
+}
+
+impl<W> ProgressWriter<W> {
+    /// The wrapped writer.
+    pub fn into_inner(self) -> W {
+        self.inner
+    }
+}
+
+impl<W: Write> Write for ProgressWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.progress.inc(n as u64);
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// A reader that advances a [`Progress`].
+pub struct ProgressReader<R> {
+    inner: R,
+    progress: Progress,
+}
+
+impl<R: Read> Read for ProgressReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.progress.inc(n as u64);
+        Ok(n)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -183,5 +326,42 @@ mod tests {
         let err = String::from_utf8(err.0.lock().unwrap().clone()).unwrap();
         assert_eq!(err, "   Packaging hello (linux/amd64)\n");
         assert_eq!(&*out.0.lock().unwrap(), b"hello:latest@sha256:00\n");
+    }
+
+    #[test]
+    fn no_progress_bars_without_a_terminal() {
+        let err = Buf::default();
+        let mut shell = Shell::from_write(
+            Box::new(io::sink()),
+            Box::new(err.clone()),
+            Verbosity::Normal,
+        );
+        let progress = shell.progress("Uploading", 1000, "ghcr.io/acme/api");
+        let mut w = progress.writer(Vec::new());
+        w.write_all(&[0; 300]).unwrap();
+        progress.finish();
+        assert_eq!(w.into_inner().len(), 300);
+        assert_eq!(progress.position(), 0);
+        shell.status("Pushed", "ghcr.io/acme/api");
+        let err = String::from_utf8(err.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(err, "      Pushed ghcr.io/acme/api\n");
+    }
+
+    #[test]
+    fn progress_counts_bytes_from_every_thread() {
+        let progress = Progress(Some(ProgressBar::hidden()));
+        progress.set_total(4 * 1000);
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                let p = progress.clone();
+                s.spawn(move || {
+                    let mut r = p.reader(&[7u8; 1000][..]);
+                    let mut sink = Vec::new();
+                    r.read_to_end(&mut sink).unwrap();
+                    assert_eq!(sink.len(), 1000);
+                });
+            }
+        });
+        assert_eq!(progress.position(), 4000);
     }
 }

@@ -12,6 +12,7 @@ use crate::image::LayerBlob;
 use crate::image::cache::{self, LayerCache};
 use crate::image::layout::Layout;
 use crate::image::tar::{Entry, EntryKind, FileSource, normalize, write_tar};
+use crate::output::Progress;
 
 /// A writer that hashes and counts what passes through.
 pub struct HashWriter<W> {
@@ -52,12 +53,14 @@ impl<W: Write> Write for HashWriter<W> {
 }
 
 /// Writes `entries` as a gzip-compressed tar layer into `blobs_dir` (the `blobs/sha256`
-/// directory of an OCI layout) and returns its descriptor data.
+/// directory of an OCI layout) and returns its descriptor data. `progress` counts the
+/// uncompressed tar bytes (gzip is the slow part, and it consumes exactly those).
 pub fn write_layer(
     entries: Vec<Entry>,
     mtime: u64,
     level: u32,
     layout: &Layout,
+    progress: &Progress,
 ) -> Result<LayerBlob, FsError> {
     let tmp = layout.new_blob()?;
     let tmp_path = tmp.path().to_path_buf();
@@ -69,9 +72,9 @@ pub fn write_layer(
         .mtime(0)
         .operating_system(255)
         .write(compressed, Compression::new(level));
-    let uncompressed = HashWriter::new(gz);
+    let uncompressed = progress.writer(HashWriter::new(gz));
     let uncompressed = write_tar(entries, mtime, uncompressed).map_err(io_err)?;
-    let (gz, diff_id, _) = uncompressed.finish();
+    let (gz, diff_id, _) = uncompressed.into_inner().finish();
     let compressed = gz.finish().map_err(io_err)?;
     let (buf, digest, size) = compressed.finish();
     buf.into_inner().map_err(|e| io_err(e.into_error()))?;
@@ -110,19 +113,24 @@ pub fn layer_key(entries: &[Entry], mtime: u64, level: u32) -> Result<String, Fs
 }
 
 /// Returns the layer for `entries` from the cache when its blob is still in the layout,
-/// else writes it. The flag says whether it was reused.
+/// else writes it, showing the bar `progress` makes (called only then). The flag says
+/// whether it was reused.
 pub fn cached_layer(
     entries: Vec<Entry>,
     mtime: u64,
     level: u32,
     cache: &LayerCache,
     layout: &Layout,
+    progress: impl FnOnce() -> Progress,
 ) -> Result<(LayerBlob, bool), FsError> {
     let key = layer_key(&entries, mtime, level)?;
     if let Some(blob) = cache.get(&key, layout) {
         return Ok((blob, true));
     }
-    let blob = write_layer(entries, mtime, level, layout)?;
+    let progress = progress();
+    let blob = write_layer(entries, mtime, level, layout, &progress);
+    progress.finish();
+    let blob = blob?;
     cache.put(&key, &blob)?;
     Ok((blob, false))
 }
@@ -138,7 +146,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let layout = Layout::open(dir.path()).unwrap();
         let entries = vec![Entry::bytes("app/hello", 0o755, vec![7u8; 100_000])];
-        let blob = write_layer(entries.clone(), 0, 6, &layout).unwrap();
+        let blob = write_layer(entries.clone(), 0, 6, &layout, &Progress::hidden()).unwrap();
         let path = blob_path(&layout.blobs_dir(), &blob.digest);
         let gz = std::fs::read(&path).unwrap();
         assert_eq!(gz.len() as u64, blob.size);
@@ -155,7 +163,10 @@ mod tests {
             blob.diff_id
         );
         // Deterministic: the same input gives the same blob, and no temp files remain.
-        assert_eq!(write_layer(entries, 0, 6, &layout).unwrap(), blob);
+        assert_eq!(
+            write_layer(entries, 0, 6, &layout, &Progress::hidden()).unwrap(),
+            blob
+        );
         assert_eq!(std::fs::read_dir(layout.blobs_dir()).unwrap().count(), 1);
         let stray = std::fs::read_dir(dir.path())
             .unwrap()

@@ -16,10 +16,13 @@ use crate::image::layout::Layout;
 use crate::image::manifest::{assemble_image, assemble_set};
 use crate::image::tar::Entry;
 use crate::image::{ImageSet, Layer, LayerBlob};
-use crate::output::Shell;
+use crate::output::{Progress, Shell};
 use crate::pipeline::human_size;
 use crate::plan::{ImagePlan, keys};
 use crate::platform::Platform;
+
+/// Binaries from this size on get a progress bar while their layer is compressed.
+const PROGRESS_MIN_BYTES: u64 = 8 << 20;
 
 /// Errors of packaging.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
@@ -69,7 +72,14 @@ pub enum Base {
 impl Base {
     /// The built-in base layer (cached like any other layer).
     pub fn builtin(level: u32, cache: &LayerCache, layout: &Layout) -> Result<Base, FsError> {
-        let (blob, _) = cached_layer(base_entries(), BASE_MTIME, level, cache, layout)?;
+        let (blob, _) = cached_layer(
+            base_entries(),
+            BASE_MTIME,
+            level,
+            cache,
+            layout,
+            Progress::hidden,
+        )?;
         Ok(Base::Builtin(Layer {
             blob,
             created_by: format!("{} built-in base {}", crate::TOOL_NAME, crate::TOOL_VERSION),
@@ -149,7 +159,14 @@ pub fn package_image(
     }
     let assets = match (&image.assets_dir, &image.settings.assets) {
         (Some(dir), Some((_, dest))) => {
-            let (blob, _) = cached_layer(asset_entries(dir, dest)?, epoch, level, cache, layout)?;
+            let (blob, _) = cached_layer(
+                asset_entries(dir, dest)?,
+                epoch,
+                level,
+                cache,
+                layout,
+                Progress::hidden,
+            )?;
             Some(Layer {
                 blob,
                 created_by: format!("assets {dest}"),
@@ -172,7 +189,20 @@ pub fn package_image(
             0o755,
             bin.clone(),
         )];
-        let (blob, reused) = cached_layer(entries, epoch, level, cache, layout)?;
+        // A bar while a large binary is compressed (a debug build of a big service takes
+        // seconds); small ones are done before a bar would draw.
+        let binary_size = std::fs::metadata(bin).map_or(0, |m| m.len());
+        let progress = || {
+            if binary_size < PROGRESS_MIN_BYTES {
+                return Progress::hidden();
+            }
+            shell.progress(
+                "Compressing",
+                binary_size,
+                format!("{} ({platform})", image.name),
+            )
+        };
+        let (blob, reused) = cached_layer(entries, epoch, level, cache, layout, progress)?;
         let verb = if reused { "Fresh" } else { "Packaged" };
         shell.status(
             verb,

@@ -30,6 +30,8 @@ pub enum BodySource {
         path: PathBuf,
         /// Its size (sent as Content-Length).
         size: u64,
+        /// Advanced as the bytes go out (a bar on a terminal, else nothing).
+        progress: crate::output::Progress,
     },
 }
 
@@ -236,11 +238,15 @@ impl RegistryClient {
         b = match &req.body {
             BodySource::Empty => b.header(header::CONTENT_LENGTH, 0),
             BodySource::Bytes(bytes) => b.body(bytes.clone()),
-            BodySource::File { path, size } => {
+            BodySource::File {
+                path,
+                size,
+                progress,
+            } => {
                 let f = std::fs::File::open(path)
                     .map_err(|e| PushError::Fs(crate::fsutil::FsError::new("read", path, e)))?;
                 b.header(header::CONTENT_LENGTH, *size)
-                    .body(Body::sized(f, *size))
+                    .body(Body::sized(progress.reader(f), *size))
             }
         };
         Ok(b)

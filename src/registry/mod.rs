@@ -122,15 +122,22 @@ pub fn push_all(
             "Pushing",
             format!("{} ({})", job.repository, platforms.join(", ")),
         );
+        // One bar per image, shared by the upload threads.
+        let progress = shell.progress("Uploading", 0, job.repository.to_string());
         let pushed = push::push_set(
             client,
             layout,
             job.set,
             &job.repository,
             &job.tags,
-            known,
-            settings.jobs,
-        )?;
+            push::BlobUploads {
+                known,
+                jobs: settings.jobs,
+                progress: &progress,
+            },
+        );
+        progress.finish();
+        let pushed = pushed?;
         shell.status(
             "Pushed",
             format!(

@@ -14,6 +14,7 @@ use serde::Deserialize;
 
 use crate::image::layout::Layout;
 use crate::image::{ImageSet, blob_path};
+use crate::output::Progress;
 use crate::registry::PushError;
 use crate::registry::client::{BodySource, RegistryClient, Request};
 use crate::registry::reference::Repository;
@@ -151,7 +152,8 @@ fn with_query(location: &str, query: &str) -> String {
     }
 }
 
-/// Makes sure the registry has a blob in `repo`.
+/// Makes sure the registry has a blob in `repo`. `progress` advances by the blob's size,
+/// as it is uploaded or at once when the registry has it.
 pub(crate) fn ensure_blob(
     client: &RegistryClient,
     repo: &Repository,
@@ -159,6 +161,7 @@ pub(crate) fn ensure_blob(
     size: u64,
     layout: &Layout,
     mount_from: Option<&str>,
+    progress: &Progress,
 ) -> Result<BlobOutcome, PushError> {
     let scopes = vec![push_scope(repo)];
     let head = client.send(&Request::new(
@@ -167,7 +170,10 @@ pub(crate) fn ensure_blob(
         scopes.clone(),
     ))?;
     match head.status() {
-        StatusCode::OK => return Ok(BlobOutcome::Skipped),
+        StatusCode::OK => {
+            progress.inc(size);
+            return Ok(BlobOutcome::Skipped);
+        }
         StatusCode::NOT_FOUND => {}
         _ => {
             return Err(status_error(
@@ -193,6 +199,7 @@ pub(crate) fn ensure_blob(
         let location = match start.status() {
             StatusCode::CREATED => {
                 check_digest(client, &start, "a mounted blob", digest)?;
+                progress.inc(size);
                 return Ok(BlobOutcome::Mounted);
             }
             StatusCode::ACCEPTED => match start
@@ -228,6 +235,7 @@ pub(crate) fn ensure_blob(
             body: BodySource::File {
                 path: path.clone(),
                 size,
+                progress: progress.clone(),
             },
             scopes: scopes.clone(),
             retry: false,
@@ -315,6 +323,17 @@ fn put_manifest(
     check_digest(client, &resp, &what, digest)
 }
 
+/// How the blobs of one image are sent.
+#[derive(Debug, Clone, Copy)]
+pub struct BlobUploads<'a> {
+    /// Blobs already in some repository of the registry (for mounts).
+    pub known: &'a KnownBlobs,
+    /// Blobs sent at once.
+    pub jobs: usize,
+    /// Advanced by every blob's size, from every upload thread.
+    pub progress: &'a Progress,
+}
+
 /// Pushes every platform of `set` to `repo` and points `tags` at it.
 pub fn push_set(
     client: &RegistryClient,
@@ -322,9 +341,13 @@ pub fn push_set(
     set: &ImageSet,
     repo: &Repository,
     tags: &[String],
-    known: &KnownBlobs,
-    jobs: usize,
+    uploads: BlobUploads<'_>,
 ) -> Result<PushedImage, PushError> {
+    let BlobUploads {
+        known,
+        jobs,
+        progress,
+    } = uploads;
     // Every blob once, in a stable order.
     let mut blobs: BTreeMap<String, u64> = BTreeMap::new();
     for img in &set.images {
@@ -334,6 +357,7 @@ pub fn push_set(
         }
     }
     let blobs: Vec<(String, u64)> = blobs.into_iter().collect();
+    progress.set_total(blobs.iter().map(|(_, size)| size).sum());
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<(usize, Result<BlobOutcome, PushError>)>> = Mutex::new(Vec::new());
     std::thread::scope(|s| {
@@ -345,7 +369,15 @@ pub fn push_set(
                         break;
                     };
                     let from = known.get(digest);
-                    let r = ensure_blob(client, repo, digest, *size, layout, from.as_deref());
+                    let r = ensure_blob(
+                        client,
+                        repo,
+                        digest,
+                        *size,
+                        layout,
+                        from.as_deref(),
+                        progress,
+                    );
                     let failed = r.is_err();
                     if let Ok(mut v) = results.lock() {
                         v.push((i, r));

@@ -76,7 +76,15 @@ pub fn push_artifact(
     artifact: &Artifact,
 ) -> Result<ReferrersMode, PushError> {
     for blob in artifact.blobs() {
-        ensure_blob(client, repo, &blob.digest, blob.size(), layout, None)?;
+        ensure_blob(
+            client,
+            repo,
+            &blob.digest,
+            blob.size(),
+            layout,
+            None,
+            &crate::output::Progress::hidden(),
+        )?;
     }
     let manifest_type = MediaType::ImageManifest.to_string();
     // Already there (an earlier push of the same image): do not PUT it again. Registries
