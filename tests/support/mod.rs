@@ -358,7 +358,7 @@ impl Registry {
         kit("validate-oci-layout.sh", &args);
     }
 
-    /// Tags of a repository, via skopeo.
+    /// Image tags of a repository, via skopeo (without the referrers fallback tags).
     pub fn tags(&self, repo_path: &str) -> Vec<String> {
         let mut cmd = Command::new("skopeo");
         cmd.args(["list-tags", "--tls-verify=false"]);
@@ -379,6 +379,8 @@ impl Registry {
             .map(|a| {
                 a.iter()
                     .filter_map(|t| t.as_str().map(String::from))
+                    // `sha256-<hex>` tags are the referrers fallback (SBOMs), not image tags.
+                    .filter(|t| !t.starts_with("sha256-"))
                     .collect()
             })
             .unwrap_or_default();
