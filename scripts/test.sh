@@ -11,4 +11,4 @@ done
 export PATH
 cargo fmt --all --check
 cargo clippy --locked --all-targets -- -D warnings
-cargo test --locked "$@"
+cargo test --locked --no-fail-fast "$@"
