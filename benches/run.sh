@@ -45,17 +45,20 @@ log "building cargo-containerize (release)"
 cargo build --release --locked -q
 TOOL="$ROOT/target/release/cargo-containerize"
 
-WORK="$(mktemp -d /tmp/containerize-bench.XXXXXX)"
-RESULTS="$WORK/results"; mkdir -p "$RESULTS"
+# Kept between runs (in target/, ignored by git) so the large workload builds incrementally.
+WORK="$ROOT/target/bench"
+mkdir -p "$WORK"
+RESULTS="$WORK/results"; rm -rf "$RESULTS"; mkdir -p "$RESULTS"
 REG_DIR=""
 cleanup() {
   [ -n "$REG_DIR" ] && tests/support/testkit/registry.sh stop "$REG_DIR" >/dev/null 2>&1 || true
-  rm -rf "$WORK"
+  rm -rf "$WORK/buildah-root" "$WORK/buildah-run" "$WORK"/*-ctx "$WORK/registry"
 }
 trap cleanup EXIT
 
 # ---------- workloads ----------
-cp -r testdata/hello-http "$WORK/small"; rm -rf "$WORK/small/target"
+rm -rf "$WORK/small/src" "$WORK/small/static"; mkdir -p "$WORK/small"
+cp -r testdata/hello-http/. "$WORK/small/"
 mkdir -p "$WORK/large"
 # The committed tree (self-consistent even while the working tree is being edited).
 git archive --format=tar HEAD -- . ':!testdata' | tar -x -C "$WORK/large"
@@ -82,9 +85,21 @@ hf() { # NAME CMD [hyperfine args...]: runs hyperfine, exports JSON
     || { log "hyperfine failed for $name: $cmd"; hyperfine --runs 1 "$@" "$cmd" >&2; exit 1; }
 }
 
-REG_OUT=$(tests/support/testkit/registry.sh start --auth none)
-eval "$REG_OUT"
-REG_DIR="$REGISTRY_DIR"
+# Pushes go to a registry started empty before every timed run (same port), so neither
+# tool can mount blobs it saw in an earlier run (skopeo remembers them in its blob cache).
+REG_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+REGISTRY="127.0.0.1:$REG_PORT"
+RESET="$WORK/reset-registry.sh"
+cat > "$RESET" <<RESET_EOF
+#!/usr/bin/env bash
+set -e
+cd "$ROOT"
+tests/support/testkit/registry.sh stop "$WORK/registry" >/dev/null 2>&1 || true
+rm -rf "$WORK/registry"
+tests/support/testkit/registry.sh start --auth none --port $REG_PORT --dir "$WORK/registry" >/dev/null 2>&1
+RESET_EOF
+chmod +x "$RESET"
+"$RESET"; REG_DIR="$WORK/registry"
 
 for w in small large; do
   dir="$WORK/$w"; bin="$(binpath "$w")"; prof="${PROFILE[$w]}"; name="${BIN[$w]}"
@@ -130,8 +145,9 @@ DOCKER
   hf "$w-buildah" "sh -c '$B build --quiet --isolation chroot --layers=false -t bench-$w $ctx >/dev/null && $B push --quiet bench-$w oci:$WORK/$w-buildah-oci:latest && rm -rf $WORK/$w-buildah-oci'"
 
   # 3. push (fresh repository each run) vs skopeo copy of our own layout
-  hf "$w-push" "sh -c '$TOOL containerize --manifest-path $dir/Cargo.toml --profile $prof -q --push --repo $REGISTRY/ours\$(date +%s%N) >/dev/null'"
-  hf "$w-skopeo" "sh -c 'skopeo copy -q --dest-tls-verify=false oci:$dir/target/containerize/oci:$name:latest docker://$REGISTRY/skopeo\$(date +%s%N)/$name:latest'"
+  hf "$w-push" "$TOOL containerize --manifest-path $dir/Cargo.toml --profile $prof -q --push --repo $REGISTRY/ours" --prepare "$RESET"
+  hf "$w-skopeo" "skopeo copy -q --dest-tls-verify=false oci:$dir/target/containerize/oci:$name:latest docker://$REGISTRY/skopeo/$name:latest" --prepare "$RESET"
+  "$RESET"; REG_DIR="$WORK/registry"
   "$TOOL" containerize --manifest-path "$dir/Cargo.toml" --profile "$prof" -q --push --repo "$REGISTRY/again" >/dev/null
   hf "$w-repush" "$TOOL containerize --manifest-path $dir/Cargo.toml --profile $prof -q --push --repo $REGISTRY/again"
   python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["pushed"]["uploaded_bytes"])' \

@@ -17,6 +17,32 @@ use crate::image::layout::Layout;
 #[derive(Debug, Clone)]
 pub struct LayerCache {
     dir: PathBuf,
+    hashes: PathBuf,
+}
+
+/// What identifies a file's content without reading it: path, size, mtime, ctime, inode
+/// and device (what cargo's own fingerprints rely on). A rebuilt binary changes them.
+fn stat_key(path: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path).ok()?;
+    let abs = std::fs::canonicalize(path).ok()?;
+    Some(format!(
+        "{}:{}:{}.{}:{}.{}:{}:{}",
+        abs.display(),
+        m.len(),
+        m.mtime(),
+        m.mtime_nsec(),
+        m.ctime(),
+        m.ctime_nsec(),
+        m.ino(),
+        m.dev()
+    ))
+}
+
+fn memo() -> &'static std::sync::Mutex<std::collections::BTreeMap<String, String>> {
+    static MEMO: std::sync::OnceLock<std::sync::Mutex<std::collections::BTreeMap<String, String>>> =
+        std::sync::OnceLock::new();
+    MEMO.get_or_init(Default::default)
 }
 
 /// A cache key from the parts that determine a layer's bytes.
@@ -29,8 +55,24 @@ pub fn key(parts: &[&str]) -> String {
     hex::encode(h.finalize())
 }
 
-/// sha256 of a file's content, streamed.
+/// sha256 of a file's content, streamed; computed once per run for an unchanged file (the
+/// layer cache key and the SBOM both need it).
 pub fn file_sha256(path: &Path) -> Result<String, FsError> {
+    let key = stat_key(path);
+    if let Some(hit) = key
+        .as_ref()
+        .and_then(|k| memo().lock().ok()?.get(k).cloned())
+    {
+        return Ok(hit);
+    }
+    let hex = hash_file(path)?;
+    if let (Some(k), Ok(mut m)) = (key, memo().lock()) {
+        m.insert(k, hex.clone());
+    }
+    Ok(hex)
+}
+
+fn hash_file(path: &Path) -> Result<String, FsError> {
     let mut f = File::open(path).map_err(|e| FsError::new("read", path, e))?;
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 256 * 1024];
@@ -51,7 +93,29 @@ impl LayerCache {
     pub fn new(dir: &Path) -> Self {
         LayerCache {
             dir: dir.join("layers"),
+            hashes: dir.join("hashes"),
         }
+    }
+
+    /// [`file_sha256`], remembered across runs by the file's identity, so a no-op re-run
+    /// does not read a large binary again.
+    pub fn file_sha256(&self, path: &Path) -> Result<String, FsError> {
+        let Some(id) = stat_key(path) else {
+            return file_sha256(path);
+        };
+        let entry = self.hashes.join(key(&[&id]));
+        if let Ok(hex) = std::fs::read_to_string(&entry)
+            && hex.len() == 64
+            && hex.chars().all(|c| c.is_ascii_hexdigit())
+        {
+            if let Ok(mut m) = memo().lock() {
+                m.insert(id, hex.clone());
+            }
+            return Ok(hex);
+        }
+        let hex = file_sha256(path)?;
+        fsutil::write_atomic(&entry, hex.as_bytes())?;
+        Ok(hex)
     }
 
     fn entry(&self, key: &str) -> PathBuf {

@@ -88,7 +88,12 @@ pub fn write_layer(
 
 /// The cache key of a layer: the tool version, gzip level, mtime and every entry's path,
 /// mode, owner and content hash: everything that shapes the layer's bytes.
-pub fn layer_key(entries: &[Entry], mtime: u64, level: u32) -> Result<String, FsError> {
+pub fn layer_key(
+    entries: &[Entry],
+    mtime: u64,
+    level: u32,
+    cache: &LayerCache,
+) -> Result<String, FsError> {
     let mut parts = vec![
         crate::TOOL_VERSION.to_string(),
         level.to_string(),
@@ -101,7 +106,7 @@ pub fn layer_key(entries: &[Entry], mtime: u64, level: u32) -> Result<String, Fs
             EntryKind::File(FileSource::Bytes(b)) => {
                 format!("file:{}", hex::encode(Sha256::digest(b)))
             }
-            EntryKind::File(FileSource::Path(p)) => format!("file:{}", cache::file_sha256(p)?),
+            EntryKind::File(FileSource::Path(p)) => format!("file:{}", cache.file_sha256(p)?),
         };
         parts.push(format!(
             "{}:{:o}:{}:{}:{content}",
@@ -123,7 +128,7 @@ pub fn cached_layer(
     layout: &Layout,
     progress: impl FnOnce() -> Progress,
 ) -> Result<(LayerBlob, bool), FsError> {
-    let key = layer_key(&entries, mtime, level)?;
+    let key = layer_key(&entries, mtime, level, cache)?;
     if let Some(blob) = cache.get(&key, layout) {
         return Ok((blob, true));
     }

@@ -197,14 +197,27 @@ impl Layout {
         let Some(index) = self.read_index() else {
             return Ok(0);
         };
+        // Walk manifests and indexes only: layers and configs are leaves, and reading a
+        // layer here would pull a whole (possibly huge) blob into memory.
+        let is_document = |media_type: &str| {
+            media_type.ends_with("manifest.v1+json")
+                || media_type.ends_with("index.v1+json")
+                || media_type.ends_with("manifest.v2+json")
+                || media_type.ends_with("manifest.list.v2+json")
+        };
         let mut reachable = BTreeSet::new();
-        let mut stack: Vec<String> = index
+        let mut stack: Vec<(String, bool)> = index
             .manifests()
             .iter()
-            .map(|d| d.digest().to_string())
+            .map(|d| {
+                (
+                    d.digest().to_string(),
+                    is_document(d.media_type().as_ref()),
+                )
+            })
             .collect();
-        while let Some(digest) = stack.pop() {
-            if !reachable.insert(digest.clone()) {
+        while let Some((digest, document)) = stack.pop() {
+            if !reachable.insert(digest.clone()) || !document {
                 continue;
             }
             let Ok(bytes) = std::fs::read(blob_path(&self.blobs_dir(), &digest)) else {
@@ -213,21 +226,22 @@ impl Layout {
             let Ok(doc) = serde_json::from_slice::<Value>(&bytes) else {
                 continue;
             };
+            let entry = |d: &Value| -> Option<(String, bool)> {
+                let digest = d.get("digest")?.as_str()?.to_string();
+                let media_type = d
+                    .get("mediaType")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                Some((digest, is_document(media_type)))
+            };
             for key in ["manifests", "layers"] {
                 if let Some(list) = doc.get(key).and_then(Value::as_array) {
-                    stack.extend(
-                        list.iter()
-                            .filter_map(|d| d.get("digest")?.as_str().map(String::from)),
-                    );
+                    stack.extend(list.iter().filter_map(entry));
                 }
             }
             for key in ["config", "subject"] {
-                if let Some(d) = doc
-                    .get(key)
-                    .and_then(|d| d.get("digest"))
-                    .and_then(Value::as_str)
-                {
-                    stack.push(d.to_string());
+                if let Some(e) = doc.get(key).and_then(entry) {
+                    stack.push(e);
                 }
             }
         }
