@@ -209,12 +209,7 @@ impl Layout {
         let mut stack: Vec<(String, bool)> = index
             .manifests()
             .iter()
-            .map(|d| {
-                (
-                    d.digest().to_string(),
-                    is_document(d.media_type().as_ref()),
-                )
-            })
+            .map(|d| (d.digest().to_string(), is_document(d.media_type().as_ref())))
             .collect();
         while let Some((digest, document)) = stack.pop() {
             if !reachable.insert(digest.clone()) || !document {
