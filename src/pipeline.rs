@@ -136,6 +136,12 @@ pub fn run(settings: &Settings, shell: &mut Shell) -> Result<Vec<ImageSummary>, 
         write_kube(&ws.root, &plan, &summaries, settings, shell)?;
     }
     report_images(&summaries, &sets, shell);
+    if let Some(kib) = peak_rss_kib() {
+        shell.verbose(
+            "Memory",
+            format!("peak RSS of this process: {:.1} MiB", kib as f64 / 1024.0),
+        );
+    }
     shell.status(
         "Finished",
         format!(
@@ -292,6 +298,15 @@ fn report_images(summaries: &[ImageSummary], sets: &[ImageSet], shell: &mut Shel
             ),
         );
     }
+}
+
+/// This process's peak resident memory (not cargo's or other children's), in KiB.
+fn peak_rss_kib() -> Option<i64> {
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: getrusage fills the struct it is given; RUSAGE_SELF covers this process only.
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr()) };
+    // SAFETY: initialized by the successful call above.
+    (rc == 0).then(|| unsafe { usage.assume_init() }.ru_maxrss)
 }
 
 /// Pushes every image with a repository and records the result in its summary.

@@ -6,8 +6,9 @@ use std::path::Path;
 
 use object::Endianness;
 use object::elf;
+use object::elf::FileHeader64;
 use object::read::ReadCache;
-use object::read::elf::{ElfFile64, FileHeader, ProgramHeader};
+use object::read::elf::{FileHeader, ProgramHeader};
 
 use crate::platform::Platform;
 
@@ -41,10 +42,13 @@ impl std::fmt::Display for NotStatic {
 pub fn check_static(path: &Path, platform: Platform) -> Result<(), NotStatic> {
     let file = File::open(path).map_err(|e| NotStatic::NotElf(e.to_string()))?;
     let cache = ReadCache::new(file);
-    let elf =
-        ElfFile64::<Endianness, _>::parse(&cache).map_err(|e| NotStatic::NotElf(e.to_string()))?;
-    let endian = elf.endian();
-    let machine = elf.elf_header().e_machine(endian);
+    // Only the file header, program headers and section headers are read: parsing the
+    // whole file (`ElfFile64::parse`) would also load the symbol table, which is tens of
+    // MB in a binary with debug info.
+    let not_elf = |e: object::read::Error| NotStatic::NotElf(e.to_string());
+    let header = FileHeader64::<Endianness>::parse(&cache).map_err(not_elf)?;
+    let endian = header.endian().map_err(not_elf)?;
+    let machine = header.e_machine(endian);
     let expected = match platform {
         Platform::LinuxAmd64 => elf::EM_X86_64,
         Platform::LinuxArm64 => elf::EM_AARCH64,
@@ -60,7 +64,7 @@ pub fn check_static(path: &Path, platform: Platform) -> Result<(), NotStatic> {
             platform.arch()
         )));
     }
-    for ph in elf.elf_program_headers() {
+    for ph in header.program_headers(endian, &cache).map_err(not_elf)? {
         if ph.p_type(endian) == elf::PT_INTERP {
             let interp = ph
                 .data(endian, &cache)
@@ -74,10 +78,10 @@ pub fn check_static(path: &Path, platform: Platform) -> Result<(), NotStatic> {
             return Err(NotStatic::Interpreter(interp));
         }
     }
-    let table = elf
-        .elf_section_table()
-        .dynamic_table(endian, &cache)
-        .map_err(|e| NotStatic::NotElf(e.to_string()))?;
+    let table = header
+        .sections(endian, &cache)
+        .and_then(|sections| sections.dynamic_table(endian, &cache))
+        .map_err(not_elf)?;
     let needed: Vec<String> = table
         .iter()
         .filter(|d| d.tag == elf::DT_NEEDED)
