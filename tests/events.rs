@@ -3,36 +3,7 @@
 
 mod support;
 
-use std::process::{Command, Stdio};
-
-use support::{Fixture, Registry};
-
-#[track_caller]
-fn validate(stream: &str) -> Vec<serde_json::Value> {
-    let mut child = Command::new("python3")
-        .arg(support::repo().join("tests/support/validate-events.py"))
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stream.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "schema validation failed:\n{}\n{stream}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stream
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
+use support::{Fixture, Registry, validate_events};
 
 fn reasons(events: &[serde_json::Value]) -> Vec<&str> {
     events
@@ -56,7 +27,7 @@ fn json_stream_of_a_push_validates_against_the_schema() {
             &format!("{}/ci", reg.host()),
         ])
         .ok();
-    let events = validate(&run.stdout);
+    let events = validate_events(&run.stdout);
     let r = reasons(&events);
     assert_eq!(r.first(), Some(&"plan"));
     assert_eq!(r.iter().filter(|x| **x == "image-built").count(), 3);
@@ -94,7 +65,7 @@ fn failures_end_the_stream_with_finished_and_the_exit_code() {
     let run = fx
         .run(&["--message-format", "json", "--bin", "nope"])
         .fails_with(2);
-    let events = validate(&run.stdout);
+    let events = validate_events(&run.stdout);
     assert_eq!(reasons(&events), ["finished"]);
     assert_eq!(events[0]["success"], false);
     assert_eq!(events[0]["exit_code"], 2);
@@ -103,11 +74,11 @@ fn failures_end_the_stream_with_finished_and_the_exit_code() {
     let run = fx
         .run(&["--message-format", "json", "--platform", "windows/amd64"])
         .fails_with(2);
-    assert_eq!(reasons(&validate(&run.stdout)), ["finished"]);
+    assert_eq!(reasons(&validate_events(&run.stdout)), ["finished"]);
 
     fx.edit("src/main.rs", |s| {
         format!("{s}\nfn broken() -> u32 {{ \"x\" }}\n")
     });
     let run = fx.run(&["--message-format", "json"]).fails_with(3);
-    assert_eq!(reasons(&validate(&run.stdout)), ["plan", "finished"]);
+    assert_eq!(reasons(&validate_events(&run.stdout)), ["plan", "finished"]);
 }

@@ -252,20 +252,7 @@ fn push_without_repository_explains_the_three_ways() {
 fn tag_from_git_publishes_semver_tags_and_refuses_dirty_trees() {
     let reg = Registry::start("none", &[]);
     let fx = Fixture::new("hello-http");
-    let git = |args: &[&str]| {
-        let ok = std::process::Command::new("git")
-            .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
-            .args(args)
-            .current_dir(&fx.root)
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "git {args:?}");
-    };
-    git(&["init", "-q"]);
-    git(&["add", "-A"]);
-    git(&["commit", "-q", "-m", "release"]);
-    git(&["tag", "v1.2.3"]);
+    support::git_tag(&fx.root, "v1.2.3");
     let repo = format!("{}/rel", reg.host());
     fx.run(&["--push", "--repo", &repo, "--tag-from-git"]).ok();
     assert_eq!(reg.tags("rel/hello-http"), ["1", "1.2", "1.2.3", "latest"]);
