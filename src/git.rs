@@ -44,18 +44,21 @@ fn git(root: &Path, args: &[&str]) -> Option<String> {
 
 /// Reads HEAD's commit and time and whether tracked files changed. Never fails.
 pub fn inspect(root: &Path) -> GitInfo {
-    let Some(commit) = git(root, &["rev-parse", "--verify", "-q", "HEAD"]) else {
+    // Independent questions, asked at once: the slowest (`status` in a large tree) sets
+    // the time, not their sum.
+    let (head, status, exact_tag) = std::thread::scope(|s| {
+        let status = s.spawn(|| git(root, &["status", "--porcelain", "--untracked-files=no"]));
+        let tag = s.spawn(|| git(root, &["describe", "--tags", "--exact-match", "HEAD"]));
+        let head = git(root, &["log", "-1", "--format=%H %ct", "HEAD"]);
+        (head, crate::join(status), crate::join(tag))
+    });
+    let Some((commit, time)) = head.as_deref().and_then(|h| h.split_once(' ')) else {
         return GitInfo::default();
     };
-    let commit_time =
-        git(root, &["log", "-1", "--format=%ct", "HEAD"]).and_then(|t| t.parse().ok());
-    let dirty = git(root, &["status", "--porcelain", "--untracked-files=no"])
-        .is_some_and(|s| !s.is_empty());
-    let exact_tag = git(root, &["describe", "--tags", "--exact-match", "HEAD"]);
     GitInfo {
-        commit: Some(commit),
-        commit_time,
-        dirty,
+        commit: Some(commit.to_string()),
+        commit_time: time.parse().ok(),
+        dirty: status.is_some_and(|s| !s.is_empty()),
         exact_tag,
     }
 }

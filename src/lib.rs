@@ -36,3 +36,11 @@ pub mod workspace;
 pub const TOOL_VERSION: &str = env!("CARGO_PKG_VERSION");
 /// The tool's name as users type it.
 pub const TOOL_NAME: &str = "cargo-containerize";
+
+/// Waits for a scoped helper thread (side-by-side subprocesses, parallel work) and passes
+/// a panic on as if it had happened on the caller's thread.
+pub(crate) fn join<T>(handle: std::thread::ScopedJoinHandle<'_, T>) -> T {
+    handle
+        .join()
+        .unwrap_or_else(|p| std::panic::resume_unwind(p))
+}

@@ -86,7 +86,13 @@ pub struct PlatformSummary {
 /// Runs everything. Status goes to `shell`'s stderr, references to its stdout.
 pub fn run(settings: &Settings, shell: &mut Shell) -> Result<Vec<ImageSummary>, Error> {
     let started = Instant::now();
-    let ws = workspace::load(settings)?;
+    // rustup's answer is needed only at build time: ask while cargo reads the workspace.
+    let (ws, probe) = std::thread::scope(|s| {
+        let probe = s.spawn(|| build::probe(settings));
+        let ws = workspace::load(settings);
+        (ws, crate::join(probe))
+    });
+    let ws = ws?;
     let plan = plan::plan_images(&ws, settings)?;
     emit(shell, &Event::plan(&plan, settings.push));
     // One run at a time per target directory, like cargo's own lock.
@@ -96,13 +102,20 @@ pub fn run(settings: &Settings, shell: &mut Shell) -> Result<Vec<ImageSummary>, 
             format!("waiting for file lock on {}", plan.out_dir.display()),
         );
     })?;
-    let built = match build::build_all(&plan, &ws, settings, shell) {
+    // The SBOM's dependency graphs (`cargo metadata --filter-platform`) resolve while
+    // cargo builds.
+    let (built, graphs) = std::thread::scope(|s| {
+        let graphs = s.spawn(|| sbom::resolve_graphs(&plan, settings));
+        let built = build::build_all(&plan, &ws, settings, &probe, shell);
+        (built, crate::join(graphs))
+    });
+    let built = match built {
         // cargo got the same Ctrl-C: say "interrupted", not "cargo failed".
         Err(_) if interrupt::requested() => return Err(Interrupted.into()),
         other => other?,
     };
     interrupt::check()?;
-    let graphs = sbom::resolve_graphs(&plan, settings)?;
+    let graphs = graphs?;
 
     let layout = Layout::open(&plan.layout_dir)?;
     let cache = LayerCache::new(&plan.cache_dir);
@@ -128,8 +141,16 @@ pub fn run(settings: &Settings, shell: &mut Shell) -> Result<Vec<ImageSummary>, 
     }
     if settings.push {
         interrupt::check()?;
+        let pushing = Instant::now();
         push_images(&sets, &plan, &layout, settings, &mut summaries, shell)?;
         push_sboms(&plan, &artifacts, &layout, settings, shell)?;
+        shell.verbose(
+            "Timing",
+            format!(
+                "push (images and SBOMs): {:.3}s",
+                pushing.elapsed().as_secs_f64()
+            ),
+        );
     }
     write_summaries(&summaries, &plan, settings)?;
     if !settings.no_kube {

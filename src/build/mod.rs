@@ -109,7 +109,7 @@ pub enum BuildError {
 
 /// Adds a missing rustup target (status line) unless offline, where it says what to run.
 fn ensure_target(
-    probe: &toolchain::Probe,
+    probe: &Probe,
     triple: &str,
     settings: &Settings,
     shell: &mut Shell,
@@ -135,17 +135,24 @@ fn ensure_target(
     if ok { Ok(()) } else { Err(missing()) }
 }
 
+pub use toolchain::Probe;
+
+/// Asks rustup which targets are installed and looks for C toolchains on `PATH`.
+pub fn probe(settings: &Settings) -> Probe {
+    toolchain::probe(
+        settings.cargo.path.as_deref(),
+        settings.cargo.aarch64_linker_set,
+    )
+}
+
 /// Builds every binary of the plan for every platform.
 pub fn build_all(
     plan: &Plan,
     ws: &Workspace,
     settings: &Settings,
+    probe: &Probe,
     shell: &mut Shell,
 ) -> Result<Vec<BuiltBinary>, BuildError> {
-    let probe = toolchain::probe(
-        settings.cargo.path.as_deref(),
-        settings.cargo.aarch64_linker_set,
-    );
     let remaps = command::remappings(
         &ws.root,
         &ws.target_dir,
@@ -156,14 +163,14 @@ pub fn build_all(
     for build in &plan.builds {
         let platform = build.platform;
         let triple = platform.triple();
-        let tc = toolchain::select(platform, &ws.c_packages, &probe).map_err(|m| {
+        let tc = toolchain::select(platform, &ws.c_packages, probe).map_err(|m| {
             BuildError::MissingCompiler {
                 platform,
                 packages: m.c_packages,
                 install: m.install,
             }
         })?;
-        ensure_target(&probe, triple, settings, shell)?;
+        ensure_target(probe, triple, settings, shell)?;
         let mut cmd = command::build_command(build, &settings.cargo, &tc, &ws.target_dir, &flags);
         cmd.current_dir(&ws.root);
         let shown = command::display(&cmd);

@@ -4,12 +4,12 @@
 
 use std::io::{self, BufWriter, Write};
 
-use flate2::{Compression, GzBuilder};
 use sha2::{Digest, Sha256};
 
 use crate::fsutil::FsError;
 use crate::image::LayerBlob;
 use crate::image::cache::{self, LayerCache};
+use crate::image::gzip::{self, ParGzWriter};
 use crate::image::layout::Layout;
 use crate::image::tar::{Entry, EntryKind, FileSource, normalize, write_tar};
 use crate::output::Progress;
@@ -67,11 +67,9 @@ pub fn write_layer(
     let io_err = |e: io::Error| FsError::new("write layer", &tmp_path, e);
     let file = tmp.reopen().map_err(io_err)?;
     let compressed = HashWriter::new(BufWriter::with_capacity(256 * 1024, file));
-    // Header: no file name, mtime 0, fixed OS byte: the same bytes on every machine.
-    let gz = GzBuilder::new()
-        .mtime(0)
-        .operating_system(255)
-        .write(compressed, Compression::new(level));
+    // Blocks compressed in parallel; the bytes do not depend on the thread count.
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let gz = ParGzWriter::new(compressed, level, threads).map_err(io_err)?;
     let uncompressed = progress.writer(HashWriter::new(gz));
     let uncompressed = write_tar(entries, mtime, uncompressed).map_err(io_err)?;
     let (gz, diff_id, _) = uncompressed.into_inner().finish();
@@ -96,7 +94,7 @@ pub fn layer_key(
 ) -> Result<String, FsError> {
     let mut parts = vec![
         crate::TOOL_VERSION.to_string(),
-        level.to_string(),
+        format!("gzip:{level}:{}", gzip::BLOCK_SIZE),
         mtime.to_string(),
     ];
     for e in normalize(entries.to_vec()) {

@@ -7,6 +7,7 @@ pub mod base;
 pub mod cache;
 pub mod canonical;
 pub mod config;
+pub mod gzip;
 pub mod layer;
 pub mod layout;
 pub mod manifest;

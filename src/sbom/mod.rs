@@ -156,13 +156,27 @@ pub fn resolve_graphs(
     if settings.sbom == SbomFormat::None {
         return Ok(out);
     }
-    for build in &plan.builds {
-        let graph = resolve::load_graph(
-            &settings.cargo,
-            settings.manifest_path.as_deref(),
-            build.platform,
-        )?;
-        out.insert(build.platform, graph);
+    // One `cargo metadata --filter-platform` per platform, run side by side.
+    let graphs = std::thread::scope(|s| {
+        let workers: Vec<_> = plan
+            .builds
+            .iter()
+            .map(|build| {
+                s.spawn(move || {
+                    let graph = resolve::load_graph(
+                        &settings.cargo,
+                        settings.manifest_path.as_deref(),
+                        build.platform,
+                    );
+                    graph.map(|g| (build.platform, g))
+                })
+            })
+            .collect();
+        workers.into_iter().map(crate::join).collect::<Vec<_>>()
+    });
+    for graph in graphs {
+        let (platform, graph) = graph?;
+        out.insert(platform, graph);
     }
     Ok(out)
 }
