@@ -323,6 +323,27 @@ fn put_manifest(
     check_digest(client, &resp, &what, digest)
 }
 
+/// Whether `repo` already holds the manifest `reference` (a digest or a tag) and the
+/// registry names it by `digest`. A registry accepts a manifest only once it has all its
+/// blobs, so a present manifest needs nothing uploaded. Any answer but 200 with that
+/// digest is a "no": the full push then runs and reports real errors.
+pub(crate) fn manifest_present(
+    client: &RegistryClient,
+    repo: &Repository,
+    reference: &str,
+    media_type: &str,
+    digest: &str,
+) -> Result<bool, PushError> {
+    let mut head = Request::new(
+        Method::HEAD,
+        format!("/v2/{}/manifests/{reference}", repo.path),
+        vec![push_scope(repo)],
+    );
+    head.accept = Some(media_type.to_string());
+    let resp = client.send(&head)?;
+    Ok(resp.status() == StatusCode::OK && reported_digest(&resp).as_deref() == Some(digest))
+}
+
 /// How the blobs of one image are sent.
 #[derive(Debug, Clone, Copy)]
 pub struct BlobUploads<'a> {
@@ -348,6 +369,11 @@ pub fn push_set(
         jobs,
         progress,
     } = uploads;
+    let (top, media_type) = set.top();
+    let media_type = media_type.to_string();
+    if manifest_present(client, repo, &top.digest, &media_type, &top.digest)? {
+        return retag(client, repo, set, tags, known, progress);
+    }
     // Every blob once, in a stable order.
     let mut blobs: BTreeMap<String, u64> = BTreeMap::new();
     for img in &set.images {
@@ -417,8 +443,6 @@ pub fn push_set(
             &img.manifest.digest,
         )?;
     }
-    let (top, media_type) = set.top();
-    let media_type = media_type.to_string();
     if set.index.is_some() {
         put_manifest(
             client,
@@ -440,5 +464,45 @@ pub fn push_set(
         uploaded,
         skipped,
         mounted,
+    })
+}
+
+/// The image is already in `repo` (an unchanged re-push): sets only the tags that do not
+/// already point at it, and uploads nothing.
+fn retag(
+    client: &RegistryClient,
+    repo: &Repository,
+    set: &ImageSet,
+    tags: &[String],
+    known: &KnownBlobs,
+    progress: &Progress,
+) -> Result<PushedImage, PushError> {
+    let (top, media_type) = set.top();
+    let media_type = media_type.to_string();
+    let mut blobs = BTreeMap::new();
+    for img in &set.images {
+        blobs.insert(&img.config.digest, img.config.size());
+        for l in &img.layers {
+            blobs.insert(&l.digest, l.size);
+        }
+    }
+    for digest in blobs.keys() {
+        known.insert(digest, &repo.path);
+    }
+    progress.set_total(blobs.values().sum());
+    progress.inc(blobs.values().sum());
+    for tag in tags {
+        if !manifest_present(client, repo, tag, &media_type, &top.digest)? {
+            put_manifest(client, repo, tag, &top.bytes, &media_type, &top.digest)?;
+        }
+    }
+    Ok(PushedImage {
+        repository: repo.clone(),
+        digest: top.digest.clone(),
+        tags: tags.to_vec(),
+        uploaded_bytes: 0,
+        uploaded: 0,
+        skipped: blobs.len(),
+        mounted: 0,
     })
 }

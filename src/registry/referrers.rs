@@ -20,7 +20,9 @@ use crate::image::layout::Layout;
 use crate::image::manifest::descriptor;
 use crate::output::Shell;
 use crate::registry::client::{RegistryClient, Request};
-use crate::registry::push::{check_digest, ensure_blob, push_scope, send_manifest, status_error};
+use crate::registry::push::{
+    check_digest, ensure_blob, manifest_present, push_scope, send_manifest, status_error,
+};
 use crate::registry::reference::Repository;
 use crate::registry::{PushError, RegistrySettings};
 
@@ -75,6 +77,19 @@ pub fn push_artifact(
     repo: &Repository,
     artifact: &Artifact,
 ) -> Result<ReferrersMode, PushError> {
+    let manifest_type = MediaType::ImageManifest.to_string();
+    // Already there (an earlier push of the same image): do not PUT it again. Registries
+    // should treat that as a no-op, but ferro-oci-server 1.0.0 then lists the referrer
+    // twice. The fallback tag is still checked below, in case an earlier run stopped
+    // between the two.
+    let digest = &artifact.manifest.digest;
+    if manifest_present(client, repo, digest, &manifest_type, digest)? {
+        if has_referrers_api(client, repo, &artifact.subject)? {
+            return Ok(ReferrersMode::Api);
+        }
+        add_to_fallback_index(client, repo, artifact)?;
+        return Ok(ReferrersMode::TagFallback);
+    }
     for blob in artifact.blobs() {
         ensure_blob(
             client,
@@ -85,24 +100,6 @@ pub fn push_artifact(
             None,
             &crate::output::Progress::hidden(),
         )?;
-    }
-    let manifest_type = MediaType::ImageManifest.to_string();
-    // Already there (an earlier push of the same image): do not PUT it again. Registries
-    // should treat that as a no-op, but ferro-oci-server 1.0.0 then lists the referrer
-    // twice. The fallback tag is still checked below, in case an earlier run stopped
-    // between the two.
-    let mut head = Request::new(
-        Method::HEAD,
-        format!("/v2/{}/manifests/{}", repo.path, artifact.manifest.digest),
-        vec![push_scope(repo)],
-    );
-    head.accept = Some(manifest_type.clone());
-    if client.send(&head)?.status() == StatusCode::OK {
-        if has_referrers_api(client, repo, &artifact.subject)? {
-            return Ok(ReferrersMode::Api);
-        }
-        add_to_fallback_index(client, repo, artifact)?;
-        return Ok(ReferrersMode::TagFallback);
     }
     let what = format!("the SBOM of {}", artifact.subject);
     let resp = send_manifest(
