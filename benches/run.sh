@@ -178,6 +178,18 @@ PY
     | sed -n 's/.*peak RSS of this process: \([0-9.]*\) MiB.*/\1/p' > "$RESULTS/$w.self-rss"
 done
 
+# 7. memory is flat in layer size: the same service, once with a 16 MiB and once with a
+#    256 MiB asset (cut from the large binary), packaged cold; our own peak RSS from -v.
+flat="$WORK/flat"; rm -rf "$flat/src" "$flat/assets"; mkdir -p "$flat/assets"
+cp -r testdata/hello-http/. "$flat/"
+printf 'assets = "assets"\n' >> "$flat/Cargo.toml"   # the last table is [package.metadata.containerize]
+for mb in 16 256; do
+  head -c "${mb}M" "$(binpath large)" > "$flat/assets/blob"
+  rm -rf "$flat/target/containerize"
+  "$TOOL" containerize --manifest-path "$flat/Cargo.toml" -v 2>&1 >/dev/null \
+    | sed -n 's/.*peak RSS of this process: \([0-9.]*\) MiB.*/\1/p' > "$RESULTS/flat-$mb.self-rss"
+done
+
 log "writing $OUT"
 python3 - "$RESULTS" "$RUNS" > "$OUT" <<'PY'
 import json, pathlib, platform, statistics, subprocess, sys
@@ -233,6 +245,13 @@ for w, label in (("small", "testdata/hello-http"), ("large", "this repository's 
     print(f"| peak RSS of cargo-containerize itself, cold packaging run | {self_rss:.1f} MiB | flat in binary size |")
     print(f"| peak RSS of the process tree (includes cargo's no-op build) | {rss/1024:.1f} MiB | — |")
     print()
+print("## Memory against layer size\n")
+print("Peak RSS of cargo-containerize itself (from `-v`), packaging testdata/hello-http cold with an")
+print("assets directory holding one file of the given size (so the workspace is the same):\n")
+print("| layer content | peak RSS |\n|---|---|")
+for mb in (16, 256):
+    print(f"| hello-http + {mb} MiB asset | {float((R / f'flat-{mb}.self-rss').read_text().split()[0]):.1f} MiB |")
+print()
 print("For comparison, `gcr.io/distroless/static-debian12` is about 2 MiB compressed (its published size),")
 print("so a distroless-based image carries roughly 2 MiB on top of the binary.")
 PY

@@ -42,6 +42,8 @@ pub enum Command {
     Resolve(Box<crate::commands::resolve::ResolveArgs>),
     /// Print what would be built and pushed, without building or writing anything (like --dry-run)
     Plan(Box<BuildArgs>),
+    /// Build the binaries and write only their CycloneDX SBOMs, no images; prints each SBOM's path
+    Sbom(Box<BuildArgs>),
     /// Add a commented [package.metadata.containerize] section to a Cargo.toml, and optionally a GitHub workflow and the Kubernetes templates
     Init(crate::commands::init::InitArgs),
 }
@@ -237,6 +239,10 @@ pub struct BuildArgs {
     /// Print what would be built and pushed (images, platforms, tags, outputs) and stop: nothing is built or written
     #[arg(long)]
     pub dry_run: bool,
+
+    /// Set by the `sbom` subcommand: stop after the SBOMs.
+    #[arg(skip)]
+    pub sbom_only: bool,
 
     /// Print only errors (and the image references on stdout)
     #[arg(short, long, conflicts_with = "verbose")]

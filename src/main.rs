@@ -33,6 +33,10 @@ fn main() -> ExitCode {
             ..*args
         },
         Some(Command::Resolve(args)) if args.build.dry_run => args.build,
+        Some(Command::Sbom(args)) => cli::BuildArgs {
+            sbom_only: true,
+            ..*args
+        },
         Some(Command::Init(args)) => {
             let mut shell = Shell::stdio(Verbosity::Normal);
             return match commands::init::exec(args, &mut shell) {
@@ -68,6 +72,7 @@ fn main() -> ExitCode {
         }
     };
     let dry_run = build.dry_run;
+    let sbom_only = build.sbom_only;
     let format: MessageFormat = build.message_format.into();
     let settings = match config::resolve(build, &Env::from_process()) {
         Ok(s) => s,
@@ -80,6 +85,9 @@ fn main() -> ExitCode {
     let mut shell = Shell::stdio(settings.verbosity).with_format(settings.message_format);
     if dry_run {
         return plan_only(&settings, &mut shell);
+    }
+    if sbom_only {
+        return sboms_only(settings, &mut shell);
     }
     match pipeline::run(&settings, &mut shell) {
         Ok(summaries) => {
@@ -98,6 +106,32 @@ fn main() -> ExitCode {
         Err(e) => {
             let code = e.exit_code();
             finish(&mut shell, code, 0, Some(e.to_string()));
+            report(miette::Report::new(e), code)
+        }
+    }
+}
+
+/// `sbom`: the SBOM paths on stdout (or `sbom-written` events).
+fn sboms_only(mut settings: config::Settings, shell: &mut Shell) -> ExitCode {
+    settings.sbom = cargo_containerize::sbom::SbomFormat::CycloneDx;
+    match pipeline::sboms_only(&settings, shell) {
+        Ok(sboms) => {
+            let images: std::collections::BTreeSet<&str> =
+                sboms.iter().map(|s| s.image.as_str()).collect();
+            finish(shell, 0, images.len(), None);
+            if shell.format() == MessageFormat::Json {
+                return ExitCode::SUCCESS;
+            }
+            for sbom in &sboms {
+                if shell.out_line(&sbom.path.display().to_string()).is_err() {
+                    return ExitCode::SUCCESS;
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            let code = e.exit_code();
+            finish(shell, code, 0, Some(e.to_string()));
             report(miette::Report::new(e), code)
         }
     }

@@ -1,7 +1,7 @@
 //! The stages in order: Settings → Workspace → Plan → BuiltBinary → layers → Image /
 //! Index → OCI layout (+ extra layout, tarball) → per-image summary → refs on stdout.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -24,7 +24,9 @@ use crate::output::Shell;
 use crate::plan;
 use crate::platform::Platform;
 use crate::registry::{self, PushJob};
-use crate::sbom::{self, resolve::FeatureFlags};
+use crate::sbom;
+use crate::sbom::bom::BaseInfo;
+use crate::sbom::resolve::{CrateGraph, FeatureFlags};
 use crate::workspace;
 
 /// What a run produced, per image (also written as `<image>/image.json`).
@@ -83,9 +85,19 @@ pub struct PlatformSummary {
     pub compressed_size: u64,
 }
 
-/// Runs everything. Status goes to `shell`'s stderr, references to its stdout.
-pub fn run(settings: &Settings, shell: &mut Shell) -> Result<Vec<ImageSummary>, Error> {
-    let started = Instant::now();
+/// The binaries of a run and the crate graphs their SBOMs need, built while holding the
+/// target directory's lock (released on drop).
+struct BuildOutput {
+    ws: workspace::Workspace,
+    plan: plan::Plan,
+    built: Vec<build::BuiltBinary>,
+    graphs: BTreeMap<Platform, CrateGraph>,
+    _lock: fsutil::FileLock,
+}
+
+/// Workspace → plan → lock → `cargo build`, with the SBOMs' crate graphs resolved
+/// alongside.
+fn build_stage(settings: &Settings, shell: &mut Shell) -> Result<BuildOutput, Error> {
     // rustup's answer is needed only at build time: ask while cargo reads the workspace.
     let (ws, probe) = std::thread::scope(|s| {
         let probe = s.spawn(|| build::probe(settings));
@@ -96,7 +108,7 @@ pub fn run(settings: &Settings, shell: &mut Shell) -> Result<Vec<ImageSummary>, 
     let plan = plan::plan_images(&ws, settings)?;
     emit(shell, &Event::plan(&plan, settings.push));
     // One run at a time per target directory, like cargo's own lock.
-    let _lock = fsutil::lock_exclusive(&plan.out_dir.join(".lock"), || {
+    let lock = fsutil::lock_exclusive(&plan.out_dir.join(".lock"), || {
         shell.status(
             "Blocking",
             format!("waiting for file lock on {}", plan.out_dir.display()),
@@ -115,7 +127,58 @@ pub fn run(settings: &Settings, shell: &mut Shell) -> Result<Vec<ImageSummary>, 
         other => other?,
     };
     interrupt::check()?;
-    let graphs = graphs?;
+    Ok(BuildOutput {
+        ws,
+        plan,
+        built,
+        graphs: graphs?,
+        _lock: lock,
+    })
+}
+
+/// `cargo containerize sbom`: builds the binaries and writes their SBOMs, no images. The
+/// built-in base is described without writing it; `--base` is resolved (pulled) as for
+/// an image, so the SBOM names the digest the image would be built on.
+pub fn sboms_only(settings: &Settings, shell: &mut Shell) -> Result<Vec<sbom::Sbom>, Error> {
+    let started = Instant::now();
+    let BuildOutput {
+        plan,
+        built,
+        graphs,
+        ..
+    } = build_stage(settings, shell)?;
+    let base = match settings.base {
+        None => BaseInfo::Builtin,
+        Some(_) => {
+            let layout = Layout::open(&plan.layout_dir)?;
+            let cache = LayerCache::new(&plan.cache_dir);
+            (&resolve_base(&plan, settings, &cache, &layout, shell)?).into()
+        }
+    };
+    let flags = FeatureFlags::from_cargo(&settings.cargo);
+    let sboms = sbom::write_sboms(&plan, &built, &graphs, &flags, &base)?;
+    report_sboms(&sboms, shell);
+    shell.status(
+        "Finished",
+        format!(
+            "{} SBOM(s) in {:.2}s",
+            sboms.len(),
+            started.elapsed().as_secs_f64()
+        ),
+    );
+    Ok(sboms)
+}
+
+/// Runs everything. Status goes to `shell`'s stderr, references to its stdout.
+pub fn run(settings: &Settings, shell: &mut Shell) -> Result<Vec<ImageSummary>, Error> {
+    let started = Instant::now();
+    let BuildOutput {
+        ws,
+        plan,
+        built,
+        graphs,
+        _lock,
+    } = build_stage(settings, shell)?;
 
     let layout = Layout::open(&plan.layout_dir)?;
     let cache = LayerCache::new(&plan.cache_dir);

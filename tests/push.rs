@@ -84,6 +84,25 @@ fn second_push_uploads_nothing_and_shared_base_is_mounted() {
     for image in ["api", "worker", "worker-admin"] {
         assert_eq!(fx.image_json(image)["pushed"]["uploaded_bytes"], 0);
     }
+    // Nothing is written at all: the manifests, their tags and the SBOMs are all there.
+    let writes = |stats: &support::proxy::Stats| -> Vec<String> {
+        let reads = ["HEAD ", "GET "];
+        let log = stats.log.iter();
+        log.filter(|l| !reads.iter().any(|r| l.starts_with(r)))
+            .cloned()
+            .collect()
+    };
+    assert_eq!(writes(&proxy.stats()), Vec::<String>::new());
+    // A new tag on an unchanged image: one manifest PUT per image, nothing else.
+    proxy.reset_stats();
+    fx.run(&["--push", "--repo", &repo, "-t", "extra"]).ok();
+    let puts = writes(&proxy.stats());
+    assert_eq!(puts.len(), 3, "{puts:?}");
+    assert!(
+        puts.iter()
+            .all(|l| l.starts_with("PUT ") && l.contains("/manifests/extra")),
+        "{puts:?}"
+    );
     eprintln!("first push: {first} blob bytes; second push: 0");
 }
 

@@ -484,3 +484,22 @@ fn push_attaches_sboms_found_through_the_tag_fallback_on_distribution() {
     let reg = Registry::start("none", &[]);
     push_and_find_sboms(&reg, "--require-fallback");
 }
+
+#[test]
+fn sbom_subcommand_writes_the_same_sbom_and_no_image() {
+    let epoch = [("SOURCE_DATE_EPOCH", "1700000000")];
+    let full = Fixture::new("hello-http");
+    full.run_with(&["-q"], &epoch).ok();
+    let only = Fixture::new("hello-http");
+    let run = only.run_with(&["sbom", "-q"], &epoch).ok();
+    let path = sbom_path(&only, "hello-http", "linux-amd64");
+    assert_eq!(run.stdout.trim(), path.to_str().unwrap());
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        std::fs::read(sbom_path(&full, "hello-http", "linux-amd64")).unwrap(),
+        "the same bytes as the SBOM of a full build"
+    );
+    assert!(!only.layout().exists(), "no OCI layout is written");
+    assert!(!only.out().join("hello-http/image.json").exists());
+    validate_sbom(&path, None);
+}

@@ -164,13 +164,18 @@ fn referrer_descriptor(artifact: &Artifact) -> Result<Descriptor, PushError> {
     Ok(d)
 }
 
-/// `existing` (the current fallback index, if any) with `entry` added once.
-pub fn merged_index(existing: Option<ImageIndex>, entry: Descriptor) -> Result<Vec<u8>, String> {
+/// `existing` (the current fallback index, if any) with `entry` added, or `None` when it
+/// already lists `entry` (nothing to write).
+pub fn merged_index(
+    existing: Option<ImageIndex>,
+    entry: Descriptor,
+) -> Result<Option<Vec<u8>>, String> {
     let mut manifests: Vec<Descriptor> =
         existing.map(|i| i.manifests().clone()).unwrap_or_default();
-    if !manifests.iter().any(|d| d.digest() == entry.digest()) {
-        manifests.push(entry);
+    if manifests.iter().any(|d| d.digest() == entry.digest()) {
+        return Ok(None);
     }
+    manifests.push(entry);
     let index = ImageIndexBuilder::default()
         .schema_version(2u32)
         .media_type(MediaType::ImageIndex)
@@ -178,7 +183,7 @@ pub fn merged_index(existing: Option<ImageIndex>, entry: Descriptor) -> Result<V
         .build()
         .map_err(|e| e.to_string())?;
     to_canonical_json(&index)
-        .map(|b| b.bytes)
+        .map(|b| Some(b.bytes))
         .map_err(|e| e.to_string())
 }
 
@@ -215,6 +220,9 @@ fn add_to_fallback_index(
     };
     let body = merged_index(existing, referrer_descriptor(artifact)?)
         .map_err(|message| PushError::Client { message })?;
+    let Some(body) = body else {
+        return Ok(());
+    };
     send_manifest(
         client,
         repo,
@@ -242,11 +250,10 @@ mod tests {
     #[test]
     fn fallback_index_adds_each_artifact_once_and_keeps_others() {
         assert_eq!(fallback_tag("sha256:abc"), "sha256-abc");
-        let first = merged_index(None, desc('a')).unwrap();
+        let first = merged_index(None, desc('a')).unwrap().unwrap();
         let parsed: ImageIndex = serde_json::from_slice(&first).unwrap();
-        let again = merged_index(Some(parsed.clone()), desc('a')).unwrap();
-        assert_eq!(again, first);
-        let both = merged_index(Some(parsed), desc('b')).unwrap();
+        assert_eq!(merged_index(Some(parsed.clone()), desc('a')).unwrap(), None);
+        let both = merged_index(Some(parsed), desc('b')).unwrap().unwrap();
         let v: serde_json::Value = serde_json::from_slice(&both).unwrap();
         assert_eq!(v["manifests"].as_array().unwrap().len(), 2);
         assert_eq!(
