@@ -610,3 +610,70 @@ fn fifty_binaries_package_in_one_run() {
     eprintln!("peak RSS packaging 51 images: {} MiB", kib / 1024);
     assert!(kib < 200 * 1024, "peak RSS {kib} KiB");
 }
+
+/// Blob storage on another host (S3/GCS behind ECR, GCR, Harbor…): uploads go to the
+/// session `Location` there and base-image blobs are fetched through a 307 to it, and the
+/// registry credentials never reach that host.
+#[test]
+fn blob_storage_on_another_host_works_and_never_sees_credentials() {
+    use base64::Engine;
+    let reg = Registry::start("basic", &[]);
+    let presigned = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(reg.creds())
+    );
+    let storage = FaultProxy::start(
+        reg.host(),
+        Faults {
+            presigned_authorization: Some(presigned),
+            ..Faults::default()
+        },
+    );
+    let front = FaultProxy::start(
+        reg.host(),
+        Faults {
+            storage_host: Some(storage.addr.clone()),
+            ..Faults::default()
+        },
+    );
+    let creds = [
+        (
+            "CARGO_CONTAINERIZE_REGISTRY_USERNAME",
+            reg.var("REGISTRY_USER"),
+        ),
+        (
+            "CARGO_CONTAINERIZE_REGISTRY_PASSWORD",
+            reg.var("REGISTRY_PASSWORD"),
+        ),
+    ];
+    let base = Fixture::new("hello-http");
+    let repo = format!("{}/team", front.addr);
+    let run = base.run_with(&["--push", "--repo", &repo], &creds).ok();
+    let pushed = run.stdout.trim().to_string();
+    // The blobs went to the storage host, without the registry's credentials.
+    let stored = storage.stats();
+    assert!(stored.blob_bytes > 0, "{:?}", stored.log);
+    assert_eq!(stored.with_authorization, 0, "{:?}", stored.log);
+    assert!(front.stats().with_authorization > 0);
+    reg.validate(&pushed.replacen(&front.addr, reg.host(), 1));
+
+    // Pulling a base image follows the 307 to the storage host, again without credentials.
+    storage.reset_stats();
+    let app = Fixture::new("two-bins");
+    let run = app
+        .run_with(
+            &["-p", "api", "--base", &pushed, "--push", "--repo", &repo],
+            &creds,
+        )
+        .ok();
+    let redirected = front.stats().log.iter().any(|l| l.ends_with("-> 307"));
+    assert!(redirected, "{:?}", front.stats().log);
+    let fetched = storage.stats();
+    assert!(
+        fetched.log.iter().any(|l| l.starts_with("GET ")),
+        "{:?}",
+        fetched.log
+    );
+    assert_eq!(fetched.with_authorization, 0, "{:?}", fetched.log);
+    reg.validate(&run.stdout.trim().replacen(&front.addr, reg.host(), 1));
+}

@@ -146,6 +146,75 @@ mod tests {
         );
     }
 
+    fn refusal(d: &Path) -> String {
+        asset_entries(d, "/app/a").unwrap_err().to_string()
+    }
+
+    #[test]
+    fn fifos_sockets_devices_and_non_utf8_names_are_refused() {
+        use std::ffi::CString;
+        use std::os::unix::ffi::OsStrExt;
+        let d = tempfile::tempdir().unwrap();
+        let c = |p: &Path| CString::new(p.as_os_str().as_bytes()).unwrap();
+
+        let fifo = d.path().join("fifo");
+        assert_eq!(unsafe { libc::mkfifo(c(&fifo).as_ptr(), 0o644) }, 0);
+        let err = refusal(d.path());
+        assert!(err.contains("fifo") && err.contains("FIFO"), "{err}");
+        std::fs::remove_file(&fifo).unwrap();
+
+        let sock = d.path().join("sock");
+        let _listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+        assert!(refusal(d.path()).contains("socket"));
+        std::fs::remove_file(&sock).unwrap();
+
+        // Device nodes need root (CI runs as root); /dev/null's numbers: 1, 3.
+        if unsafe { libc::geteuid() } == 0 {
+            let dev = d.path().join("null");
+            let rc = unsafe {
+                libc::mknod(c(&dev).as_ptr(), libc::S_IFCHR | 0o644, libc::makedev(1, 3))
+            };
+            assert_eq!(rc, 0);
+            assert!(refusal(d.path()).contains("device"));
+            std::fs::remove_file(&dev).unwrap();
+        }
+
+        let bad = d.path().join(std::ffi::OsStr::from_bytes(b"caf\xe9.txt"));
+        std::fs::write(&bad, "latin-1").unwrap();
+        assert!(refusal(d.path()).contains("not valid UTF-8"));
+    }
+
+    #[test]
+    fn hardlinks_become_files_and_long_names_round_trip() {
+        let d = tempfile::tempdir().unwrap();
+        let long_dir = "a-directory-name-that-is-rather-long/".repeat(4);
+        std::fs::create_dir_all(d.path().join(&long_dir)).unwrap();
+        let long =
+            format!("{long_dir}and-a-file-name-long-enough-to-need-a-gnu-long-name-entry.txt");
+        assert!(long.len() > 100);
+        std::fs::write(d.path().join(&long), "deep").unwrap();
+        std::fs::write(d.path().join("one"), "shared").unwrap();
+        std::fs::hard_link(d.path().join("one"), d.path().join("two")).unwrap();
+
+        let entries = asset_entries(d.path(), "/app/a").unwrap();
+        let tar = crate::image::tar::write_tar(entries, 0, Vec::new()).unwrap();
+        let mut files = std::collections::BTreeMap::new();
+        for e in tar::Archive::new(tar.as_slice()).entries().unwrap() {
+            let mut e = e.unwrap();
+            if e.header().entry_type() == tar::EntryType::Regular {
+                let mut body = String::new();
+                std::io::Read::read_to_string(&mut e, &mut body).unwrap();
+                files.insert(e.path().unwrap().display().to_string(), body);
+            } else {
+                // no hardlink entries: a link's target might not be in this layer
+                assert_ne!(e.header().entry_type(), tar::EntryType::Link);
+            }
+        }
+        assert_eq!(files["app/a/one"], "shared");
+        assert_eq!(files["app/a/two"], "shared");
+        assert_eq!(files[&format!("app/a/{long}")], "deep");
+    }
+
     #[test]
     fn escaping_and_absolute_symlinks_are_refused() {
         let d = tempfile::tempdir().unwrap();

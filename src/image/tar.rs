@@ -166,6 +166,49 @@ pub fn write_tar<W: Write>(entries: Vec<Entry>, mtime: u64, w: W) -> io::Result<
 mod tests {
     use super::*;
 
+    /// A sparse file just over tar's 8 GiB octal size limit: written with a base-256 size
+    /// (what GNU tar and Go's archive/tar read), every byte in place.
+    #[test]
+    fn files_over_8_gib_get_a_binary_size_field_and_all_their_bytes() {
+        use std::io::{Seek, SeekFrom};
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("big.bin");
+        let size: u64 = (8 << 30) + 4096;
+        let mut f = File::create(&path).unwrap();
+        f.set_len(size).unwrap();
+        f.seek(SeekFrom::Start(size - 8)).unwrap();
+        f.write_all(b"THE-END!").unwrap();
+        drop(f);
+
+        let (reader, writer) = io::pipe().unwrap();
+        let entries = vec![Entry::file("big.bin", 0o644, path)];
+        let producer = std::thread::spawn(move || write_tar(entries, 0, writer).map(drop));
+        let mut archive = tar::Archive::new(reader);
+        let mut entries = archive.entries().unwrap();
+        let mut entry = entries.next().unwrap().unwrap();
+        assert_eq!(entry.header().as_old().size[0], 0x80, "base-256 size field");
+        assert_eq!(entry.header().entry_size().unwrap(), size);
+        let (mut total, mut tail) = (0u64, Vec::new());
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = entry.read(&mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            total += n as u64;
+            tail.extend_from_slice(&buf[..n]);
+            tail.drain(..tail.len().saturating_sub(8));
+        }
+        assert_eq!(total, size);
+        assert_eq!(tail, b"THE-END!");
+        drop(entry);
+        assert!(
+            entries.next().is_none(),
+            "the end-of-archive marker follows"
+        );
+        producer.join().unwrap().unwrap();
+    }
+
     #[test]
     fn parents_are_added_and_entries_sorted_deterministically() {
         let entries = vec![

@@ -223,6 +223,20 @@ impl RegistryClient {
         }
     }
 
+    /// Whether `url` has the registry's scheme, host and port.
+    fn same_origin(&self, url: &str) -> bool {
+        let origin = |u: &str| {
+            reqwest::Url::parse(u).ok().map(|u| {
+                (
+                    u.scheme().to_string(),
+                    u.host_str().map(str::to_ascii_lowercase),
+                    u.port_or_known_default(),
+                )
+            })
+        };
+        origin(url).is_some_and(|o| Some(o) == origin(&self.base))
+    }
+
     fn build(&self, req: &Request, auth: Option<&str>) -> Result<RequestBuilder, PushError> {
         let url = self.absolute(&req.url);
         let mut b = self.http.request(req.method.clone(), &url);
@@ -232,7 +246,10 @@ impl RegistryClient {
         if let Some(a) = &req.accept {
             b = b.header(header::ACCEPT, a);
         }
-        if let Some(a) = auth {
+        // Credentials go to the registry only: an upload Location on another host (blob
+        // storage such as S3 or GCS) is pre-signed and must not see them. (reqwest drops
+        // the header on redirects to another host itself.)
+        if let Some(a) = auth.filter(|_| self.same_origin(&url)) {
             b = b.header(header::AUTHORIZATION, a);
         }
         b = match &req.body {

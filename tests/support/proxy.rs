@@ -27,6 +27,12 @@ pub struct Faults {
     pub truncate_blob_uploads: bool,
     /// Answer 201 Created to blob uploads without storing anything.
     pub fake_blob_success: bool,
+    /// Blob storage on another host, as S3 or GCS behind a registry: upload sessions get a
+    /// `Location` on this `127.0.0.1:PORT`, and blob GETs a 307 redirect to it.
+    pub storage_host: Option<String>,
+    /// As that storage host: add this `Authorization` value when forwarding (what a
+    /// pre-signed URL carries), so the client needs no credentials here.
+    pub presigned_authorization: Option<String>,
 }
 
 /// What went through.
@@ -37,6 +43,8 @@ pub struct Stats {
     pub blob_bytes: u64,
     /// `METHOD path -> status` per request (status 0: dropped).
     pub log: Vec<String>,
+    /// Requests that arrived with an `Authorization` header.
+    pub with_authorization: usize,
 }
 
 struct Shared {
@@ -97,6 +105,31 @@ fn handle(mut client: TcpStream, upstream: &str, shared: &Mutex<Shared>) {
         .unwrap_or(0);
     let is_blob_upload = (method == "PUT" || method == "PATCH") && path.contains("/blobs/uploads/");
     let mut body = buf[head_end..].to_vec();
+    let authorized = headers
+        .iter()
+        .any(|(k, _)| k.eq_ignore_ascii_case("authorization"));
+    let (storage_host, presigned) = {
+        let mut s = shared.lock().unwrap();
+        if authorized {
+            s.stats.with_authorization += 1;
+        }
+        (
+            s.faults.storage_host.clone(),
+            s.faults.presigned_authorization.clone(),
+        )
+    };
+    let is_blob_get = method == "GET" && path.contains("/blobs/sha256:");
+    if let (Some(storage), true) = (&storage_host, is_blob_get) {
+        shared
+            .lock()
+            .unwrap()
+            .stats
+            .log
+            .push(format!("{method} {path} -> 307"));
+        let location = format!("Location: http://{storage}{path}\r\n");
+        respond(&mut client, "307 Temporary Redirect", &location);
+        return;
+    }
 
     // Decide on a fault before reading the body, as a real overloaded server would.
     let fault = {
@@ -165,9 +198,13 @@ fn handle(mut client: TcpStream, upstream: &str, shared: &Mutex<Shared>) {
     };
     let mut out = format!("{request_line}\r\n");
     for (k, v) in &headers {
-        if !k.eq_ignore_ascii_case("connection") {
+        let presigned_replaces = presigned.is_some() && k.eq_ignore_ascii_case("authorization");
+        if !k.eq_ignore_ascii_case("connection") && !presigned_replaces {
             out.push_str(&format!("{k}: {v}\r\n"));
         }
+    }
+    if let Some(auth) = &presigned {
+        out.push_str(&format!("Authorization: {auth}\r\n"));
     }
     let (truncate, wrong_digest) = {
         let s = shared.lock().unwrap();
@@ -213,6 +250,9 @@ fn handle(mut client: TcpStream, upstream: &str, shared: &Mutex<Shared>) {
             .collect();
         response = rewritten.join("\r\n").into_bytes();
     }
+    if let Some(storage) = &storage_host {
+        response = with_storage_location(&response, storage);
+    }
     let status = String::from_utf8_lossy(&response)
         .split(' ')
         .nth(1)
@@ -221,6 +261,28 @@ fn handle(mut client: TcpStream, upstream: &str, shared: &Mutex<Shared>) {
     log(&status, body.len());
     let _ = client.write_all(&response);
     let _ = client.shutdown(Shutdown::Both);
+}
+
+/// Points an upload session's `Location` (absolute or relative) at `storage`.
+fn with_storage_location(response: &[u8], storage: &str) -> Vec<u8> {
+    let Some(end) = find_header_end(response) else {
+        return response.to_vec();
+    };
+    let head = String::from_utf8_lossy(&response[..end]).into_owned();
+    let head: Vec<String> = head
+        .split("\r\n")
+        .map(|l| match l.split_once(':') {
+            Some((k, v)) if k.eq_ignore_ascii_case("location") && v.contains("/blobs/uploads/") => {
+                let v = v.trim();
+                let path = v.find("/v2/").map_or(v, |i| &v[i..]);
+                format!("Location: http://{storage}{path}")
+            }
+            _ => l.to_string(),
+        })
+        .collect();
+    let mut out = head.join("\r\n").into_bytes();
+    out.extend_from_slice(&response[end..]);
+    out
 }
 
 impl FaultProxy {
