@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Validate a --message-format json stream (stdin or FILE) against docs/message-format.schema.json.
 
-Checks every line against the schema and the order: plan first, finished last."""
+Checks every line against the schema and the documented order: plan, sbom-written,
+image-built, image-pushed, kube-written, finished."""
 import json
 import pathlib
 import sys
@@ -29,6 +30,10 @@ if not events or events[-1].get("reason") != "finished":
     errors.append("the last event is not `finished`")
 if events and events[0].get("reason") not in ("plan", "finished"):
     errors.append("the first event is not `plan`")
+ORDER = ["plan", "sbom-written", "image-built", "image-pushed", "kube-written", "finished"]
+ranks = [ORDER.index(ev["reason"]) for ev in events if ev.get("reason") in ORDER]
+if ranks != sorted(ranks):
+    errors.append("events out of order: " + ", ".join(ev.get("reason", "?") for ev in events))
 for e in errors:
     print(e, file=sys.stderr)
 print(f"validate-events: {len(events)} events, {len(errors)} errors", file=sys.stderr)
