@@ -677,3 +677,45 @@ fn blob_storage_on_another_host_works_and_never_sees_credentials() {
     assert_eq!(fetched.with_authorization, 0, "{:?}", fetched.log);
     reg.validate(&run.stdout.trim().replacen(&front.addr, reg.host(), 1));
 }
+
+/// A bearer token that expires in the middle of a push (distribution accepts tokens about
+/// 60 s past `exp`, so the manifest PUT is held for 65 s): the registry answers 401, the
+/// client fetches a fresh token and the push completes.
+#[test]
+fn an_expired_bearer_token_is_refreshed_mid_push() {
+    let reg = Registry::start("token", &["--token-ttl", "2"]);
+    let proxy = FaultProxy::start(
+        reg.host(),
+        Faults {
+            stall_first_manifest_put: Some(std::time::Duration::from_secs(65)),
+            ..Faults::default()
+        },
+    );
+    let fx = Fixture::new("hello-http");
+    let repo = format!("{}/team", proxy.addr);
+    let run = fx
+        .run_with(
+            &["--push", "--repo", &repo],
+            &[
+                (
+                    "CARGO_CONTAINERIZE_REGISTRY_USERNAME",
+                    reg.var("REGISTRY_USER"),
+                ),
+                (
+                    "CARGO_CONTAINERIZE_REGISTRY_PASSWORD",
+                    reg.var("REGISTRY_PASSWORD"),
+                ),
+            ],
+        )
+        .ok();
+    let log = proxy.stats().log;
+    let manifest_puts: Vec<&String> = log
+        .iter()
+        .filter(|l| l.starts_with("PUT ") && l.contains("/manifests/sha256:"))
+        .collect();
+    assert!(
+        manifest_puts.len() >= 2 && manifest_puts[0].ends_with("-> 401"),
+        "the stalled PUT carried an expired token, then was retried: {log:?}"
+    );
+    reg.validate(&run.stdout.trim().replacen(&proxy.addr, reg.host(), 1));
+}

@@ -33,6 +33,9 @@ pub struct Faults {
     /// As that storage host: add this `Authorization` value when forwarding (what a
     /// pre-signed URL carries), so the client needs no credentials here.
     pub presigned_authorization: Option<String>,
+    /// Hold the first manifest PUT this long before forwarding it (long enough for the
+    /// client's bearer token to expire on the way).
+    pub stall_first_manifest_put: Option<Duration>,
 }
 
 /// What went through.
@@ -191,6 +194,17 @@ fn handle(mut client: TcpStream, upstream: &str, shared: &Mutex<Shared>) {
             return;
         }
         None => {}
+    }
+    if method == "PUT" && path.contains("/manifests/") {
+        let stall = shared
+            .lock()
+            .unwrap()
+            .faults
+            .stall_first_manifest_put
+            .take();
+        if let Some(stall) = stall {
+            std::thread::sleep(stall);
+        }
     }
     let Ok(mut up) = TcpStream::connect(upstream) else {
         respond(&mut client, "502 Bad Gateway", "");
