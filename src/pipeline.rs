@@ -254,7 +254,15 @@ fn resolve_base(
         .flat_map(|i| i.settings.platforms.clone())
         .collect();
     let platforms: Vec<Platform> = platforms.into_iter().collect();
-    let pulled = registry::pull_base(reference, &platforms, layout, &settings.registry, shell)?;
+    let docs = registry::pull::DocCache::new(plan.cache_dir.join("base"));
+    let pulled = registry::pull_base(
+        reference,
+        &platforms,
+        layout,
+        &docs,
+        &settings.registry,
+        shell,
+    )?;
     Ok(Base::Pulled {
         name: pulled.name,
         digest: pulled.digest,

@@ -522,6 +522,28 @@ fn base_image_from_a_registry_is_used_by_digest_per_platform() {
         err.stderr
     );
     assert!(reg.tags("bad/hello-http").is_empty());
+
+    // Pinned by digest, the base is resolved once; later runs need no registry at all.
+    let pinned_base = format!("{}/bases/api@{base_digest}", reg.host());
+    let pinned = Fixture::new("hello-http");
+    let args = ["--platform", "all", "--base", pinned_base.as_str()];
+    let first = pinned.run(&args).ok();
+    assert!(
+        first.stderr.contains("Pulling base image"),
+        "{}",
+        first.stderr
+    );
+    drop(reg); // any request would now fail
+    let again = pinned.run(&args).ok();
+    assert!(
+        again.stderr.contains("Fresh base image"),
+        "{}",
+        again.stderr
+    );
+    assert_eq!(
+        again.stdout, first.stdout,
+        "the same image, with no request made"
+    );
 }
 
 #[test]

@@ -76,10 +76,13 @@ pub fn extra_ca(settings: &RegistrySettings) -> Result<Option<Vec<u8>>, PushErro
 }
 
 /// Pulls `--base` for `platforms` into `layout`.
+/// A base pinned by digest whose documents are in `cache` and layers in `layout` makes no
+/// request (a tag is always resolved again, as `docker pull` would).
 pub fn pull_base(
     reference: &str,
     platforms: &[crate::platform::Platform],
     layout: &Layout,
+    cache: &pull::DocCache,
     settings: &RegistrySettings,
     shell: &mut Shell,
 ) -> Result<pull::BaseImage, PushError> {
@@ -87,8 +90,16 @@ pub fn pull_base(
         message: format!("--base: {e}"),
     })?;
     let client = connect(&r.repository, settings, extra_ca(settings)?, shell)?;
-    shell.status("Pulling", format!("base image {r}"));
-    let base = pull::pull_base(&client, &r, platforms, layout)?;
+    if cache.get(r.reference()).is_none() {
+        shell.status("Pulling", format!("base image {r}"));
+    }
+    let base = pull::pull_base(&client, &r, platforms, layout, cache)?;
+    if base.cached {
+        shell.status(
+            "Fresh",
+            format!("base image {r} (pinned by digest, cached)"),
+        );
+    }
     shell.verbose("Base", pull::describe(&base));
     Ok(base)
 }

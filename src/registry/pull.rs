@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
+use std::path::PathBuf;
 
 use reqwest::{Method, StatusCode};
 use serde::Deserialize;
@@ -48,6 +49,54 @@ pub struct BaseImage {
     pub digest: String,
     /// Per requested platform.
     pub platforms: BTreeMap<Platform, BasePlatform>,
+    /// Whether everything came from the local cache and layout (no request was made).
+    pub cached: bool,
+}
+
+/// The small documents of base images (manifests and configs) by digest, kept between
+/// runs under the target directory, so a base pinned by digest needs no network once its
+/// layers are in the layout. Entries are checked against their digest when read.
+#[derive(Debug, Clone)]
+pub struct DocCache {
+    dir: PathBuf,
+}
+
+impl DocCache {
+    /// A cache in `dir` (created on first write).
+    pub fn new(dir: PathBuf) -> Self {
+        DocCache { dir }
+    }
+
+    fn path(&self, digest: &str) -> Option<PathBuf> {
+        let hex = digest.strip_prefix("sha256:")?;
+        let valid = hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit());
+        valid.then(|| self.dir.join(hex))
+    }
+
+    /// The document `digest`, if cached and intact.
+    pub fn get(&self, digest: &str) -> Option<Vec<u8>> {
+        let bytes = std::fs::read(self.path(digest)?).ok()?;
+        (sha256(&bytes) == digest).then_some(bytes)
+    }
+
+    fn put(&self, digest: &str, bytes: &[u8]) -> Result<(), FsError> {
+        match self.path(digest) {
+            Some(path) => {
+                fsutil::create_dir_all(&self.dir)?;
+                fsutil::write_atomic(&path, bytes)
+            }
+            None => Ok(()),
+        }
+    }
+}
+
+/// What a pull reads from: the registry (only when needed), the cache and the layout.
+struct Source<'a> {
+    client: &'a RegistryClient,
+    r: &'a ImageReference,
+    cache: &'a DocCache,
+    layout: &'a Layout,
+    requests: std::cell::Cell<usize>,
 }
 
 #[derive(Deserialize)]
@@ -109,46 +158,72 @@ fn sha256(bytes: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
 }
 
-fn get_manifest(
-    client: &RegistryClient,
-    r: &ImageReference,
-    reference: &str,
-) -> Result<(Vec<u8>, String), PushError> {
-    let mut req = Request::new(
-        Method::GET,
-        format!("/v2/{}/manifests/{reference}", r.repository.path),
-        vec![format!("repository:{}:pull", r.repository.path)],
-    );
-    req.accept = Some([OCI_INDEX, OCI_MANIFEST, DOCKER_LIST, DOCKER_MANIFEST].join(", "));
-    let resp = client.send(&req)?;
-    if resp.status() != StatusCode::OK {
-        let status = resp.status().as_u16();
-        return Err(PushError::Registry {
-            registry: client.registry().to_string(),
-            action: format!("fetching the base image {r}"),
-            status,
-            code: String::new(),
-            message: if status == 404 {
-                "no such image or tag".into()
-            } else {
-                String::new()
-            },
-        });
+impl Source<'_> {
+    /// A manifest or index by tag or digest: from the cache for a digest it holds, else
+    /// from the registry (then cached).
+    fn manifest(&self, reference: &str) -> Result<(Vec<u8>, String), PushError> {
+        if let Some(bytes) = self.cache.get(reference) {
+            return Ok((bytes, reference.to_string()));
+        }
+        let (client, r) = (self.client, self.r);
+        self.requests.set(self.requests.get() + 1);
+        let mut req = Request::new(
+            Method::GET,
+            format!("/v2/{}/manifests/{reference}", r.repository.path),
+            vec![format!("repository:{}:pull", r.repository.path)],
+        );
+        req.accept = Some([OCI_INDEX, OCI_MANIFEST, DOCKER_LIST, DOCKER_MANIFEST].join(", "));
+        let resp = client.send(&req)?;
+        if resp.status() != StatusCode::OK {
+            let status = resp.status().as_u16();
+            return Err(PushError::Registry {
+                registry: client.registry().to_string(),
+                action: format!("fetching the base image {r}"),
+                status,
+                code: String::new(),
+                message: if status == 404 {
+                    "no such image or tag".into()
+                } else {
+                    String::new()
+                },
+            });
+        }
+        let bytes = resp
+            .bytes()
+            .map_err(|e| unexpected(client, "reading a manifest", e.to_string()))?
+            .to_vec();
+        let digest = sha256(&bytes);
+        if reference.starts_with("sha256:") && digest != reference {
+            return Err(PushError::DigestMismatch {
+                registry: client.registry().to_string(),
+                what: format!("manifest of {r}"),
+                expected: reference.to_string(),
+                got: digest,
+            });
+        }
+        self.cache.put(&digest, &bytes)?;
+        Ok((bytes, digest))
     }
-    let bytes = resp
-        .bytes()
-        .map_err(|e| unexpected(client, "reading a manifest", e.to_string()))?
-        .to_vec();
-    let digest = sha256(&bytes);
-    if reference.starts_with("sha256:") && digest != reference {
-        return Err(PushError::DigestMismatch {
-            registry: client.registry().to_string(),
-            what: format!("manifest of {r}"),
-            expected: reference.to_string(),
-            got: digest,
-        });
+
+    /// The base's config: from the cache, else downloaded through the layout (verified)
+    /// and cached. Our images carry their own config, so it does not stay in the layout.
+    fn config(&self, digest: &str, size: u64) -> Result<Vec<u8>, PushError> {
+        if let Some(bytes) = self.cache.get(digest) {
+            return Ok(bytes);
+        }
+        self.blob(digest, size)?;
+        let bytes = fsutil::read(&crate::image::blob_path(&self.layout.blobs_dir(), digest))?;
+        self.cache.put(digest, &bytes)?;
+        Ok(bytes)
     }
-    Ok((bytes, digest))
+
+    fn blob(&self, digest: &str, size: u64) -> Result<(), PushError> {
+        if self.layout.has_blob(digest, size) {
+            return Ok(());
+        }
+        self.requests.set(self.requests.get() + 1);
+        fetch_blob(self.client, self.r, digest, size, self.layout)
+    }
 }
 
 /// Downloads a blob into the layout (unless present), verifying its digest.
@@ -159,9 +234,6 @@ fn fetch_blob(
     size: u64,
     layout: &Layout,
 ) -> Result<(), PushError> {
-    if layout.has_blob(digest, size) {
-        return Ok(());
-    }
     let req = Request::new(
         Method::GET,
         format!("/v2/{}/blobs/{digest}", r.repository.path),
@@ -207,8 +279,16 @@ pub fn pull_base(
     r: &ImageReference,
     platforms: &[Platform],
     layout: &Layout,
+    cache: &DocCache,
 ) -> Result<BaseImage, PushError> {
-    let (bytes, digest) = get_manifest(client, r, r.reference())?;
+    let src = Source {
+        client,
+        r,
+        cache,
+        layout,
+        requests: std::cell::Cell::new(0),
+    };
+    let (bytes, digest) = src.manifest(r.reference())?;
     let top: Document = serde_json::from_slice(&bytes)
         .map_err(|e| unexpected(client, "reading the base manifest", e.to_string()))?;
     let is_index =
@@ -231,7 +311,7 @@ pub fn pull_base(
                         "the base image has no manifest for this platform",
                     )
                 })?;
-            let (b, d) = get_manifest(client, r, &entry.digest)?;
+            let (b, d) = src.manifest(&entry.digest)?;
             (
                 serde_json::from_slice::<Document>(&b)
                     .map_err(|e| unexpected(client, "reading a base manifest", e.to_string()))?,
@@ -247,11 +327,9 @@ pub fn pull_base(
         let config = manifest
             .config
             .ok_or_else(|| unexpected(client, "reading the base manifest", "no config"))?;
-        fetch_blob(client, r, &config.digest, config.size, layout)?;
-        let config_doc: ConfigDoc = serde_json::from_slice(&fsutil::read(
-            &crate::image::blob_path(&layout.blobs_dir(), &config.digest),
-        )?)
-        .map_err(|e| unexpected(client, "reading the base config", e.to_string()))?;
+        let config_doc: ConfigDoc =
+            serde_json::from_slice(&src.config(&config.digest, config.size)?)
+                .map_err(|e| unexpected(client, "reading the base config", e.to_string()))?;
         if config_doc.architecture != platform.arch() {
             return Err(unexpected(
                 client,
@@ -278,7 +356,7 @@ pub fn pull_base(
                     ),
                 ));
             }
-            fetch_blob(client, r, &layer.digest, layer.size, layout)?;
+            src.blob(&layer.digest, layer.size)?;
             layers.push(LayerBlob {
                 digest: layer.digest.clone(),
                 diff_id,
@@ -303,6 +381,7 @@ pub fn pull_base(
         name,
         digest,
         platforms: out,
+        cached: src.requests.get() == 0,
     })
 }
 
