@@ -33,6 +33,13 @@ fn main() -> ExitCode {
             ..*args
         },
         Some(Command::Resolve(args)) if args.build.dry_run => args.build,
+        Some(Command::Sbom(args)) if args.push => {
+            let e = miette::miette!(
+                help = "`cargo containerize --push` pushes the images with their SBOMs attached",
+                "`cargo containerize sbom` writes SBOM files only; it pushes nothing"
+            );
+            return report(e, EXIT_CONFIG);
+        }
         Some(Command::Sbom(args)) => cli::BuildArgs {
             sbom_only: true,
             ..*args
