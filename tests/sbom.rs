@@ -502,4 +502,14 @@ fn sbom_subcommand_writes_the_same_sbom_and_no_image() {
     assert!(!only.layout().exists(), "no OCI layout is written");
     assert!(!only.out().join("hello-http/image.json").exists());
     validate_sbom(&path, None);
+
+    // For CI: the same as JSON events (plan, sbom-written, finished), valid per the schema.
+    let json = only
+        .run_with(&["sbom", "--message-format", "json"], &epoch)
+        .ok();
+    let reasons: Vec<String> = support::validate_events(&json.stdout)
+        .iter()
+        .map(|e| e["reason"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(reasons, ["plan", "sbom-written", "finished"]);
 }
