@@ -168,32 +168,14 @@ fn bearer_token_auth_pushes_and_read_only_user_is_denied() {
     let run = fx
         .run_with(
             &["--push", "--repo", &repo, "--platform", "all"],
-            &[
-                (
-                    "CARGO_CONTAINERIZE_REGISTRY_USERNAME",
-                    reg.var("REGISTRY_USER"),
-                ),
-                (
-                    "CARGO_CONTAINERIZE_REGISTRY_PASSWORD",
-                    reg.var("REGISTRY_PASSWORD"),
-                ),
-            ],
+            &reg.cred_env("REGISTRY_"),
         )
         .ok();
     reg.validate(run.stdout.trim());
     let ro = fx
         .run_with(
             &["--push", "--repo", &format!("{}/other", reg.host())],
-            &[
-                (
-                    "CARGO_CONTAINERIZE_REGISTRY_USERNAME",
-                    reg.var("REGISTRY_RO_USER"),
-                ),
-                (
-                    "CARGO_CONTAINERIZE_REGISTRY_PASSWORD",
-                    reg.var("REGISTRY_RO_PASSWORD"),
-                ),
-            ],
+            &reg.cred_env("REGISTRY_RO_"),
         )
         .fails_with(4);
     assert!(
@@ -658,16 +640,7 @@ fn blob_storage_on_another_host_works_and_never_sees_credentials() {
             ..Faults::default()
         },
     );
-    let creds = [
-        (
-            "CARGO_CONTAINERIZE_REGISTRY_USERNAME",
-            reg.var("REGISTRY_USER"),
-        ),
-        (
-            "CARGO_CONTAINERIZE_REGISTRY_PASSWORD",
-            reg.var("REGISTRY_PASSWORD"),
-        ),
-    ];
+    let creds = reg.cred_env("REGISTRY_");
     let base = Fixture::new("hello-http");
     let repo = format!("{}/team", front.addr);
     let run = base.run_with(&["--push", "--repo", &repo], &creds).ok();
@@ -716,19 +689,7 @@ fn an_expired_bearer_token_is_refreshed_mid_push() {
     let fx = Fixture::new("hello-http");
     let repo = format!("{}/team", proxy.addr);
     let run = fx
-        .run_with(
-            &["--push", "--repo", &repo],
-            &[
-                (
-                    "CARGO_CONTAINERIZE_REGISTRY_USERNAME",
-                    reg.var("REGISTRY_USER"),
-                ),
-                (
-                    "CARGO_CONTAINERIZE_REGISTRY_PASSWORD",
-                    reg.var("REGISTRY_PASSWORD"),
-                ),
-            ],
-        )
+        .run_with(&["--push", "--repo", &repo], &reg.cred_env("REGISTRY_"))
         .ok();
     let log = proxy.stats().log;
     let manifest_puts: Vec<&String> = log

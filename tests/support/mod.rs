@@ -334,6 +334,21 @@ impl Registry {
         self.var("REGISTRY")
     }
 
+    /// `CARGO_CONTAINERIZE_REGISTRY_USERNAME` / `_PASSWORD` for the `REGISTRY_USER` /
+    /// `REGISTRY_PASSWORD` pair (or another pair the kit exported, e.g. `REGISTRY_RO_`).
+    pub fn cred_env(&self, prefix: &str) -> [(&'static str, &str); 2] {
+        [
+            (
+                "CARGO_CONTAINERIZE_REGISTRY_USERNAME",
+                self.var(&format!("{prefix}USER")),
+            ),
+            (
+                "CARGO_CONTAINERIZE_REGISTRY_PASSWORD",
+                self.var(&format!("{prefix}PASSWORD")),
+            ),
+        ]
+    }
+
     /// `user:password` for skopeo and the kit (empty for --auth none).
     pub fn creds(&self) -> String {
         match (
