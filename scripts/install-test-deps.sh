@@ -7,10 +7,14 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # --with-referrers: ferro-oci-server (registry with the OCI referrers API) and
 # --with-cargo-cyclonedx: the reference SBOM generator, both for tests/sbom.rs.
-# /usr/bin/time measures peak memory in tests/push.rs (Debian's `time`, not the shell keyword).
-if [ ! -x /usr/bin/time ]; then
+# /usr/bin/time measures peak memory in tests/push.rs (Debian's `time`, not the shell keyword);
+# openssl makes the private CA for the TLS registry test.
+missing=()
+[ -x /usr/bin/time ] || missing+=(time)
+command -v openssl >/dev/null || missing+=(openssl)
+if [ ${#missing[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends time >/dev/null
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 exec "$here/../tests/support/testkit/install-deps.sh" --with-referrers --with-cargo-cyclonedx "$@"

@@ -702,3 +702,150 @@ fn an_expired_bearer_token_is_refreshed_mid_push() {
     );
     reg.validate(&run.stdout.trim().replacen(&proxy.addr, reg.host(), 1));
 }
+
+/// The machine's hostname when it resolves to 127.0.0.1 only (as /etc/hosts usually
+/// has it): a loopback registry the tool does not recognize as local, so it speaks HTTPS
+/// to it as to any remote registry.
+fn loopback_hostname() -> Option<String> {
+    use std::net::ToSocketAddrs;
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").ok()?;
+    let host = host.trim().to_string();
+    let addrs: Vec<_> = (host.as_str(), 443).to_socket_addrs().ok()?.collect();
+    let only_loopback = !addrs.is_empty()
+        && addrs
+            .iter()
+            .all(|a| a.ip() == std::net::Ipv4Addr::LOCALHOST);
+    (only_loopback && host != "localhost").then_some(host)
+}
+
+/// A private CA and a server certificate for `host` and 127.0.0.1, made with openssl:
+/// returns (CA certificate, server certificate, server key).
+fn private_ca(dir: &std::path::Path, host: &str) -> [std::path::PathBuf; 3] {
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let mut ca = vec!["req", "-x509"];
+    ca.extend(ec);
+    ca.extend([
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=containerize test CA",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+    ]);
+    run(&ca);
+    let subj = format!("/CN={host}");
+    let mut csr = vec!["req"];
+    csr.extend(ec);
+    csr.extend([
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        &subj,
+    ]);
+    run(&csr);
+    std::fs::write(
+        dir.join("ext"),
+        format!(
+            "subjectAltName=DNS:{host},IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n"
+        ),
+    )
+    .unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "ext",
+    ]);
+    ["ca.pem", "server.pem", "server.key"].map(|f| dir.join(f))
+}
+
+/// A registry behind TLS with a private CA: refused at once with what to do, then pushed
+/// with `--registry-ca`, and with `SSL_CERT_FILE`.
+#[test]
+fn tls_registry_with_a_private_ca() {
+    let Some(host) = loopback_hostname() else {
+        eprintln!("skipped: this machine's hostname does not resolve to 127.0.0.1 only");
+        return;
+    };
+    support::require("openssl");
+    let reg = Registry::start("none", &[]);
+    let pki = tempfile::tempdir().unwrap();
+    let [ca, cert, key] = private_ca(pki.path(), &host);
+    let tls = FaultProxy::start_tls(reg.host(), &cert, &key);
+    let port = tls.addr.rsplit_once(':').unwrap().1;
+    let registry = format!("{host}:{port}");
+    let repo = format!("{registry}/team");
+    let fx = Fixture::new("hello-http");
+
+    let untrusted = fx.run(&["--push", "--repo", &repo]).fails_with(4);
+    assert!(
+        untrusted.stderr.contains("is not trusted") && untrusted.stderr.contains("--registry-ca"),
+        "{}",
+        untrusted.stderr
+    );
+    assert!(
+        !untrusted.stderr.contains("attempt"),
+        "not retried: {}",
+        untrusted.stderr
+    );
+
+    let ca = ca.to_str().unwrap();
+    let pushed = fx
+        .run(&["--push", "--repo", &repo, "--registry-ca", ca])
+        .ok();
+    let log = tls.stats().log;
+    assert!(
+        log.iter()
+            .any(|l| l.starts_with("PUT ") && l.contains("/manifests/")),
+        "{log:?}"
+    );
+    reg.validate(&pushed.stdout.trim().replacen(&registry, reg.host(), 1));
+
+    let via_env = fx
+        .run_with(
+            &["--push", "--repo", &repo, "-t", "env"],
+            &[("SSL_CERT_FILE", ca)],
+        )
+        .ok();
+    assert_eq!(
+        via_env.stdout.rsplit_once('@').unwrap().1,
+        pushed.stdout.rsplit_once('@').unwrap().1
+    );
+}

@@ -459,6 +459,13 @@ impl RegistryClient {
                     }
                     outcome
                 }
+                // An untrusted certificate does not get better with retries.
+                Err(e) if is_certificate_error(&error_chain(&e)) => {
+                    return Err(PushError::Tls {
+                        registry: self.registry.clone(),
+                        message: error_chain(&e),
+                    });
+                }
                 Err(e) if !req.retry => {
                     return Err(PushError::Connection {
                         url,
@@ -490,6 +497,13 @@ impl RegistryClient {
             }
         }
     }
+}
+
+/// Whether a connection error is the TLS handshake refusing the server's certificate
+/// (rustls reports `invalid peer certificate: …`; the error is wrapped in io::Error, which
+/// hides it from `source()`, so its text is what there is to go on).
+fn is_certificate_error(chain: &str) -> bool {
+    chain.contains("invalid peer certificate")
 }
 
 /// An error and its causes on one line (reqwest hides the interesting part in `source`).

@@ -248,6 +248,20 @@ pub enum PushError {
         /// The last error.
         message: String,
     },
+    /// The registry's TLS certificate is not trusted.
+    #[error("the TLS certificate of {registry} is not trusted: {message}")]
+    #[diagnostic(
+        code(containerize::registry::tls),
+        help(
+            "if the registry uses a private CA, pass its certificate with --registry-ca FILE (or point SSL_CERT_FILE at a bundle that has it); a registry that only speaks plain HTTP needs --insecure-registry HOST"
+        )
+    )]
+    Tls {
+        /// The registry.
+        registry: String,
+        /// The TLS error.
+        message: String,
+    },
     /// Transient errors did not stop.
     #[error("gave up on {url} after {attempts} attempts (last: {last})")]
     #[diagnostic(

@@ -68,15 +68,39 @@ fn find_header_end(buf: &[u8]) -> Option<usize> {
     buf.windows(4).position(|w| w == b"\r\n\r\n").map(|p| p + 4)
 }
 
-fn respond(client: &mut TcpStream, status: &str, extra: &str) {
+/// A client connection: plain TCP, or TLS over it.
+trait Conn: Read + Write {
+    /// Ends the connection (also mid-request, to simulate a dropped one).
+    fn close(&mut self);
+    /// `X-Forwarded-Proto` for the upstream, so the registry writes `Location`s with the
+    /// scheme its clients use, as behind any TLS-terminating proxy.
+    const PROTO: &'static str;
+}
+
+impl Conn for TcpStream {
+    const PROTO: &'static str = "http";
+    fn close(&mut self) {
+        let _ = self.shutdown(Shutdown::Both);
+    }
+}
+
+impl Conn for rustls::StreamOwned<rustls::ServerConnection, TcpStream> {
+    const PROTO: &'static str = "https";
+    fn close(&mut self) {
+        self.conn.send_close_notify();
+        let _ = self.flush();
+        let _ = self.sock.shutdown(Shutdown::Both);
+    }
+}
+
+fn respond(client: &mut impl Write, status: &str, extra: &str) {
     let _ = write!(
         client,
         "HTTP/1.1 {status}\r\n{extra}Content-Length: 0\r\nConnection: close\r\n\r\n"
     );
 }
 
-fn handle(mut client: TcpStream, upstream: &str, shared: &Mutex<Shared>) {
-    client.set_read_timeout(Some(Duration::from_secs(30))).ok();
+fn handle<C: Conn>(mut client: C, upstream: &str, shared: &Mutex<Shared>) {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 64 * 1024];
     let head_end = loop {
@@ -190,7 +214,7 @@ fn handle(mut client: TcpStream, upstream: &str, shared: &Mutex<Shared>) {
         }
         Some(_) => {
             log("0", body.len());
-            let _ = client.shutdown(Shutdown::Both);
+            client.close();
             return;
         }
         None => {}
@@ -220,6 +244,7 @@ fn handle(mut client: TcpStream, upstream: &str, shared: &Mutex<Shared>) {
     if let Some(auth) = &presigned {
         out.push_str(&format!("Authorization: {auth}\r\n"));
     }
+    out.push_str(&format!("X-Forwarded-Proto: {}\r\n", C::PROTO));
     let (truncate, wrong_digest) = {
         let s = shared.lock().unwrap();
         (
@@ -274,7 +299,7 @@ fn handle(mut client: TcpStream, upstream: &str, shared: &Mutex<Shared>) {
         .to_string();
     log(&status, body.len());
     let _ = client.write_all(&response);
-    let _ = client.shutdown(Shutdown::Both);
+    client.close();
 }
 
 /// Points an upload session's `Location` (absolute or relative) at `storage`.
@@ -302,6 +327,32 @@ fn with_storage_location(response: &[u8], storage: &str) -> Vec<u8> {
 impl FaultProxy {
     /// Starts a proxy to `upstream` (`127.0.0.1:PORT`).
     pub fn start(upstream: &str, faults: Faults) -> FaultProxy {
+        Self::spawn(upstream, faults, None)
+    }
+
+    /// Starts a proxy that speaks HTTPS to its clients (with the PEM certificate chain and
+    /// key given) and plain HTTP to `upstream`: a TLS registry.
+    pub fn start_tls(
+        upstream: &str,
+        cert_pem: &std::path::Path,
+        key_pem: &std::path::Path,
+    ) -> FaultProxy {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let certs = CertificateDer::pem_file_iter(cert_pem)
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
+        let key = PrivateKeyDer::from_pem_file(key_pem).unwrap();
+        let config = rustls::ServerConfig::builder()
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .unwrap();
+        Self::spawn(upstream, Faults::default(), Some(Arc::new(config)))
+    }
+
+    fn spawn(upstream: &str, faults: Faults, tls: Option<Arc<rustls::ServerConfig>>) -> FaultProxy {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap().to_string();
@@ -316,8 +367,17 @@ impl FaultProxy {
                 match listener.accept() {
                     Ok((stream, _)) => {
                         stream.set_nonblocking(false).ok();
-                        let (s3, up2) = (s2.clone(), up.clone());
-                        std::thread::spawn(move || handle(stream, &up2, &s3));
+                        stream.set_read_timeout(Some(Duration::from_secs(30))).ok();
+                        let (s3, up2, tls) = (s2.clone(), up.clone(), tls.clone());
+                        std::thread::spawn(move || match tls {
+                            None => handle(stream, &up2, &s3),
+                            Some(config) => {
+                                let Ok(conn) = rustls::ServerConnection::new(config) else {
+                                    return;
+                                };
+                                handle(rustls::StreamOwned::new(conn, stream), &up2, &s3)
+                            }
+                        });
                     }
                     Err(_) => std::thread::sleep(Duration::from_millis(5)),
                 }
