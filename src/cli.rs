@@ -171,6 +171,14 @@ pub struct BuildArgs {
     )]
     pub registry_ca: Option<PathBuf>,
 
+    /// Set an image config label, KEY=VALUE (repeatable; wins over the metadata) [metadata: labels]
+    #[arg(long = "image-label", value_name = "KEY=VALUE", value_parser = key_value)]
+    pub image_labels: Vec<(String, String)>,
+
+    /// Set a manifest annotation, KEY=VALUE (repeatable; wins over the metadata) [metadata: annotations]
+    #[arg(long = "image-annotation", value_name = "KEY=VALUE", value_parser = key_value)]
+    pub image_annotations: Vec<(String, String)>,
+
     /// Also write the image references (by digest), one per line, to FILE
     #[arg(long, value_name = "FILE")]
     pub image_refs: Option<PathBuf>,
@@ -280,6 +288,14 @@ pub enum NamingArg {
     Package,
     /// `<repo>` itself (one image only)
     Bare,
+}
+
+/// `KEY=VALUE` (the value may be empty or hold `=`; the key may not be empty).
+fn key_value(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
+        _ => Err(format!("expected KEY=VALUE, got `{s}`")),
+    }
 }
 
 /// Parses argv the way cargo hands it over (`cargo-containerize containerize ...`) or as

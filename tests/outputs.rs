@@ -94,10 +94,19 @@ fn assets_config_and_args_reach_the_image() {
             "[package.metadata.containerize]\nassets = \"static\"\nargs = [\"echo\", \"from-args\"]\nlabels = { team = \"yes\" }\nworkdir = \"/app\"",
         )
     });
-    fx.run(&[]).ok();
+    fx.run(&[
+        "--image-label",
+        "team=from-cli",
+        "--image-label",
+        "tier=web",
+        "--image-annotation",
+        "org.example.note=a=b",
+    ])
+    .ok();
     validate_layout(&fx.layout());
     let summary = fx.image_json("hello-http");
     let manifest = json_blob(&fx.layout(), summary["digest"].as_str().unwrap());
+    assert_eq!(manifest["annotations"]["org.example.note"], "a=b");
     assert_eq!(
         manifest["layers"].as_array().unwrap().len(),
         3,
@@ -108,7 +117,9 @@ fn assets_config_and_args_reach_the_image() {
         config["config"]["Cmd"],
         serde_json::json!(["echo", "from-args"])
     );
-    assert_eq!(config["config"]["Labels"]["team"], "yes");
+    // --image-label wins over the metadata's `labels` and adds to them.
+    assert_eq!(config["config"]["Labels"]["team"], "from-cli");
+    assert_eq!(config["config"]["Labels"]["tier"], "web");
     let image = format!("oci:{}:hello-http:latest", fx.layout().display());
     assert_eq!(run_once(&image, "amd64", &[]).trim(), "from-args");
     // The asset is in its own layer, world-readable, under /app/static.
