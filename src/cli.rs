@@ -116,7 +116,7 @@ pub struct BuildArgs {
     )]
     pub tarball: Option<PathBuf>,
 
-    /// Build on this registry image (e.g. gcr.io/distroless/static:nonroot) instead of the built-in base
+    /// Build on this registry image (e.g. gcr.io/distroless/static:nonroot) instead of the built-in base [workspace metadata: base]
     #[arg(
         long,
         value_name = "REF",

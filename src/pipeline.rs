@@ -147,7 +147,7 @@ pub fn sboms_only(settings: &Settings, shell: &mut Shell) -> Result<Vec<sbom::Sb
         graphs,
         ..
     } = build_stage(settings, shell)?;
-    let base = match settings.base {
+    let base = match plan.base {
         None => BaseInfo::Builtin,
         Some(_) => {
             let layout = Layout::open(&plan.layout_dir)?;
@@ -245,7 +245,7 @@ fn resolve_base(
     layout: &Layout,
     shell: &mut Shell,
 ) -> Result<Base, Error> {
-    let Some(reference) = &settings.base else {
+    let Some(reference) = &plan.base else {
         return Ok(Base::builtin(plan.compression_level, cache, layout)?);
     };
     let platforms: BTreeSet<Platform> = plan

@@ -97,6 +97,9 @@ pub struct Plan {
     pub oci_layout_path: Option<PathBuf>,
     /// OCI archive output.
     pub tarball: Option<PathBuf>,
+    /// The registry image to build on (`--base`, `CARGO_CONTAINERIZE_BASE`, or `base` in
+    /// `[workspace.metadata.containerize]`), or `None` for the built-in base.
+    pub base: Option<String>,
 }
 
 /// Errors found while planning.
@@ -352,6 +355,7 @@ pub fn plan_images(ws: &Workspace, settings: &Settings) -> Result<Plan, PlanErro
         compression_level: settings.compression_level,
         oci_layout_path: settings.oci_layout_path.clone(),
         tarball: settings.tarball.clone(),
+        base: settings.base.clone().or_else(|| ws.config.base.clone()),
     })
 }
 

@@ -526,6 +526,15 @@ fn base_image_from_a_registry_is_used_by_digest_per_platform() {
         again.stdout, first.stdout,
         "the same image, with no request made"
     );
+    // The same base as a workspace setting instead of the flag: the same image.
+    pinned.edit("Cargo.toml", |s| {
+        s.replace(
+            "[workspace]",
+            &format!("[workspace]\n\n[workspace.metadata.containerize]\nbase = \"{pinned_base}\""),
+        )
+    });
+    let from_metadata = pinned.run(&["--platform", "all"]).ok();
+    assert_eq!(from_metadata.stdout, first.stdout);
 }
 
 #[test]

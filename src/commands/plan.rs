@@ -110,6 +110,9 @@ pub fn render(plan: &Plan, settings: &Settings, cwd: &Path) -> String {
             bins.join(" ")
         );
     }
+    if let Some(base) = &plan.base {
+        let _ = writeln!(out, "base {base} (instead of the built-in base)");
+    }
     let _ = writeln!(out, "outputs");
     let mut line = |key: &str, value: String| {
         let _ = writeln!(out, "  {key:<10} {value}");
@@ -183,6 +186,7 @@ mod tests {
             compression_level: 6,
             oci_layout_path: None,
             tarball: Some(PathBuf::from("/elsewhere/images.tar")),
+            base: None,
         }
     }
 

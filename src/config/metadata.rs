@@ -100,6 +100,9 @@ pub struct ImageLayer {
     pub platforms: Option<Vec<String>>,
     /// Registry and namespace to push to (`ghcr.io/my-org`).
     pub repository: Option<String>,
+    /// A registry image to build on instead of the built-in base (as `--base`). All images
+    /// of a run share one base, so this is a workspace-level key only.
+    pub base: Option<String>,
     /// Kubernetes YAML settings (`[…containerize.kubernetes]`).
     pub kubernetes: Option<crate::kube::KubeLayer>,
 }
@@ -243,6 +246,12 @@ pub fn resolve_image(
         }
         if let Some(p) = &layer.exposed_ports {
             s.exposed_ports = p.clone();
+        }
+        if layer.base.is_some() && !matches!(source, Source::Workspace(_)) {
+            return Err(source.error(
+                "base",
+                "all images of a run share one base: set `base` in [workspace.metadata.containerize] (or pass --base)",
+            ));
         }
         if let Some(l) = &layer.labels {
             s.labels.extend(l.clone());
@@ -416,6 +425,23 @@ mod tests {
                 .unwrap_err()
                 .to_string()
                 .contains("`app` is not an absolute path")
+        );
+    }
+
+    #[test]
+    fn base_is_a_workspace_key_only() {
+        let layer = ImageLayer {
+            base: Some("gcr.io/distroless/static:nonroot".into()),
+            ..Default::default()
+        };
+        assert!(resolve_image(&[(&layer, Source::Workspace("Cargo.toml".into()))], None).is_ok());
+        let err = resolve_image(&[(&layer, Source::Package("a/Cargo.toml".into()))], None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("invalid `base` in [package.metadata.containerize] of a/Cargo.toml")
+                && err.contains("[workspace.metadata.containerize]"),
+            "{err}"
         );
     }
 }
