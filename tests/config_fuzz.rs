@@ -20,6 +20,7 @@ const KEYS: &[&str] = &[
     "assets-dest",
     "platforms",
     "repository",
+    "base",
     "kubernetes",
     "bin",
     "replicas",
