@@ -147,12 +147,15 @@ DOCKER
   # 3. push (fresh repository each run) vs skopeo copy of our own layout
   hf "$w-push" "$TOOL containerize --manifest-path $dir/Cargo.toml --profile $prof -q --push --repo $REGISTRY/ours" --prepare "$RESET"
   hf "$w-skopeo" "skopeo copy -q --dest-tls-verify=false oci:$dir/target/containerize/oci:$name:latest docker://$REGISTRY/skopeo/$name:latest" --prepare "$RESET"
-  # the push stage alone (images and SBOMs), as the tool reports it with -v
+  # the push stage alone, as the tool reports it with -v: with the defaults (3 tags and the
+  # SBOM artifact), and doing what skopeo does (the image and one tag, no SBOM)
   push_stage() {
-    "$TOOL" containerize --manifest-path "$dir/Cargo.toml" --profile "$prof" -v --push --repo "$REGISTRY/$1" 2>&1 >/dev/null \
+    local repo="$1"; shift
+    "$TOOL" containerize --manifest-path "$dir/Cargo.toml" --profile "$prof" -v --push --repo "$REGISTRY/$repo" "$@" 2>&1 >/dev/null \
       | sed -n 's/.*Timing push (images and SBOMs): \([0-9.]*\)s.*/\1/p'
   }
   for _ in $(seq "$RUNS"); do "$RESET"; push_stage ours; done > "$RESULTS/$w-push-stage.txt"
+  for _ in $(seq "$RUNS"); do "$RESET"; push_stage ours -t latest --sbom none; done > "$RESULTS/$w-push-stage-same.txt"
   "$RESET"; REG_DIR="$WORK/registry"
   "$TOOL" containerize --manifest-path "$dir/Cargo.toml" --profile "$prof" -q --push --repo "$REGISTRY/again" >/dev/null
   hf "$w-repush" "$TOOL containerize --manifest-path $dir/Cargo.toml --profile $prof -q --push --repo $REGISTRY/again"
@@ -205,10 +208,13 @@ NOTES = """
   (1 MiB blocks, pigz-style, deterministic), so on this 2-core machine its packaging stage
   is well under the floor. The stage also hashes the tar stream and the compressed stream
   (sha256) in the same pass and writes the blob once.
-- "Push stage" is what the tool reports with `-v` for the upload itself (images, then
-  their SBOM artifacts), which is what `skopeo copy` does (skopeo pushes no SBOMs). The
-  whole `--push` process also runs `cargo build` (a no-op here), `cargo metadata` and the
-  local packaging check; those fixed costs are the "no-op re-run" row.
+- "Push stage" is what the tool reports with `-v` for the upload itself. `skopeo copy`
+  pushes the image and one tag; the tool's defaults also set the version and commit tags
+  and attach the SBOM (an artifact manifest, its blobs, and the referrers tag on this
+  registry), which on a tiny image is most of the requests. The goal row compares the same
+  work (`-t latest --sbom none`). The whole `--push` process also runs `cargo build` (a
+  no-op here), `cargo metadata` and the local packaging check; those fixed costs are the
+  "no-op re-run" row.
 - The unchanged re-push asks the registry for the manifest digest (HEAD) and each tag, and
   writes nothing. The rest of its time is the no-op run: `cargo build` and `cargo metadata`
   (twice: the workspace, then the target-filtered graph for the SBOM, alongside the build),
@@ -233,6 +239,7 @@ for w, label in (("small", "testdata/hello-http"), ("large", "this repository's 
     size = int((R / f"{w}.binsize").read_text())
     stage = [float(x) for x in (R / f"{w}-stage.txt").read_text().split()]
     push_stage = [float(x) for x in (R / f"{w}-push-stage.txt").read_text().split()]
+    push_same = [float(x) for x in (R / f"{w}-push-stage-same.txt").read_text().split()]
     repush_stage = [float(x) for x in (R / f"{w}-repush-stage.txt").read_text().split()]
     floor = t(f"{w}-floor")[0]
     image, binlayer, base = map(int, (R / f"{w}.sizes").read_text().split())
@@ -245,7 +252,8 @@ for w, label in (("small", "testdata/hello-http"), ("large", "this repository's 
     print(f"| packaging stage alone (binary → OCI layout, from `-v`) | {fmt(statistics.median(stage))} | {fmt(min(stage))} | {fmt(max(stage))} |")
     print(row("buildah: FROM scratch + COPY, build and push to an OCI layout", f"{w}-buildah"))
     print(row("`cargo containerize --push` to a fresh repository (includes cargo's no-op build)", f"{w}-push"))
-    print(f"| push stage alone (images and SBOMs, from `-v`) | {fmt(statistics.median(push_stage))} | {fmt(min(push_stage))} | {fmt(max(push_stage))} |")
+    print(f"| push stage alone, defaults: 3 tags + SBOM artifact (from `-v`) | {fmt(statistics.median(push_stage))} | {fmt(min(push_stage))} | {fmt(max(push_stage))} |")
+    print(f"| push stage alone, what skopeo does: `-t latest --sbom none` (from `-v`) | {fmt(statistics.median(push_same))} | {fmt(min(push_same))} | {fmt(max(push_same))} |")
     print(row("`skopeo copy` of our OCI layout to a fresh repository", f"{w}-skopeo"))
     print(row("`cargo containerize --push` again, unchanged", f"{w}-repush"))
     print(f"| push stage of that unchanged re-push (from `-v`) | {fmt(statistics.median(repush_stage))} | {fmt(min(repush_stage))} | {fmt(max(repush_stage))} |")
@@ -257,7 +265,8 @@ for w, label in (("small", "testdata/hello-http"), ("large", "this repository's 
     print(f"| packaging stage / floor | {statistics.median(stage)/floor:.2f} | ≤ 1.3 |")
     print(f"| cold run / floor (whole process) | {t(f'{w}-package')[0]/floor:.2f} | — |")
     print(f"| cold run / buildah | {t(f'{w}-package')[0]/t(f'{w}-buildah')[0]:.2f} | < 0.5 |")
-    print(f"| push stage / skopeo copy | {statistics.median(push_stage)/t(f'{w}-skopeo')[0]:.2f} | ≤ 1.0 |")
+    print(f"| push stage / skopeo copy, same work (image + 1 tag) | {statistics.median(push_same)/t(f'{w}-skopeo')[0]:.2f} | ≤ 1.0 |")
+    print(f"| push stage with the defaults (3 tags + SBOM) / skopeo copy | {statistics.median(push_stage)/t(f'{w}-skopeo')[0]:.2f} | — |")
     print(f"| whole push process / skopeo copy (ours also runs cargo and writes the image) | {t(f'{w}-push')[0]/t(f'{w}-skopeo')[0]:.2f} | — |")
     print(f"| re-push of an unchanged image: push stage | {fmt(statistics.median(repush_stage))} s, {(R / f'{w}.repush-bytes').read_text().strip()} blob bytes | < 0.2 s, 0 bytes |")
     print(f"| re-push of an unchanged image: whole process beyond cargo's no-op build | {t(f'{w}-repush')[0] - t(f'{w}-cargo-noop')[0]:.3f} s | — |")
