@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use cargo_containerize::cli::Command;
 use cargo_containerize::config::{self, Env};
-use cargo_containerize::error::{EXIT_CONFIG, EXIT_REGISTRY};
+use cargo_containerize::error::{EXIT_CONFIG, EXIT_REGISTRY, Error};
 use cargo_containerize::events::{Event, Finished};
 use cargo_containerize::output::{MessageFormat, Shell, Verbosity};
 use cargo_containerize::{cli, commands, pipeline};
@@ -97,24 +97,12 @@ fn main() -> ExitCode {
         return sboms_only(settings, &mut shell);
     }
     match pipeline::run(&settings, &mut shell) {
-        Ok(summaries) => {
-            if shell.format() == MessageFormat::Json {
-                finish(&mut shell, 0, summaries.len(), None);
-                return ExitCode::SUCCESS;
-            }
-            for s in &summaries {
-                if shell.out_line(s.output_ref()).is_err() {
-                    // stdout closed (e.g. `| head`): nothing left to say.
-                    return ExitCode::SUCCESS;
-                }
-            }
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            let code = e.exit_code();
-            finish(&mut shell, code, 0, Some(e.to_string()));
-            report(miette::Report::new(e), code)
-        }
+        Ok(summaries) => succeeded(
+            &mut shell,
+            summaries.len(),
+            summaries.iter().map(|s| s.output_ref().to_string()),
+        ),
+        Err(e) => failed(&mut shell, e),
     }
 }
 
@@ -125,38 +113,40 @@ fn sboms_only(mut settings: config::Settings, shell: &mut Shell) -> ExitCode {
         Ok(sboms) => {
             let images: std::collections::BTreeSet<&str> =
                 sboms.iter().map(|s| s.image.as_str()).collect();
-            finish(shell, 0, images.len(), None);
-            if shell.format() == MessageFormat::Json {
-                return ExitCode::SUCCESS;
-            }
-            for sbom in &sboms {
-                if shell.out_line(&sbom.path.display().to_string()).is_err() {
-                    return ExitCode::SUCCESS;
-                }
-            }
-            ExitCode::SUCCESS
+            let paths = sboms.iter().map(|s| s.path.display().to_string());
+            succeeded(shell, images.len(), paths)
         }
-        Err(e) => {
-            let code = e.exit_code();
-            finish(shell, code, 0, Some(e.to_string()));
-            report(miette::Report::new(e), code)
-        }
+        Err(e) => failed(shell, e),
     }
 }
 
 /// `plan` and `--dry-run`: the plan on stdout (or the `plan` event), nothing built.
 fn plan_only(settings: &config::Settings, shell: &mut Shell) -> ExitCode {
     match commands::plan::exec(settings, shell) {
-        Ok(plan) => {
-            finish(shell, 0, plan.images.len(), None);
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            let code = e.exit_code();
-            finish(shell, code, 0, Some(e.to_string()));
-            report(miette::Report::new(e), code)
+        Ok(plan) => succeeded(shell, plan.images.len(), std::iter::empty()),
+        Err(e) => failed(shell, e),
+    }
+}
+
+/// Success: the `finished` event, or (for humans) `lines` on stdout, one per line.
+fn succeeded(shell: &mut Shell, images: usize, lines: impl Iterator<Item = String>) -> ExitCode {
+    finish(shell, 0, images, None);
+    if shell.format() == MessageFormat::Human {
+        for line in lines {
+            if shell.out_line(&line).is_err() {
+                // stdout closed (e.g. `| head`): nothing left to say.
+                break;
+            }
         }
     }
+    ExitCode::SUCCESS
+}
+
+/// Failure: the `finished` event with the error, and the report on stderr.
+fn failed(shell: &mut Shell, e: Error) -> ExitCode {
+    let code = e.exit_code();
+    finish(shell, code, 0, Some(e.to_string()));
+    report(miette::Report::new(e), code)
 }
 
 /// The `finished` event (JSON mode only).

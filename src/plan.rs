@@ -244,12 +244,12 @@ pub fn plan_images(ws: &Workspace, settings: &Settings) -> Result<Plan, PlanErro
                 Source::Bin(bin.manifest_display.clone(), bin.name.clone()),
             ));
         }
-        let mut image_settings = config::resolve_image(&layers, settings.platforms.as_deref())?;
-        // --image-label / --image-annotation win over the metadata, as `--platform` does.
-        image_settings.labels.extend(settings.labels.clone());
-        image_settings
-            .annotations
-            .extend(settings.annotations.clone());
+        // The command line's layer (--image-label, --image-annotation) goes on top.
+        layers.push((
+            &settings.overrides,
+            Source::Cli("--image-label/--image-annotation"),
+        ));
+        let image_settings = config::resolve_image(&layers, settings.platforms.as_deref())?;
         let assets_dir = match &image_settings.assets {
             None => None,
             Some((dir, _)) => {

@@ -51,20 +51,13 @@ fn validate_all_versions(file: &Path) {
 
 /// The documents of a YAML file as PyYAML (YAML 1.1) reads them.
 fn pyyaml(path: &Path) -> Vec<Value> {
-    let out = Command::new("python3")
+    let out = support::output_ok(Command::new("python3")
         .args([
             "-c",
             "import json, sys, yaml; print(json.dumps([d for d in yaml.safe_load_all(open(sys.argv[1])) if d is not None], default=repr))",
         ])
-        .arg(path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+        .arg(path));
+    serde_json::from_slice(&out).unwrap()
 }
 
 /// The YAML with our image digest replaced, after checking it is the image's digest: the

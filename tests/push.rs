@@ -731,16 +731,7 @@ fn loopback_hostname() -> Option<String> {
 /// returns (CA certificate, server certificate, server key).
 fn private_ca(dir: &std::path::Path, host: &str) -> [std::path::PathBuf; 3] {
     let run = |args: &[&str]| {
-        let out = Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        support::output_ok(Command::new("openssl").args(args).current_dir(dir));
     };
     let ec = [
         "-newkey",

@@ -12,17 +12,12 @@ use serde_json::Value;
 use support::Fixture;
 
 fn commands(files: &[PathBuf]) -> Vec<Value> {
-    let out = Command::new("python3")
-        .arg(support::repo().join("tests/support/workflow-commands.py"))
-        .args(files)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "workflow-commands.py failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = support::output_ok(
+        Command::new("python3")
+            .arg(support::repo().join("tests/support/workflow-commands.py"))
+            .args(files),
     );
-    serde_json::from_slice(&out.stdout).unwrap()
+    serde_json::from_slice(&out).unwrap()
 }
 
 fn args_of(cmd: &Value) -> Vec<String> {

@@ -217,10 +217,9 @@ pub struct Settings {
     pub tag_from_git: bool,
     /// `--image-refs`.
     pub image_refs: Option<PathBuf>,
-    /// `--image-label`: config labels over every image's metadata ones.
-    pub labels: BTreeMap<String, String>,
-    /// `--image-annotation`: manifest annotations over every image's metadata ones.
-    pub annotations: BTreeMap<String, String>,
+    /// The command line's layer of image settings (`--image-label`, `--image-annotation`),
+    /// applied over every image's metadata layers.
+    pub overrides: ImageLayer,
     /// `--sbom`.
     pub sbom: crate::sbom::SbomFormat,
     /// `--no-kube`: write no Kubernetes YAML.
@@ -394,8 +393,11 @@ pub fn resolve(args: BuildArgs, env: &Env) -> Result<Settings, ConfigError> {
         naming,
         tag_from_git: args.tag_from_git,
         image_refs: args.image_refs,
-        labels: args.image_labels.iter().cloned().collect(),
-        annotations: args.image_annotations.iter().cloned().collect(),
+        overrides: ImageLayer {
+            labels: Some(args.image_labels.iter().cloned().collect()),
+            annotations: Some(args.image_annotations.iter().cloned().collect()),
+            ..ImageLayer::default()
+        },
         sbom: match args.sbom {
             SbomArg::Cyclonedx => crate::sbom::SbomFormat::CycloneDx,
             SbomArg::None => crate::sbom::SbomFormat::None,

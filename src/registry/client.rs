@@ -146,6 +146,8 @@ pub struct ClientOptions {
 pub struct RegistryClient {
     http: Client,
     base: String,
+    /// `base`, parsed once: requests to other origins get no credentials.
+    base_url: Option<reqwest::Url>,
     registry: String,
     credential: Credential,
     policy: RetryPolicy,
@@ -196,6 +198,7 @@ impl RegistryClient {
         let scheme = if opts.plain_http { "http" } else { "https" };
         Ok(RegistryClient {
             http,
+            base_url: reqwest::Url::parse(&format!("{scheme}://{}", repo.api_host())).ok(),
             base: format!("{scheme}://{}", repo.api_host()),
             registry: repo.registry.clone(),
             credential,
@@ -223,18 +226,12 @@ impl RegistryClient {
         }
     }
 
-    /// Whether `url` has the registry's scheme, host and port.
+    /// Whether `url` has the registry's scheme, host and port (its URL origin).
     fn same_origin(&self, url: &str) -> bool {
-        let origin = |u: &str| {
-            reqwest::Url::parse(u).ok().map(|u| {
-                (
-                    u.scheme().to_string(),
-                    u.host_str().map(str::to_ascii_lowercase),
-                    u.port_or_known_default(),
-                )
-            })
-        };
-        origin(url).is_some_and(|o| Some(o) == origin(&self.base))
+        match (reqwest::Url::parse(url), &self.base_url) {
+            (Ok(u), Some(base)) => u.origin() == base.origin(),
+            _ => false,
+        }
     }
 
     fn build(&self, req: &Request, auth: Option<&str>) -> Result<RequestBuilder, PushError> {
@@ -459,22 +456,22 @@ impl RegistryClient {
                     }
                     outcome
                 }
-                // An untrusted certificate does not get better with retries.
-                Err(e) if is_certificate_error(&error_chain(&e)) => {
-                    return Err(PushError::Tls {
-                        registry: self.registry.clone(),
-                        message: error_chain(&e),
-                    });
-                }
-                Err(e) if !req.retry => {
-                    return Err(PushError::Connection {
-                        url,
-                        attempts: attempt,
-                        message: error_chain(&e),
-                    });
-                }
                 Err(e) => {
-                    last_error = error_chain(&e);
+                    let message = error_chain(&e);
+                    // An untrusted certificate does not get better with retries.
+                    if is_certificate_error(&message) {
+                        let registry = self.registry.clone();
+                        return Err(PushError::Tls { registry, message });
+                    }
+                    if !req.retry {
+                        let attempts = attempt;
+                        return Err(PushError::Connection {
+                            url,
+                            attempts,
+                            message,
+                        });
+                    }
+                    last_error = message;
                     Outcome::Connection
                 }
             };

@@ -90,7 +90,7 @@ pub fn pull_base(
         message: format!("--base: {e}"),
     })?;
     let client = connect(&r.repository, settings, extra_ca(settings)?, shell)?;
-    if cache.get(r.reference()).is_none() {
+    if !cache.holds(r.reference()) {
         shell.status("Pulling", format!("base image {r}"));
     }
     let base = pull::pull_base(&client, &r, platforms, layout, cache)?;

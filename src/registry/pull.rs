@@ -73,6 +73,11 @@ impl DocCache {
         valid.then(|| self.dir.join(hex))
     }
 
+    /// Whether a document for `digest` is stored (not checked; [`DocCache::get`] checks).
+    pub fn holds(&self, digest: &str) -> bool {
+        self.path(digest).is_some_and(|p| p.is_file())
+    }
+
     /// The document `digest`, if cached and intact.
     pub fn get(&self, digest: &str) -> Option<Vec<u8>> {
         let bytes = std::fs::read(self.path(digest)?).ok()?;
@@ -159,9 +164,26 @@ fn sha256(bytes: &[u8]) -> String {
 }
 
 impl Source<'_> {
-    /// A manifest or index by tag or digest: from the cache for a digest it holds, else
-    /// from the registry (then cached).
+    /// A manifest or index by tag or digest.
     fn manifest(&self, reference: &str) -> Result<(Vec<u8>, String), PushError> {
+        let accept = [OCI_INDEX, OCI_MANIFEST, DOCKER_LIST, DOCKER_MANIFEST].join(", ");
+        self.document("manifests", reference, Some(accept))
+    }
+
+    /// The base's config (small: read into memory; our images carry their own config,
+    /// so it does not go into the layout).
+    fn config(&self, digest: &str) -> Result<Vec<u8>, PushError> {
+        Ok(self.document("blobs", digest, None)?.0)
+    }
+
+    /// A small JSON document (`/v2/<name>/{kind}/{reference}`): from the cache for a digest
+    /// it holds, else from the registry, checked against the digest asked for and cached.
+    fn document(
+        &self,
+        kind: &str,
+        reference: &str,
+        accept: Option<String>,
+    ) -> Result<(Vec<u8>, String), PushError> {
         if let Some(bytes) = self.cache.get(reference) {
             return Ok((bytes, reference.to_string()));
         }
@@ -169,16 +191,16 @@ impl Source<'_> {
         self.requests.set(self.requests.get() + 1);
         let mut req = Request::new(
             Method::GET,
-            format!("/v2/{}/manifests/{reference}", r.repository.path),
+            format!("/v2/{}/{kind}/{reference}", r.repository.path),
             vec![format!("repository:{}:pull", r.repository.path)],
         );
-        req.accept = Some([OCI_INDEX, OCI_MANIFEST, DOCKER_LIST, DOCKER_MANIFEST].join(", "));
+        req.accept = accept;
         let resp = client.send(&req)?;
         if resp.status() != StatusCode::OK {
             let status = resp.status().as_u16();
             return Err(PushError::Registry {
                 registry: client.registry().to_string(),
-                action: format!("fetching the base image {r}"),
+                action: format!("fetching {kind}/{reference} of the base image {r}"),
                 status,
                 code: String::new(),
                 message: if status == 404 {
@@ -190,13 +212,13 @@ impl Source<'_> {
         }
         let bytes = resp
             .bytes()
-            .map_err(|e| unexpected(client, "reading a manifest", e.to_string()))?
+            .map_err(|e| unexpected(client, "reading the base image", e.to_string()))?
             .to_vec();
         let digest = sha256(&bytes);
         if reference.starts_with("sha256:") && digest != reference {
             return Err(PushError::DigestMismatch {
                 registry: client.registry().to_string(),
-                what: format!("manifest of {r}"),
+                what: format!("{kind}/{reference} of {r}"),
                 expected: reference.to_string(),
                 got: digest,
             });
@@ -205,18 +227,7 @@ impl Source<'_> {
         Ok((bytes, digest))
     }
 
-    /// The base's config: from the cache, else downloaded through the layout (verified)
-    /// and cached. Our images carry their own config, so it does not stay in the layout.
-    fn config(&self, digest: &str, size: u64) -> Result<Vec<u8>, PushError> {
-        if let Some(bytes) = self.cache.get(digest) {
-            return Ok(bytes);
-        }
-        self.blob(digest, size)?;
-        let bytes = fsutil::read(&crate::image::blob_path(&self.layout.blobs_dir(), digest))?;
-        self.cache.put(digest, &bytes)?;
-        Ok(bytes)
-    }
-
+    /// A layer, downloaded into the layout unless it is there.
     fn blob(&self, digest: &str, size: u64) -> Result<(), PushError> {
         if self.layout.has_blob(digest, size) {
             return Ok(());
@@ -327,9 +338,8 @@ pub fn pull_base(
         let config = manifest
             .config
             .ok_or_else(|| unexpected(client, "reading the base manifest", "no config"))?;
-        let config_doc: ConfigDoc =
-            serde_json::from_slice(&src.config(&config.digest, config.size)?)
-                .map_err(|e| unexpected(client, "reading the base config", e.to_string()))?;
+        let config_doc: ConfigDoc = serde_json::from_slice(&src.config(&config.digest)?)
+            .map_err(|e| unexpected(client, "reading the base config", e.to_string()))?;
         if config_doc.architecture != platform.arch() {
             return Err(unexpected(
                 client,

@@ -374,15 +374,7 @@ pub fn push_set(
     if manifest_present(client, repo, &top.digest, &media_type, &top.digest)? {
         return retag(client, repo, set, tags, known, progress);
     }
-    // Every blob once, in a stable order.
-    let mut blobs: BTreeMap<String, u64> = BTreeMap::new();
-    for img in &set.images {
-        blobs.insert(img.config.digest.clone(), img.config.size());
-        for l in &img.layers {
-            blobs.insert(l.digest.clone(), l.size);
-        }
-    }
-    let blobs: Vec<(String, u64)> = blobs.into_iter().collect();
+    let blobs: Vec<(String, u64)> = blobs_of(set).into_iter().collect();
     progress.set_total(blobs.iter().map(|(_, size)| size).sum());
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<(usize, Result<BlobOutcome, PushError>)>> = Mutex::new(Vec::new());
@@ -467,6 +459,19 @@ pub fn push_set(
     })
 }
 
+/// Every blob of `set` (configs and layers of all platforms) once, by digest, in a stable
+/// order, with its size.
+fn blobs_of(set: &ImageSet) -> BTreeMap<String, u64> {
+    let mut blobs = BTreeMap::new();
+    for img in &set.images {
+        blobs.insert(img.config.digest.clone(), img.config.size());
+        for l in &img.layers {
+            blobs.insert(l.digest.clone(), l.size);
+        }
+    }
+    blobs
+}
+
 /// The image is already in `repo` (an unchanged re-push): sets only the tags that do not
 /// already point at it, and uploads nothing.
 fn retag(
@@ -479,13 +484,7 @@ fn retag(
 ) -> Result<PushedImage, PushError> {
     let (top, media_type) = set.top();
     let media_type = media_type.to_string();
-    let mut blobs = BTreeMap::new();
-    for img in &set.images {
-        blobs.insert(&img.config.digest, img.config.size());
-        for l in &img.layers {
-            blobs.insert(&l.digest, l.size);
-        }
-    }
+    let blobs = blobs_of(set);
     for digest in blobs.keys() {
         known.insert(digest, &repo.path);
     }

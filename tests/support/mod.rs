@@ -450,20 +450,27 @@ pub fn validate_events(stream: &str) -> Vec<Value> {
         .collect()
 }
 
+/// Runs `cmd` and returns its stdout; fails the test with its stderr if it fails.
+#[track_caller]
+pub fn output_ok(cmd: &mut Command) -> Vec<u8> {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
 /// Makes the fixture a git repository with one commit tagged `tag` (a clean tree, as
 /// `--tag-from-git` requires).
 pub fn git_tag(root: &Path, tag: &str) {
     let git = |args: &[&str]| {
-        let out = Command::new("git")
-            .args(["-c", "user.name=test", "-c", "user.email=test@example.com"])
-            .args(args)
-            .current_dir(root)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "git {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
+        output_ok(
+            Command::new("git")
+                .args(["-c", "user.name=test", "-c", "user.email=test@example.com"])
+                .args(args)
+                .current_dir(root),
         );
     };
     git(&["init", "-q"]);
