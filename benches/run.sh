@@ -34,12 +34,13 @@ log() { echo "bench: $*" >&2; }
 scripts/install-test-deps.sh >&2
 need=()
 for t in hyperfine buildah; do command -v "$t" >/dev/null || need+=("$t"); done
+[ -x /usr/bin/time ] || need+=(time)
 if [ ${#need[@]} -gt 0 ]; then
   log "apt: installing ${need[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
-[ -x /usr/bin/time ] || { log "apt: installing time"; apt-get install -y -qq time >/dev/null; }
 
 log "building cargo-containerize (release)"
 cargo build --release --locked -q
