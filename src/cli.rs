@@ -39,13 +39,45 @@ pub enum Command {
     /// Check credentials against a registry and store them in docker's config.json
     Login(crate::commands::login::LoginArgs),
     /// Build, then replace containerize://BINARY references in YAML files with the image digests
-    Resolve(Box<crate::commands::resolve::ResolveArgs>),
+    Resolve(Box<ResolveArgs>),
     /// Print what would be built and pushed, without building or writing anything (like --dry-run)
     Plan(Box<BuildArgs>),
     /// Build the binaries and write only their CycloneDX SBOMs, no images; prints each SBOM's path
     Sbom(Box<BuildArgs>),
     /// Add a commented [package.metadata.containerize] section to a Cargo.toml, and optionally a GitHub workflow and the Kubernetes templates
-    Init(crate::commands::init::InitArgs),
+    Init(InitArgs),
+}
+
+/// `cargo containerize resolve`.
+#[derive(Debug, clap::Args)]
+pub struct ResolveArgs {
+    /// YAML file whose containerize://BINARY references are replaced (repeatable; - for stdin)
+    #[arg(short = 'f', long = "filename", value_name = "FILE", required = true)]
+    pub files: Vec<PathBuf>,
+
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub build: BuildArgs,
+}
+
+/// `cargo containerize init`.
+#[derive(Debug, clap::Args)]
+pub struct InitArgs {
+    /// The package's Cargo.toml [default: the nearest Cargo.toml at or above the current directory]
+    #[arg(long, value_name = "PATH")]
+    pub manifest_path: Option<PathBuf>,
+    /// The workspace member to set up (instead of the package of the current directory)
+    #[arg(short, long, value_name = "SPEC")]
+    pub package: Option<String>,
+    /// Replace an existing [package.metadata.containerize] section and overwrite existing files
+    #[arg(long)]
+    pub force: bool,
+    /// Also write .github/workflows/containerize.yml: build and push to ghcr.io on v* tags
+    #[arg(long)]
+    pub github_workflow: bool,
+    /// Also copy the built-in Kubernetes templates to containerize/kubernetes/ next to the Cargo.toml and set `templates` to it
+    #[arg(long)]
+    pub templates: bool,
 }
 
 /// The flags of a build (the default command).

@@ -3,22 +3,12 @@
 
 use crate::build::BuildError;
 use crate::config::ConfigError;
+use crate::exit;
 use crate::fsutil::FsError;
 use crate::image::config::AssembleError;
 use crate::image::layout::LayoutError;
 use crate::plan::PlanError;
 use crate::workspace::WorkspaceError;
-
-/// Exit code for usage and configuration errors.
-pub const EXIT_CONFIG: i32 = 2;
-/// Exit code for build failures (cargo, toolchain, non-static binaries).
-pub const EXIT_BUILD: i32 = 3;
-/// Exit code for registry failures (auth, network, refused pushes).
-pub const EXIT_REGISTRY: i32 = 4;
-/// Exit code after Ctrl-C (128 + SIGINT), as shells report it.
-pub const EXIT_INTERRUPTED: i32 = 130;
-/// Exit code for failures writing outputs.
-pub const EXIT_OUTPUT: i32 = 1;
 
 /// Any error of a run.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
@@ -79,18 +69,18 @@ impl Error {
     /// The process exit code for this error.
     pub fn exit_code(&self) -> i32 {
         if crate::interrupt::requested() {
-            return EXIT_INTERRUPTED;
+            return exit::INTERRUPTED;
         }
         match self {
-            Error::Interrupted(_) => EXIT_INTERRUPTED,
-            Error::Config(_) | Error::Workspace(_) | Error::Plan(_) => EXIT_CONFIG,
-            Error::Build(_) => EXIT_BUILD,
-            Error::Push(crate::registry::PushError::MissingRepo) => EXIT_CONFIG,
-            Error::Push(_) => EXIT_REGISTRY,
-            Error::Package(crate::image::package::PackageError::Assets(_)) => EXIT_CONFIG,
-            Error::Layout(_) | Error::Assemble(_) | Error::Package(_) => EXIT_OUTPUT,
-            Error::Sbom(crate::sbom::SbomError::Metadata { .. }) => EXIT_CONFIG,
-            Error::Sbom(_) => EXIT_OUTPUT,
+            Error::Interrupted(_) => exit::INTERRUPTED,
+            Error::Config(_) | Error::Workspace(_) | Error::Plan(_) => exit::CONFIG,
+            Error::Build(_) => exit::BUILD,
+            Error::Push(crate::registry::PushError::MissingRepo) => exit::CONFIG,
+            Error::Push(_) => exit::REGISTRY,
+            Error::Package(crate::image::package::PackageError::Assets(_)) => exit::CONFIG,
+            Error::Layout(_) | Error::Assemble(_) | Error::Package(_) => exit::OUTPUT,
+            Error::Sbom(crate::sbom::SbomError::Metadata { .. }) => exit::CONFIG,
+            Error::Sbom(_) => exit::OUTPUT,
             Error::Kube(e) => e.exit_code(),
         }
     }

@@ -2,10 +2,9 @@
 //! on stdout, each with a `reason`. The wire format is documented message by message in
 //! `docs/message-format.schema.json`, which the tests validate real runs against.
 
-use serde::Serialize;
+use std::path::PathBuf;
 
-use crate::pipeline::ImageSummary;
-use crate::plan::{ImagePlan, Plan};
+use serde::Serialize;
 
 /// One planned image (the `plan` event).
 #[derive(Debug, Clone, Serialize)]
@@ -28,31 +27,6 @@ pub struct PlannedImage {
     pub push_refs: Vec<String>,
     /// `target/containerize/<image>/`: `image.json`, the SBOMs and `kubernetes.yaml`.
     pub out_dir: String,
-}
-
-impl PlannedImage {
-    /// The event form of a planned image; `push` says whether the run pushes it.
-    pub fn new(image: &ImagePlan, push: bool) -> Self {
-        let push_refs = match (&image.repository, push) {
-            (Some(repo), true) => image.tags.iter().map(|t| format!("{repo}:{t}")).collect(),
-            _ => Vec::new(),
-        };
-        PlannedImage {
-            name: image.name.clone(),
-            package: image.package.clone(),
-            bin: image.bin.clone(),
-            platforms: image
-                .settings
-                .platforms
-                .iter()
-                .map(ToString::to_string)
-                .collect(),
-            tags: image.tags.clone(),
-            repository: image.repository.as_ref().map(ToString::to_string),
-            push_refs,
-            out_dir: image.out_dir.display().to_string(),
-        }
-    }
 }
 
 /// An image pushed (the `image-pushed` event).
@@ -124,17 +98,58 @@ pub enum Event {
     Finished(Finished),
 }
 
-impl Event {
-    /// The `plan` event of a plan; `push` is `--push`.
-    pub fn plan(plan: &Plan, push: bool) -> Event {
-        Event::Plan {
-            images: plan
-                .images
-                .iter()
-                .map(|i| PlannedImage::new(i, push))
-                .collect(),
-            layout: plan.layout_dir.display().to_string(),
-            push,
-        }
+/// What a run produced, per image (also written as `<image>/image.json`).
+#[derive(Debug, Clone, Serialize)]
+pub struct ImageSummary {
+    /// Image name.
+    pub name: String,
+    /// Tags in the layout.
+    pub tags: Vec<String>,
+    /// Digest of the index (several platforms) or the manifest (one).
+    pub digest: String,
+    /// Media type of that document.
+    pub media_type: String,
+    /// `name:tag@digest`.
+    pub reference: String,
+    /// Per platform: `linux/amd64` → manifest digest and compressed size.
+    pub platforms: Vec<PlatformSummary>,
+    /// The push, with `--push`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pushed: Option<PushedSummary>,
+    /// The OCI layout holding the image, relative to this summary's directory
+    /// (`../oci`), so the file is the same wherever the workspace is.
+    pub layout: PathBuf,
+}
+
+/// Where an image was pushed.
+#[derive(Debug, Clone, Serialize)]
+pub struct PushedSummary {
+    /// `registry/path@sha256:…`.
+    pub reference: String,
+    /// `registry/path`.
+    pub repository: String,
+    /// Tags set in the registry.
+    pub tags: Vec<String>,
+    /// Blob bytes uploaded (0 when the registry had everything).
+    pub uploaded_bytes: u64,
+}
+
+impl ImageSummary {
+    /// The line printed on stdout: the pushed reference, else the local one.
+    pub fn output_ref(&self) -> &str {
+        self.pushed
+            .as_ref()
+            .map_or(&self.reference, |p| &p.reference)
     }
+}
+
+/// One platform of an image.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlatformSummary {
+    /// `linux/amd64`.
+    pub platform: String,
+    /// Manifest digest.
+    pub digest: String,
+    /// Config + layers, compressed.
+    pub compressed_size: u64,
 }

@@ -14,11 +14,13 @@
 #![deny(missing_docs)]
 
 pub mod build;
+pub mod canonical;
 pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod error;
 pub mod events;
+pub mod exit;
 pub mod fsutil;
 pub mod git;
 pub mod image;

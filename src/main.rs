@@ -5,8 +5,9 @@ use std::process::ExitCode;
 
 use cargo_containerize::cli::Command;
 use cargo_containerize::config::{self, Env};
-use cargo_containerize::error::{EXIT_CONFIG, EXIT_REGISTRY, Error};
+use cargo_containerize::error::Error;
 use cargo_containerize::events::{Event, Finished};
+use cargo_containerize::exit;
 use cargo_containerize::output::{MessageFormat, Shell, Verbosity};
 use cargo_containerize::{cli, commands, pipeline};
 
@@ -19,7 +20,7 @@ fn main() -> ExitCode {
     let cli = match cli::parse_from(std::env::args_os()) {
         Ok(c) => c,
         Err(e) => {
-            let code = if e.use_stderr() { EXIT_CONFIG } else { 0 };
+            let code = if e.use_stderr() { exit::CONFIG } else { 0 };
             let _ = e.print();
             return ExitCode::from(code as u8);
         }
@@ -38,7 +39,7 @@ fn main() -> ExitCode {
                 help = "`cargo containerize --push` pushes the images with their SBOMs attached",
                 "`cargo containerize sbom` writes SBOM files only; it pushes nothing"
             );
-            return report(e, EXIT_CONFIG);
+            return report(e, exit::CONFIG);
         }
         Some(Command::Sbom(args)) => cli::BuildArgs {
             sbom_only: true,
@@ -69,8 +70,8 @@ fn main() -> ExitCode {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     let code = match &e {
-                        commands::login::LoginError::Usage(_) => EXIT_CONFIG,
-                        commands::login::LoginError::Push(_) => EXIT_REGISTRY,
+                        commands::login::LoginError::Usage(_) => exit::CONFIG,
+                        commands::login::LoginError::Push(_) => exit::REGISTRY,
                         commands::login::LoginError::Fs(_) => 1,
                     };
                     report(miette::Report::new(e), code)
@@ -85,8 +86,8 @@ fn main() -> ExitCode {
         Ok(s) => s,
         Err(e) => {
             let mut shell = Shell::stdio(Verbosity::Quiet).with_format(format);
-            finish(&mut shell, EXIT_CONFIG, 0, Some(e.to_string()));
-            return report(miette::Report::new(e), EXIT_CONFIG);
+            finish(&mut shell, exit::CONFIG, 0, Some(e.to_string()));
+            return report(miette::Report::new(e), exit::CONFIG);
         }
     };
     let mut shell = Shell::stdio(settings.verbosity).with_format(settings.message_format);
@@ -108,7 +109,7 @@ fn main() -> ExitCode {
 
 /// `sbom`: the SBOM paths on stdout (or `sbom-written` events).
 fn sboms_only(mut settings: config::Settings, shell: &mut Shell) -> ExitCode {
-    settings.sbom = cargo_containerize::sbom::SbomFormat::CycloneDx;
+    settings.sbom = cargo_containerize::config::SbomFormat::CycloneDx;
     match pipeline::sboms_only(&settings, shell) {
         Ok(sboms) => {
             let images: std::collections::BTreeSet<&str> =
@@ -157,7 +158,7 @@ fn finish(shell: &mut Shell, exit_code: i32, images: usize, error: Option<String
         images,
         error,
     });
-    pipeline::emit(shell, &event);
+    shell.emit(&event);
 }
 
 fn report(report: miette::Report, code: i32) -> ExitCode {

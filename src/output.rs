@@ -87,14 +87,19 @@ impl Shell {
 
     /// Writes one event as a JSON line on stdout (`--message-format json` only). Keys are
     /// sorted, so the stream is stable.
-    pub fn event(&mut self, event: &crate::events::Event) -> io::Result<()> {
+    pub fn event<E: serde::Serialize>(&mut self, event: &E) -> io::Result<()> {
         if self.format != MessageFormat::Json {
             return Ok(());
         }
-        let blob = crate::image::canonical::to_canonical_json(event).map_err(io::Error::other)?;
+        let blob = crate::canonical::to_canonical_json(event).map_err(io::Error::other)?;
         self.out.write_all(&blob.bytes)?;
         self.out.write_all(b"\n")?;
         self.out.flush()
+    }
+
+    /// [`Shell::event`], for events whose loss must not stop the run (a closed stdout).
+    pub fn emit<E: serde::Serialize>(&mut self, event: &E) {
+        let _ = self.event(event);
     }
 
     /// The verbosity this shell prints at.
@@ -292,6 +297,18 @@ impl<R: Read> Read for ProgressReader<R> {
         let n = self.inner.read(buf)?;
         self.progress.inc(n as u64);
         Ok(n)
+    }
+}
+
+/// `1.2 MiB`, `340 KiB`, `512 B`.
+pub fn human_size(bytes: u64) -> String {
+    let b = bytes as f64;
+    if b >= 1024.0 * 1024.0 {
+        format!("{:.1} MiB", b / 1024.0 / 1024.0)
+    } else if b >= 1024.0 {
+        format!("{:.1} KiB", b / 1024.0)
+    } else {
+        format!("{bytes} B")
     }
 }
 

@@ -5,22 +5,20 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::time::Instant;
 
-use serde::Serialize;
-
 use crate::build;
+use crate::canonical::to_canonical_json;
 use crate::config::Settings;
 use crate::error::Error;
-use crate::events::{Event, FileEvent, PushedEvent};
+use crate::events::{Event, FileEvent, ImageSummary, PlatformSummary, PushedEvent, PushedSummary};
 use crate::fsutil;
 use crate::image::ImageSet;
 use crate::image::artifact::Artifact;
 use crate::image::cache::LayerCache;
-use crate::image::canonical::to_canonical_json;
 use crate::image::config::AssembleError;
 use crate::image::layout::{Layout, write_archive};
 use crate::image::package::{Base, Packager, PulledPlatform, package_image};
 use crate::interrupt::{self, Interrupted};
-use crate::output::Shell;
+use crate::output::{Shell, human_size};
 use crate::plan;
 use crate::platform::Platform;
 use crate::registry::{self, PushJob};
@@ -28,62 +26,6 @@ use crate::sbom;
 use crate::sbom::bom::BaseInfo;
 use crate::sbom::resolve::{CrateGraph, FeatureFlags};
 use crate::workspace;
-
-/// What a run produced, per image (also written as `<image>/image.json`).
-#[derive(Debug, Clone, Serialize)]
-pub struct ImageSummary {
-    /// Image name.
-    pub name: String,
-    /// Tags in the layout.
-    pub tags: Vec<String>,
-    /// Digest of the index (several platforms) or the manifest (one).
-    pub digest: String,
-    /// Media type of that document.
-    pub media_type: String,
-    /// `name:tag@digest`.
-    pub reference: String,
-    /// Per platform: `linux/amd64` → manifest digest and compressed size.
-    pub platforms: Vec<PlatformSummary>,
-    /// The push, with `--push`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub pushed: Option<PushedSummary>,
-    /// The OCI layout holding the image, relative to this summary's directory
-    /// (`../oci`), so the file is the same wherever the workspace is.
-    pub layout: PathBuf,
-}
-
-/// Where an image was pushed.
-#[derive(Debug, Clone, Serialize)]
-pub struct PushedSummary {
-    /// `registry/path@sha256:…`.
-    pub reference: String,
-    /// `registry/path`.
-    pub repository: String,
-    /// Tags set in the registry.
-    pub tags: Vec<String>,
-    /// Blob bytes uploaded (0 when the registry had everything).
-    pub uploaded_bytes: u64,
-}
-
-impl ImageSummary {
-    /// The line printed on stdout: the pushed reference, else the local one.
-    pub fn output_ref(&self) -> &str {
-        self.pushed
-            .as_ref()
-            .map_or(&self.reference, |p| &p.reference)
-    }
-}
-
-/// One platform of an image.
-#[derive(Debug, Clone, Serialize)]
-pub struct PlatformSummary {
-    /// `linux/amd64`.
-    pub platform: String,
-    /// Manifest digest.
-    pub digest: String,
-    /// Config + layers, compressed.
-    pub compressed_size: u64,
-}
 
 /// The binaries of a run and the crate graphs their SBOMs need, built while holding the
 /// target directory's lock (released on drop).
@@ -106,7 +48,7 @@ fn build_stage(settings: &Settings, shell: &mut Shell) -> Result<BuildOutput, Er
     });
     let ws = ws?;
     let plan = plan::plan_images(&ws, settings)?;
-    emit(shell, &Event::plan(&plan, settings.push));
+    shell.emit(&plan::plan_event(&plan, settings.push));
     // One run at a time per target directory, like cargo's own lock.
     let lock = fsutil::lock_exclusive(&plan.out_dir.join(".lock"), || {
         shell.status(
@@ -200,7 +142,7 @@ pub fn run(settings: &Settings, shell: &mut Shell) -> Result<Vec<ImageSummary>, 
     write_layouts(&plan, &layout, &sets, &artifacts, shell)?;
     let mut summaries: Vec<ImageSummary> = sets.iter().map(summarize).collect();
     for summary in &summaries {
-        emit(shell, &Event::ImageBuilt(summary.clone()));
+        shell.emit(&Event::ImageBuilt(summary.clone()));
     }
     if settings.push {
         interrupt::check()?;
@@ -312,7 +254,7 @@ fn report_sboms(sboms: &[sbom::Sbom], shell: &mut Shell) {
             platform: Some(sbom.platform.to_string()),
             path: sbom.path.display().to_string(),
         };
-        emit(shell, &Event::SbomWritten(event));
+        shell.emit(&Event::SbomWritten(event));
     }
 }
 
@@ -364,14 +306,11 @@ fn write_kube(
         .collect();
     let files = crate::kube::write_all(root, plan, &refs, settings.kube_dir.as_deref(), shell)?;
     for path in files {
-        emit(
-            shell,
-            &Event::KubeWritten(FileEvent {
-                name: None,
-                platform: None,
-                path: path.display().to_string(),
-            }),
-        );
+        shell.emit(&Event::KubeWritten(FileEvent {
+            name: None,
+            platform: None,
+            path: path.display().to_string(),
+        }));
     }
     Ok(())
 }
@@ -431,7 +370,7 @@ fn push_images(
             tags: p.tags.clone(),
             uploaded_bytes: p.uploaded_bytes,
         };
-        emit(shell, &Event::ImagePushed(event));
+        shell.emit(&Event::ImagePushed(event));
         summary.pushed = Some(PushedSummary {
             reference: p.reference(),
             repository: p.repository.to_string(),
@@ -464,11 +403,6 @@ fn write_summaries(
     Ok(())
 }
 
-/// Writes an event on stdout in JSON mode. A closed stdout does not stop the run.
-pub fn emit(shell: &mut Shell, event: &Event) {
-    let _ = shell.event(event);
-}
-
 fn summarize(set: &ImageSet) -> ImageSummary {
     let (top, media_type) = set.top();
     let tag = set.tags.first().cloned().unwrap_or_else(|| "latest".into());
@@ -489,18 +423,6 @@ fn summarize(set: &ImageSet) -> ImageSummary {
             })
             .collect(),
         layout: PathBuf::from("../oci"),
-    }
-}
-
-/// `1.2 MiB`, `340 KiB`, `512 B`.
-pub fn human_size(bytes: u64) -> String {
-    let b = bytes as f64;
-    if b >= 1024.0 * 1024.0 {
-        format!("{:.1} MiB", b / 1024.0 / 1024.0)
-    } else if b >= 1024.0 {
-        format!("{:.1} KiB", b / 1024.0)
-    } else {
-        format!("{bytes} B")
     }
 }
 

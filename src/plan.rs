@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use crate::config::{self, ConfigError, ImageSettings, Naming, Settings, Source};
+use crate::events::{Event, PlannedImage};
 use crate::git;
 use crate::platform::Platform;
 use crate::registry::PushError;
@@ -357,6 +358,38 @@ pub fn plan_images(ws: &Workspace, settings: &Settings) -> Result<Plan, PlanErro
         tarball: settings.tarball.clone(),
         base: settings.base.clone().or_else(|| ws.config.base.clone()),
     })
+}
+
+/// The `plan` event of a plan; `push` is `--push`.
+pub fn plan_event(plan: &Plan, push: bool) -> Event {
+    Event::Plan {
+        images: plan.images.iter().map(|i| planned_image(i, push)).collect(),
+        layout: plan.layout_dir.display().to_string(),
+        push,
+    }
+}
+
+/// The event form of a planned image; `push` says whether the run pushes it.
+fn planned_image(image: &ImagePlan, push: bool) -> PlannedImage {
+    let push_refs = match (&image.repository, push) {
+        (Some(repo), true) => image.tags.iter().map(|t| format!("{repo}:{t}")).collect(),
+        _ => Vec::new(),
+    };
+    PlannedImage {
+        name: image.name.clone(),
+        package: image.package.clone(),
+        bin: image.bin.clone(),
+        platforms: image
+            .settings
+            .platforms
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
+        tags: image.tags.clone(),
+        repository: image.repository.as_ref().map(ToString::to_string),
+        push_refs,
+        out_dir: image.out_dir.display().to_string(),
+    }
 }
 
 #[cfg(test)]

@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 use cargo_metadata::MetadataCommand;
 use toml_edit::{DocumentMut, Item, Table};
 
-use crate::error::{EXIT_CONFIG, EXIT_OUTPUT};
+use crate::cli::InitArgs;
+use crate::exit;
 use crate::fsutil::{self, FsError};
 use crate::kube::template;
 use crate::output::Shell;
@@ -33,25 +34,6 @@ const GIT_PLACEHOLDER: &str = "https://github.com/OWNER/cargo-containerize";
 const KUBE_HEADER: &str = "# [package.metadata.containerize.kubernetes]\n";
 
 /// `init` flags.
-#[derive(Debug, clap::Args)]
-pub struct InitArgs {
-    /// The package's Cargo.toml [default: the nearest Cargo.toml at or above the current directory]
-    #[arg(long, value_name = "PATH")]
-    pub manifest_path: Option<PathBuf>,
-    /// The workspace member to set up (instead of the package of the current directory)
-    #[arg(short, long, value_name = "SPEC")]
-    pub package: Option<String>,
-    /// Replace an existing [package.metadata.containerize] section and overwrite existing files
-    #[arg(long)]
-    pub force: bool,
-    /// Also write .github/workflows/containerize.yml: build and push to ghcr.io on v* tags
-    #[arg(long)]
-    pub github_workflow: bool,
-    /// Also copy the built-in Kubernetes templates to containerize/kubernetes/ next to the Cargo.toml and set `templates` to it
-    #[arg(long)]
-    pub templates: bool,
-}
-
 /// Errors of `init`.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum InitError {
@@ -109,8 +91,8 @@ impl InitError {
     /// failures writing.
     pub fn exit_code(&self) -> i32 {
         match self {
-            InitError::Fs(_) => EXIT_OUTPUT,
-            _ => EXIT_CONFIG,
+            InitError::Fs(_) => exit::OUTPUT,
+            _ => exit::CONFIG,
         }
     }
 }

@@ -6,12 +6,12 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
+use crate::config::SbomFormat;
 use crate::config::Settings;
 use crate::error::Error;
-use crate::events::Event;
 use crate::output::{MessageFormat, Shell};
 use crate::plan::{self, Plan};
-use crate::sbom::{self, SbomFormat};
+use crate::sbom;
 use crate::workspace;
 
 /// Plans and prints the plan: as text on stdout, or with `--message-format json` as the
@@ -20,7 +20,7 @@ pub fn exec(settings: &Settings, shell: &mut Shell) -> Result<Plan, Error> {
     let ws = workspace::load(settings)?;
     let plan = plan::plan_images(&ws, settings)?;
     match shell.format() {
-        MessageFormat::Json => crate::pipeline::emit(shell, &Event::plan(&plan, settings.push)),
+        MessageFormat::Json => shell.emit(&crate::plan::plan_event(&plan, settings.push)),
         MessageFormat::Human => {
             let cwd = std::env::current_dir().unwrap_or_default();
             // A closed stdout (`| head`) is not an error worth reporting.

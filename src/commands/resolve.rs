@@ -6,25 +6,13 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::PathBuf;
 
-use crate::cli::BuildArgs;
+use crate::cli::ResolveArgs;
 use crate::config::{self, Env};
 use crate::error::Error;
 use crate::fsutil::FsError;
 use crate::kube::refs;
 use crate::output::Shell;
 use crate::pipeline;
-
-/// `cargo containerize resolve`.
-#[derive(Debug, clap::Args)]
-pub struct ResolveArgs {
-    /// YAML file whose containerize://BINARY references are replaced (repeatable; - for stdin)
-    #[arg(short = 'f', long = "filename", value_name = "FILE", required = true)]
-    pub files: Vec<PathBuf>,
-
-    #[command(flatten)]
-    #[allow(missing_docs)]
-    pub build: BuildArgs,
-}
 
 fn read_input(path: &PathBuf) -> Result<(String, String), FsError> {
     if path.as_os_str() == "-" {

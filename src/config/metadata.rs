@@ -104,7 +104,7 @@ pub struct ImageLayer {
     /// of a run share one base, so this is a workspace-level key only.
     pub base: Option<String>,
     /// Kubernetes YAML settings (`[…containerize.kubernetes]`).
-    pub kubernetes: Option<crate::kube::KubeLayer>,
+    pub kubernetes: Option<crate::config::kube::KubeLayer>,
 }
 
 /// A package's `[package.metadata.containerize]`: its own layer plus per-binary layers.
@@ -198,7 +198,7 @@ pub struct ImageSettings {
     /// `repository` from the metadata, with where it came from.
     pub repository: Option<(String, Source)>,
     /// Kubernetes YAML settings, resolved.
-    pub kubernetes: crate::kube::KubeSettings,
+    pub kubernetes: crate::config::kube::KubeSettings,
 }
 
 /// Merges layers (lowest precedence first) with the CLI platform override into the
@@ -219,7 +219,7 @@ pub fn resolve_image(
         platforms: vec![Platform::LinuxAmd64],
         assets_source: Source::Default,
         repository: None,
-        kubernetes: crate::kube::KubeSettings::default(),
+        kubernetes: crate::config::kube::KubeSettings::default(),
     };
     let mut assets_dest: Option<String> = None;
     for (layer, source) in layers {
@@ -298,7 +298,7 @@ pub fn resolve_image(
         .iter()
         .filter_map(|(l, src)| l.kubernetes.as_ref().map(|k| (k, src)))
         .collect();
-    s.kubernetes = crate::kube::settings::resolve(&kube_layers, &s.exposed_ports)?;
+    s.kubernetes = crate::config::kube::resolve(&kube_layers, &s.exposed_ports)?;
     if let Some((dir, dest)) = &mut s.assets {
         *dest = assets_dest.unwrap_or_else(|| {
             let name = dir.trim_end_matches('/').rsplit('/').next().unwrap_or(dir);

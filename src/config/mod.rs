@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 
+pub mod kube;
 mod metadata;
 
 pub use metadata::{
@@ -221,7 +222,7 @@ pub struct Settings {
     /// applied over every image's metadata layers.
     pub overrides: ImageLayer,
     /// `--sbom`.
-    pub sbom: crate::sbom::SbomFormat,
+    pub sbom: SbomFormat,
     /// `--no-kube`: write no Kubernetes YAML.
     pub no_kube: bool,
     /// `--kube-dir`: where Kubernetes YAML goes instead of `target/containerize/`.
@@ -399,8 +400,8 @@ pub fn resolve(args: BuildArgs, env: &Env) -> Result<Settings, ConfigError> {
             ..ImageLayer::default()
         },
         sbom: match args.sbom {
-            SbomArg::Cyclonedx => crate::sbom::SbomFormat::CycloneDx,
-            SbomArg::None => crate::sbom::SbomFormat::None,
+            SbomArg::Cyclonedx => SbomFormat::CycloneDx,
+            SbomArg::None => SbomFormat::None,
         },
         no_kube: args.no_kube,
         kube_dir: args.kube_dir,
@@ -483,6 +484,16 @@ pub fn validate_tag(tag: &str) -> Result<(), String> {
             "`{tag}` is not a valid tag (letters, digits, `_`, `.`, `-`; at most 128; not starting with `.` or `-`)"
         ))
     }
+}
+
+/// `--sbom`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SbomFormat {
+    /// No SBOM.
+    None,
+    /// CycloneDX 1.5 JSON (the default).
+    #[default]
+    CycloneDx,
 }
 
 #[cfg(test)]

@@ -8,8 +8,8 @@
 use oci_spec::image::{ImageManifestBuilder, MediaType};
 use sha2::{Digest, Sha256};
 
+use crate::canonical::{JsonBlob, to_canonical_json};
 use crate::image::Image;
-use crate::image::canonical::{JsonBlob, to_canonical_json};
 use crate::image::config::AssembleError;
 use crate::image::manifest::descriptor;
 

@@ -7,10 +7,10 @@ use oci_spec::image::{
     Arch, ConfigBuilder, HistoryBuilder, ImageConfigurationBuilder, Os, RootFsBuilder,
 };
 
+use crate::canonical::{JsonBlob, to_canonical_json};
 use crate::config::APP_DIR;
 use crate::image::Layer;
 use crate::image::base::CA_BUNDLE_PATH;
-use crate::image::canonical::{JsonBlob, to_canonical_json};
 use crate::plan::{ImagePlan, keys};
 use crate::platform::Platform;
 

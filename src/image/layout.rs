@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use oci_spec::image::{Descriptor, ImageIndex, ImageIndexBuilder, MediaType};
 use serde_json::Value;
 
+use crate::canonical::{JsonBlob, to_canonical_json};
 use crate::fsutil::{self, FsError};
 use crate::image::artifact::Artifact;
-use crate::image::canonical::{JsonBlob, to_canonical_json};
 use crate::image::config::AssembleError;
 use crate::image::manifest::descriptor;
 use crate::image::tar::{Entry, write_tar};

@@ -7,7 +7,7 @@ use oci_spec::image::{
     Descriptor, Digest, ImageIndexBuilder, ImageManifestBuilder, MediaType, Os, PlatformBuilder,
 };
 
-use crate::image::canonical::{JsonBlob, to_canonical_json};
+use crate::canonical::{JsonBlob, to_canonical_json};
 use crate::image::config::{AssembleError, arch, image_config};
 use crate::image::{Image, ImageSet, Layer};
 use crate::plan::ImagePlan;

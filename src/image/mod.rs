@@ -5,7 +5,6 @@ pub mod artifact;
 pub mod assets;
 pub mod base;
 pub mod cache;
-pub mod canonical;
 pub mod config;
 pub mod gzip;
 pub mod layer;
@@ -18,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::image::canonical::JsonBlob;
+use crate::canonical::JsonBlob;
 use crate::platform::Platform;
 
 /// A compressed layer in a blob directory.

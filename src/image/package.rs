@@ -16,8 +16,8 @@ use crate::image::layout::Layout;
 use crate::image::manifest::{assemble_image, assemble_set};
 use crate::image::tar::Entry;
 use crate::image::{ImageSet, Layer, LayerBlob};
+use crate::output::human_size;
 use crate::output::{Progress, Shell};
-use crate::pipeline::human_size;
 use crate::plan::{ImagePlan, keys};
 use crate::platform::Platform;
 

@@ -13,7 +13,7 @@
 
 pub mod refs;
 pub mod render;
-pub mod settings;
+
 pub mod template;
 
 use std::collections::BTreeMap;
@@ -27,12 +27,12 @@ use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use serde::Serialize;
 
 use crate::config::Source;
-use crate::error::{EXIT_CONFIG, EXIT_OUTPUT};
+pub use crate::config::kube::{KubeLayer, KubeSettings};
+use crate::exit;
 use crate::fsutil::{self, FsError};
 use crate::output::Shell;
 use crate::plan::{ImagePlan, Plan};
 use render::{Objects, Workload};
-pub use settings::{KubeLayer, KubeSettings};
 use template::Templates;
 
 /// The file name written per image and for the whole run.
@@ -175,8 +175,8 @@ impl KubeError {
     /// The process exit code.
     pub fn exit_code(&self) -> i32 {
         match self {
-            KubeError::Serialize { .. } | KubeError::Fs(_) => EXIT_OUTPUT,
-            _ => EXIT_CONFIG,
+            KubeError::Serialize { .. } | KubeError::Fs(_) => exit::OUTPUT,
+            _ => exit::CONFIG,
         }
     }
 }
@@ -356,7 +356,7 @@ pub fn write_all(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kube::settings::ServiceSettings;
+    use crate::config::kube::ServiceSettings;
 
     /// Label values a YAML 1.1 reader would take for a bool, number or null unless quoted.
     const YAML_1_1_SCALARS: [(&str, &str); 5] = [

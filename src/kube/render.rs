@@ -33,7 +33,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde::Serialize;
 
 use super::KubeError;
-use super::settings::{DisruptionBudget, IntOrPercent, KubeSettings, ProbeSettings, dns_label};
+use crate::config::kube::{DisruptionBudget, IntOrPercent, KubeSettings, ProbeSettings, dns_label};
 
 /// The name of the container port the Service and the probes point at.
 pub const HTTP_PORT_NAME: &str = "http";
@@ -596,7 +596,7 @@ pub fn objects(
 mod tests {
     use super::*;
     use crate::config::Port;
-    use crate::kube::settings::{Metrics, ProbeSettings, ServiceSettings};
+    use crate::config::kube::{Metrics, ProbeSettings, ServiceSettings};
 
     fn settings() -> KubeSettings {
         KubeSettings {

@@ -184,10 +184,8 @@ fn first_difference(written: &Value, kept: &Value, at: String) -> Option<String>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::kube::{Autoscaling, KubeSettings, Metrics, ProbeSettings, ServiceSettings};
     use crate::kube::render::{self, Workload};
-    use crate::kube::settings::{
-        Autoscaling, KubeSettings, Metrics, ProbeSettings, ServiceSettings,
-    };
     use k8s_openapi::api::apps::v1::Deployment;
     use k8s_openapi::api::core::v1::Service;
 

@@ -16,7 +16,7 @@ use crate::fsutil::{self, FsError};
 use crate::image::ImageSet;
 use crate::image::layout::Layout;
 use crate::output::Shell;
-use crate::pipeline::human_size;
+use crate::output::human_size;
 use auth::AuthSources;
 use client::{ClientOptions, RegistryClient};
 use push::{KnownBlobs, PushedImage};

@@ -14,8 +14,8 @@ use std::collections::BTreeMap;
 use oci_spec::image::{Descriptor, ImageIndex, ImageIndexBuilder, MediaType};
 use reqwest::{Method, StatusCode};
 
+use crate::canonical::to_canonical_json;
 use crate::image::artifact::Artifact;
-use crate::image::canonical::to_canonical_json;
 use crate::image::layout::Layout;
 use crate::image::manifest::descriptor;
 use crate::output::Shell;

@@ -20,8 +20,8 @@ use cyclonedx_bom::prelude::{DateTime, NormalizedString, Purl, SpdxExpression};
 use purl::GenericPurlBuilder;
 use sha2::{Digest, Sha256};
 
+use crate::canonical::{JsonBlob, to_canonical_json};
 use crate::image::base::{CA_BUNDLE_PATH, base_entries};
-use crate::image::canonical::{JsonBlob, to_canonical_json};
 use crate::image::package::Base;
 use crate::image::tar::{EntryKind, FileSource};
 use crate::platform::Platform;

@@ -15,27 +15,18 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use crate::build::BuiltBinary;
+use crate::canonical::JsonBlob;
+use crate::config::SbomFormat;
 use crate::config::Settings;
 use crate::fsutil::{self, FsError};
 use crate::image::ImageSet;
 use crate::image::artifact::{Artifact, CYCLONEDX_JSON, assemble_artifact};
 use crate::image::cache::file_sha256;
-use crate::image::canonical::JsonBlob;
 use crate::image::config::AssembleError;
 use crate::plan::Plan;
 use crate::platform::Platform;
 use bom::{BaseInfo, BomInput};
 use resolve::{CrateGraph, FeatureFlags};
-
-/// `--sbom`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum SbomFormat {
-    /// No SBOM.
-    None,
-    /// CycloneDX 1.5 JSON (the default).
-    #[default]
-    CycloneDx,
-}
 
 /// Errors making SBOMs.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]

@@ -2,7 +2,7 @@
 //!
 //! Same two steps as `config`: raw layers with all-`Option` fields ([`KubeLayer`]) are
 //! validated one by one against the table they came from (so an error names the key and the
-//! `Cargo.toml`), then overlaid (workspace < package < bin) onto the defaults of issue 5.
+//! `Cargo.toml`), then overlaid (workspace < package < bin) onto the defaults.
 //!
 //! In: the layers `config` collected and the image's `exposed-ports`. Out: the resolved
 //! types below, which `render` and `template` read. The files follow those steps:
