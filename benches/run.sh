@@ -52,7 +52,7 @@ mkdir -p "$WORK"
 RESULTS="$WORK/results"; rm -rf "$RESULTS"; mkdir -p "$RESULTS"
 REG_DIR=""
 cleanup() {
-  [ -n "$REG_DIR" ] && tests/support/testkit/registry.sh stop "$REG_DIR" >/dev/null 2>&1 || true
+  [ -n "$REG_DIR" ] && tests/testsuite/support/testkit/registry.sh stop "$REG_DIR" >/dev/null 2>&1 || true
   rm -rf "$WORK/buildah-root" "$WORK/buildah-run" "$WORK"/*-ctx "$WORK/registry"
 }
 trap cleanup EXIT
@@ -95,9 +95,9 @@ cat > "$RESET" <<RESET_EOF
 #!/usr/bin/env bash
 set -e
 cd "$ROOT"
-tests/support/testkit/registry.sh stop "$WORK/registry" >/dev/null 2>&1 || true
+tests/testsuite/support/testkit/registry.sh stop "$WORK/registry" >/dev/null 2>&1 || true
 rm -rf "$WORK/registry"
-tests/support/testkit/registry.sh start --auth none --port $REG_PORT --dir "$WORK/registry" >/dev/null 2>&1
+tests/testsuite/support/testkit/registry.sh start --auth none --port $REG_PORT --dir "$WORK/registry" >/dev/null 2>&1
 RESET_EOF
 chmod +x "$RESET"
 "$RESET"; REG_DIR="$WORK/registry"

@@ -6,9 +6,9 @@
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # --with-referrers: ferro-oci-server (registry with the OCI referrers API) and
-# --with-cargo-cyclonedx: the reference SBOM generator, both for tests/sbom.rs.
-# /usr/bin/time measures peak memory in tests/push.rs (Debian's `time`, not the shell keyword);
-# openssl makes the private CA for the TLS registry test.
+# --with-cargo-cyclonedx: the reference SBOM generator, both for tests/testsuite/sbom.rs.
+# /usr/bin/time measures peak memory in tests/testsuite/push.rs (Debian's `time`, not the
+# shell keyword); openssl makes the private CA for the TLS registry test.
 missing=()
 [ -x /usr/bin/time ] || missing+=(time)
 command -v openssl >/dev/null || missing+=(openssl)
@@ -17,4 +17,4 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-exec "$here/../tests/support/testkit/install-deps.sh" --with-referrers --with-cargo-cyclonedx "$@"
+exec "$here/../tests/testsuite/support/testkit/install-deps.sh" --with-referrers --with-cargo-cyclonedx "$@"

@@ -6,14 +6,13 @@
 
 #![allow(clippy::print_stderr, clippy::disallowed_methods)]
 
-mod support;
-
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
-use support::{Fixture, Registry, kit, require, validate_layout};
+
+use crate::support::{self, Fixture, Registry, kit, require, validate_layout};
 
 /// `gitdep`'s commit: fixed author, committer and dates make the same hash every time,
 /// so the fixture's committed Cargo.lock stays valid.

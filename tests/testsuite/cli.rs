@@ -1,8 +1,9 @@
 //! The command line as a user meets it: `--help` of every command, usage errors and their
-//! exit codes, as trycmd cases in `tests/cmd/` (regenerate with `TRYCMD=overwrite cargo
-//! test --test cli`), and the README showing the same help.
+//! exit codes, as trycmd cases in `tests/testsuite/cmd/` (regenerate with
+//! `TRYCMD=overwrite cargo test --test testsuite cli::`), and the README showing the same
+//! help.
 
-mod support;
+use crate::support;
 
 #[test]
 fn cli_cases() {
@@ -13,7 +14,7 @@ fn cli_cases() {
         )
         // clap wraps help to the terminal; these runs have none, so fix the width.
         .env("COLUMNS", "100")
-        .case("tests/cmd/*.toml");
+        .case("tests/testsuite/cmd/*.toml");
 }
 
 /// README's "Usage" section is `cargo containerize --help` verbatim, like ko's presubmit
@@ -21,11 +22,12 @@ fn cli_cases() {
 /// README shows it.
 #[test]
 fn readme_shows_the_current_help() {
-    let help = std::fs::read_to_string(support::repo().join("tests/cmd/help.stdout")).unwrap();
+    let help =
+        std::fs::read_to_string(support::repo().join("tests/testsuite/cmd/help.stdout")).unwrap();
     let readme = std::fs::read_to_string(support::repo().join("README.md")).unwrap();
     let block = format!("```text\n$ cargo containerize --help\n{help}```\n");
     assert!(
         readme.contains(&block),
-        "README.md's Usage section must hold tests/cmd/help.stdout verbatim, as:\n{block}"
+        "README.md's Usage section must hold tests/testsuite/cmd/help.stdout verbatim, as:\n{block}"
     );
 }

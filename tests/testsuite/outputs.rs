@@ -1,9 +1,7 @@
 //! Extra outputs (another OCI layout, an OCI archive for `podman load`), assets, and the
 //! incremental no-op re-run.
 
-mod support;
-
-use support::{Fixture, json_blob, require, run_once, validate_layout};
+use crate::support::{self, Fixture, json_blob, require, run_once, validate_layout};
 
 #[test]
 fn extra_layout_and_tarball_hold_the_same_image() {

@@ -5,13 +5,11 @@
 
 #![allow(clippy::print_stderr, clippy::disallowed_methods)]
 
-mod support;
-
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{Fixture, Registry, containerize_cmd, kit};
+use crate::support::{self, Fixture, Registry, containerize_cmd, kit};
 
 fn index_digest(layout: &Path) -> Option<String> {
     let bytes = std::fs::read(layout.join("index.json")).ok()?;

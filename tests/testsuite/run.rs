@@ -1,9 +1,7 @@
 //! The testdata HTTP service, built for amd64 and arm64, validated as an OCI layout by
 //! the ecosystem's tools and run with podman the way a pod would run it.
 
-mod support;
-
-use support::{Container, Fixture, json_blob, run_once, validate_layout};
+use crate::support::{Container, Fixture, json_blob, run_once, validate_layout};
 
 #[test]
 fn hello_http_multi_arch_layout_validates_and_serves_on_both_architectures() {

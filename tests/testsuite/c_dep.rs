@@ -1,9 +1,7 @@
 //! A crate that compiles C code builds statically for both architectures: musl-gcc for
 //! x86_64, cargo-zigbuild for aarch64.
 
-mod support;
-
-use support::{Fixture, require, run_once, validate_layout};
+use crate::support::{Fixture, require, run_once, validate_layout};
 
 #[test]
 fn crate_with_c_code_builds_static_and_runs_on_amd64_and_arm64() {

@@ -1,7 +1,7 @@
 //! Shared helpers for the integration tests: copy a fixture workspace into a temp dir, run
 //! the real binary on it, call the test kit's validators. Missing tools fail with the
 //! command that installs them; nothing is skipped silently.
-#![allow(dead_code, clippy::disallowed_methods)]
+#![allow(clippy::disallowed_methods)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -17,7 +17,7 @@ pub fn repo() -> PathBuf {
 
 /// A test kit script.
 pub fn testkit(script: &str) -> PathBuf {
-    repo().join("tests/support/testkit").join(script)
+    repo().join("tests/testsuite/support/testkit").join(script)
 }
 
 /// Fails the test with the install command when `tool` is not on PATH.
@@ -421,13 +421,13 @@ pub fn eprint_stream(stream: &str) {
 }
 
 /// Validates a `--message-format json` stream against docs/message-format.schema.json
-/// (tests/support/validate-events.py) and returns its events.
+/// (tests/testsuite/support/validate-events.py) and returns its events.
 #[track_caller]
 pub fn validate_events(stream: &str) -> Vec<Value> {
     use std::io::Write;
     use std::process::Stdio;
     let mut child = Command::new("python3")
-        .arg(repo().join("tests/support/validate-events.py"))
+        .arg(repo().join("tests/testsuite/support/validate-events.py"))
         .stdin(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

@@ -1,20 +1,20 @@
 //! The GitHub workflows (this project's and the one `init --github-workflow` writes for
 //! users) are valid YAML workflows and use only flags that exist: every `cargo
-//! containerize` command line in them is extracted (tests/support/workflow-commands.py)
-//! and run, with `--dry-run`, against testdata/hello-http tagged v1.2.3.
-
-mod support;
+//! containerize` command line in them is extracted
+//! (tests/testsuite/support/workflow-commands.py) and run, with `--dry-run`, against
+//! testdata/hello-http tagged v1.2.3.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
-use support::Fixture;
+
+use crate::support::{self, Fixture};
 
 fn commands(files: &[PathBuf]) -> Vec<Value> {
     let out = support::output_ok(
         Command::new("python3")
-            .arg(support::repo().join("tests/support/workflow-commands.py"))
+            .arg(support::repo().join("tests/testsuite/support/workflow-commands.py"))
             .args(files),
     );
     serde_json::from_slice(&out).unwrap()

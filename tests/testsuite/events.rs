@@ -1,9 +1,7 @@
 //! `--message-format json`: every line of real runs (local, pushed, failed) validates
 //! against the documented schema, and the exit codes are the documented ones.
 
-mod support;
-
-use support::{Fixture, Registry, validate_events};
+use crate::support::{self, Fixture, Registry, validate_events};
 
 fn reasons(events: &[serde_json::Value]) -> Vec<&str> {
     events

@@ -2,9 +2,7 @@
 //! `finished` events), build and write nothing, and show exactly what a real run then
 //! does.
 
-mod support;
-
-use support::Fixture;
+use crate::support::{self, Fixture};
 
 #[track_caller]
 fn assert_nothing_written(fx: &Fixture) {

@@ -4,12 +4,10 @@
 
 #![allow(clippy::print_stderr)]
 
-mod support;
-
 use std::path::Path;
 use std::process::Command;
 
-use support::{Fixture, containerize_cmd};
+use crate::support::{self, Fixture, containerize_cmd};
 
 fn git(dir: &Path, args: &[&str]) {
     let ok = Command::new("git")

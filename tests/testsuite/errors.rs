@@ -1,9 +1,7 @@
 //! Bad input gets a clear error that says what to do, with a distinct exit code, and
 //! leaves no output behind.
 
-mod support;
-
-use support::Fixture;
+use crate::support::{self, Fixture};
 
 #[track_caller]
 fn assert_nothing_written(fx: &Fixture) {

@@ -1,9 +1,7 @@
 //! Selecting binaries in a multi-package workspace the way cargo does (-p, --bin,
 //! --workspace, --exclude), and one layout holding every image.
 
-mod support;
-
-use support::{Fixture, run_once, validate_layout};
+use crate::support::{Fixture, run_once, validate_layout};
 
 fn ref_names(fx: &Fixture) -> Vec<String> {
     let index: serde_json::Value =

@@ -391,11 +391,6 @@ impl FaultProxy {
         }
     }
 
-    /// Replaces the faults to inject from now on.
-    pub fn set_faults(&self, faults: Faults) {
-        self.shared.lock().unwrap().faults = faults;
-    }
-
     /// A snapshot of the counters.
     pub fn stats(&self) -> Stats {
         self.shared.lock().unwrap().stats.clone()

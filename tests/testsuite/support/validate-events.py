@@ -9,7 +9,7 @@ import sys
 
 import jsonschema
 
-schema_path = pathlib.Path(__file__).resolve().parents[2] / "docs" / "message-format.schema.json"
+schema_path = pathlib.Path(__file__).resolve().parents[3] / "docs" / "message-format.schema.json"
 schema = json.loads(schema_path.read_text())
 jsonschema.Draft202012Validator.check_schema(schema)
 validator = jsonschema.Draft202012Validator(schema)

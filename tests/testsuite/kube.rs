@@ -3,13 +3,12 @@
 //! schema it bundles, snapshotted, re-read by PyYAML (the YAML 1.1 reader that takes `on`
 //! for a bool), and the container spec is exercised for real with podman.
 
-mod support;
-
 use std::path::Path;
 use std::process::Command;
 
 use serde_json::Value;
-use support::{Container, Fixture, repo, require, testkit};
+
+use crate::support::{self, Container, Fixture, repo, require, testkit};
 
 /// Runs validate-k8s.sh for one Kubernetes version.
 #[track_caller]

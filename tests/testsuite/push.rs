@@ -4,12 +4,10 @@
 
 #![allow(clippy::print_stderr, clippy::disallowed_methods)]
 
-mod support;
-
 use std::process::Command;
-use support::proxy::{FaultProxy, Faults};
 
-use support::{Container, Fixture, Registry};
+use crate::support::proxy::{FaultProxy, Faults};
+use crate::support::{self, Container, Fixture, Registry};
 
 fn fast_retries<'a>() -> Vec<(&'a str, &'a str)> {
     vec![

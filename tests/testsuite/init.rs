@@ -2,13 +2,12 @@
 //! formatting), cargo still reads it, the section it adds is accepted by the real run, and
 //! the copied templates give the same Kubernetes YAML as the built-in ones.
 
-mod support;
-
 use std::path::Path;
 use std::process::Command;
 
 use serde_json::Value;
-use support::Fixture;
+
+use crate::support::{self, Fixture};
 
 const MANIFEST: &str = "\
 # Our little service.   (a comment before everything)

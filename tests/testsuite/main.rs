@@ -1,0 +1,22 @@
+//! The integration tests, as one test binary (the layout cargo's own testsuite uses): one
+//! module per capability, sharing `support`. Run one capability with
+//! `cargo test --test testsuite push::`.
+
+mod support;
+
+mod c_dep;
+mod cli;
+mod config_fuzz;
+mod errors;
+mod events;
+mod init;
+mod kube;
+mod outputs;
+mod plan;
+mod push;
+mod reliability;
+mod reproducible;
+mod run;
+mod sbom;
+mod workflows;
+mod workspace;
