@@ -29,8 +29,21 @@ pub fn to_canonical_json<T: Serialize>(value: &T) -> Result<JsonBlob, serde_json
     let v = serde_json::to_value(value)?;
     let mut bytes = Vec::with_capacity(1024);
     write_value(&v, &mut bytes)?;
-    let digest = format!("sha256:{}", hex::encode(Sha256::digest(&bytes)));
+    let digest = sha256_digest(Sha256::digest(&bytes));
     Ok(JsonBlob { bytes, digest })
+}
+
+/// The OCI digest (`sha256:<hex>`) of a SHA-256 hash, through oci-spec's [`Digest`] so
+/// every digest of the tool is spelled one way.
+///
+/// [`Digest`]: oci_spec::image::Digest
+pub fn sha256_digest(hash: impl AsRef<[u8]>) -> String {
+    let hex = hex::encode(hash.as_ref());
+    match <oci_spec::image::Sha256Digest as std::str::FromStr>::from_str(&hex) {
+        Ok(d) => oci_spec::image::Digest::from(d).to_string(),
+        // 32 bytes always hex-encode to a valid SHA-256 digest.
+        Err(_) => unreachable!("a SHA-256 hash is 64 hex digits"),
+    }
 }
 
 fn write_value(v: &Value, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {

@@ -53,6 +53,10 @@ pub enum Error {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Sbom(#[from] crate::sbom::SbomError),
+    /// Writing an output (another layout, an archive, a registry).
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Sink(#[from] crate::image::sink::SinkError),
     /// Kubernetes YAML and `resolve`.
     #[error(transparent)]
     #[diagnostic(transparent)]
@@ -82,6 +86,7 @@ impl Error {
             Error::Sbom(crate::sbom::SbomError::Metadata { .. }) => exit::CONFIG,
             Error::Sbom(_) => exit::OUTPUT,
             Error::Kube(e) => e.exit_code(),
+            Error::Sink(e) => e.exit_code(),
         }
     }
 }

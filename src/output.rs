@@ -80,6 +80,19 @@ impl Shell {
         self
     }
 
+    /// Changes what stdout carries (once the command line is resolved).
+    pub fn set_format(&mut self, format: MessageFormat) {
+        self.format = format;
+    }
+
+    /// Changes how much is printed on stderr (once the command line is resolved).
+    pub fn set_verbosity(&mut self, verbosity: Verbosity) {
+        self.verbosity = verbosity;
+        if verbosity < Verbosity::Normal {
+            self.bars = None;
+        }
+    }
+
     /// What stdout carries.
     pub fn format(&self) -> MessageFormat {
         self.format

@@ -1,7 +1,10 @@
-//! The stages in order: Settings → Workspace → Plan → BuiltBinary → layers → Image /
-//! Index → OCI layout (+ extra layout, tarball) → per-image summary → refs on stdout.
+//! The only place that knows the order of the stages:
+//! Settings → Workspace → Plan → BuiltBinary → layers → Image / Index → the run's OCI
+//! layout → sinks (extra layout, tarball, registry) → SBOM, `image.json`, Kubernetes YAML
+//! → per-image summary. [`Mode`] says how far a run goes; after planning every stage reads
+//! the [`Plan`], not the settings.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -15,42 +18,78 @@ use crate::image::ImageSet;
 use crate::image::artifact::Artifact;
 use crate::image::cache::LayerCache;
 use crate::image::config::AssembleError;
-use crate::image::layout::{Layout, write_archive};
+use crate::image::layout::Layout;
 use crate::image::package::{Base, Packager, PulledPlatform, package_image};
+use crate::image::sink::{Delivered, LayoutSink, Packaged, Sink, TarballSink};
 use crate::interrupt::{self, Interrupted};
 use crate::output::{Shell, human_size};
-use crate::plan;
-use crate::platform::Platform;
-use crate::registry::{self, PushJob};
+use crate::plan::{self, ImagePlan, Plan};
+use crate::registry;
+use crate::registry::sink::RegistrySink;
 use crate::sbom;
 use crate::sbom::bom::BaseInfo;
 use crate::sbom::resolve::{CrateGraph, FeatureFlags};
 use crate::workspace;
 
-/// The binaries of a run and the crate graphs their SBOMs need, built while holding the
-/// target directory's lock (released on drop).
-struct BuildOutput {
-    ws: workspace::Workspace,
-    plan: plan::Plan,
-    built: Vec<build::BuiltBinary>,
-    graphs: BTreeMap<Platform, CrateGraph>,
-    _lock: fsutil::FileLock,
+/// How far a run goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Everything: build, package, write, push (with `--push`), YAML.
+    Build,
+    /// `plan` / `--dry-run`: read the workspace and plan; nothing is built or written.
+    Plan,
+    /// `sbom`: build the binaries and write their SBOMs; no images.
+    SbomOnly,
 }
 
-/// Workspace → plan → lock → `cargo build`, with the SBOMs' crate graphs resolved
-/// alongside.
-fn build_stage(settings: &Settings, shell: &mut Shell) -> Result<BuildOutput, Error> {
+/// What a run produced.
+#[derive(Debug)]
+pub enum Outcome {
+    /// [`Mode::Plan`]: the plan.
+    Planned(Box<Plan>),
+    /// [`Mode::SbomOnly`]: the SBOMs written.
+    Sboms(Vec<sbom::Sbom>),
+    /// [`Mode::Build`]: one summary per image, in plan order.
+    Images(Vec<ImageSummary>),
+}
+
+/// One image as it flows through packaging, the sinks and the summary: never kept in
+/// parallel vectors.
+struct ImageResult<'p> {
+    plan: &'p ImagePlan,
+    set: ImageSet,
+    artifacts: Vec<Artifact>,
+    delivered: Vec<Delivered>,
+}
+
+impl ImageResult<'_> {
+    fn packaged(&self) -> Packaged<'_> {
+        Packaged {
+            plan: self.plan,
+            set: &self.set,
+            artifacts: &self.artifacts,
+        }
+    }
+}
+
+/// Runs the stages `mode` asks for. Status goes to `shell`'s stderr, events to its stdout.
+pub fn run(settings: &Settings, mode: Mode, shell: &mut Shell) -> Result<Outcome, Error> {
+    let started = Instant::now();
     // rustup's answer is needed only at build time: ask while cargo reads the workspace.
     let (ws, probe) = std::thread::scope(|s| {
-        let probe = s.spawn(|| build::probe(settings));
+        let probe = s.spawn(|| (mode != Mode::Plan).then(|| build::probe(&settings.cargo)));
         let ws = workspace::load(settings);
         (ws, crate::join(probe))
     });
     let ws = ws?;
     let plan = plan::plan_images(&ws, settings)?;
-    shell.emit(&plan::plan_event(&plan, settings.push));
+    shell.emit(&plan::plan_event(&plan));
+    let Some(probe) = probe else {
+        return Ok(Outcome::Planned(Box::new(plan)));
+    };
+
     // One run at a time per target directory, like cargo's own lock.
-    let lock = fsutil::lock_exclusive(&plan.out_dir.join(".lock"), || {
+    let _lock = fsutil::lock_exclusive(&plan.out_dir.join(".lock"), || {
         shell.status(
             "Blocking",
             format!("waiting for file lock on {}", plan.out_dir.display()),
@@ -59,8 +98,8 @@ fn build_stage(settings: &Settings, shell: &mut Shell) -> Result<BuildOutput, Er
     // The SBOM's dependency graphs (`cargo metadata --filter-platform`) resolve while
     // cargo builds.
     let (built, graphs) = std::thread::scope(|s| {
-        let graphs = s.spawn(|| sbom::resolve_graphs(&plan, settings));
-        let built = build::build_all(&plan, &ws, settings, &probe, shell);
+        let graphs = s.spawn(|| sbom::resolve_graphs(&plan));
+        let built = build::build_all(&plan, &ws, &probe, shell);
         (built, crate::join(graphs))
     });
     let built = match built {
@@ -69,62 +108,26 @@ fn build_stage(settings: &Settings, shell: &mut Shell) -> Result<BuildOutput, Er
         other => other?,
     };
     interrupt::check()?;
-    Ok(BuildOutput {
-        ws,
-        plan,
-        built,
-        graphs: graphs?,
-        _lock: lock,
-    })
-}
+    let graphs = graphs?;
 
-/// `cargo containerize sbom`: builds the binaries and writes their SBOMs, no images. The
-/// built-in base is described without writing it; `--base` is resolved (pulled) as for
-/// an image, so the SBOM names the digest the image would be built on.
-pub fn sboms_only(settings: &Settings, shell: &mut Shell) -> Result<Vec<sbom::Sbom>, Error> {
-    let started = Instant::now();
-    let BuildOutput {
-        plan,
-        built,
-        graphs,
-        ..
-    } = build_stage(settings, shell)?;
-    let base = match plan.base {
-        None => BaseInfo::Builtin,
-        Some(_) => {
-            let layout = Layout::open(&plan.layout_dir)?;
-            let cache = LayerCache::new(&plan.cache_dir);
-            (&resolve_base(&plan, settings, &cache, &layout, shell)?).into()
-        }
-    };
-    let flags = FeatureFlags::from_cargo(&settings.cargo);
-    let sboms = sbom::write_sboms(&plan, &built, &graphs, &flags, &base)?;
-    report_sboms(&sboms, shell);
-    shell.status(
-        "Finished",
-        format!(
-            "{} SBOM(s) in {:.2}s",
-            sboms.len(),
-            started.elapsed().as_secs_f64()
-        ),
-    );
-    Ok(sboms)
-}
-
-/// Runs everything. Status goes to `shell`'s stderr, references to its stdout.
-pub fn run(settings: &Settings, shell: &mut Shell) -> Result<Vec<ImageSummary>, Error> {
-    let started = Instant::now();
-    let BuildOutput {
-        ws,
-        plan,
-        built,
-        graphs,
-        _lock,
-    } = build_stage(settings, shell)?;
+    let cache = LayerCache::new(&plan.cache_dir);
+    if mode == Mode::SbomOnly {
+        // The built-in base is described without writing it; `--base` is resolved as for
+        // an image, so the SBOM names the digest the image would be built on.
+        let base = match plan.base {
+            None => BaseInfo::Builtin,
+            Some(_) => {
+                let layout = Layout::open(&plan.layout_dir)?;
+                (&resolve_base(&plan, &cache, &layout, shell)?).into()
+            }
+        };
+        let sboms = write_sboms(&plan, &built, &graphs, &base, shell)?;
+        finished(shell, started, format!("{} SBOM(s)", sboms.len()));
+        return Ok(Outcome::Sboms(sboms));
+    }
 
     let layout = Layout::open(&plan.layout_dir)?;
-    let cache = LayerCache::new(&plan.cache_dir);
-    let base = resolve_base(&plan, settings, &cache, &layout, shell)?;
+    let base = resolve_base(&plan, &cache, &layout, shell)?;
     let packager = Packager {
         base: &base,
         epoch: plan.epoch,
@@ -132,23 +135,37 @@ pub fn run(settings: &Settings, shell: &mut Shell) -> Result<Vec<ImageSummary>, 
         cache: &cache,
         layout: &layout,
     };
-    let sets = package_all(&plan, &built, packager, shell)?;
-    let flags = FeatureFlags::from_cargo(&settings.cargo);
-    let sboms = sbom::write_sboms(&plan, &built, &graphs, &flags, &(&base).into())?;
-    report_sboms(&sboms, shell);
-    let artifacts = sbom::artifacts(&sets, &sboms)?;
+    let mut results = package_all(&plan, &built, packager, shell)?;
+    let sboms = write_sboms(&plan, &built, &graphs, &(&base).into(), shell)?;
+    for result in &mut results {
+        result.artifacts = sbom::artifacts(&result.set, &sboms)?;
+    }
 
     interrupt::check()?;
-    write_layouts(&plan, &layout, &sets, &artifacts, shell)?;
-    let mut summaries: Vec<ImageSummary> = sets.iter().map(summarize).collect();
-    for summary in &summaries {
-        shell.emit(&Event::ImageBuilt(summary.clone()));
+    write_layout(&plan, &layout, &results, shell)?;
+    for result in &results {
+        shell.emit(&Event::ImageBuilt(summarize(result)));
     }
-    if settings.push {
+    let pushing = Instant::now();
+    for sink in sinks(&plan) {
         interrupt::check()?;
-        let pushing = Instant::now();
-        push_images(&sets, &plan, &layout, settings, &mut summaries, shell)?;
-        push_sboms(&plan, &artifacts, &layout, settings, shell)?;
+        let packaged: Vec<Packaged> = results.iter().map(ImageResult::packaged).collect();
+        let delivered = sink.write(&layout, &packaged, shell)?;
+        for d in delivered {
+            shell.emit(&Event::ImagePushed(PushedEvent {
+                name: d.image.clone(),
+                reference: d.reference.clone(),
+                repository: d.repository.clone(),
+                digest: d.digest.clone(),
+                tags: d.tags.clone(),
+                uploaded_bytes: d.uploaded_bytes,
+            }));
+            if let Some(r) = results.iter_mut().find(|r| r.plan.name == d.image) {
+                r.delivered.push(d);
+            }
+        }
+    }
+    if plan.outputs.push {
         shell.verbose(
             "Timing",
             format!(
@@ -157,32 +174,46 @@ pub fn run(settings: &Settings, shell: &mut Shell) -> Result<Vec<ImageSummary>, 
             ),
         );
     }
-    write_summaries(&summaries, &plan, settings)?;
-    if !settings.no_kube {
-        write_kube(&ws.root, &plan, &summaries, settings, shell)?;
-    }
-    report_images(&summaries, &sets, shell);
+    write_summaries(&plan, &results)?;
+    write_kube(&ws.root, &plan, &results, shell)?;
+    report_images(&results, shell);
     if let Some(kib) = peak_rss_kib() {
         shell.verbose(
             "Memory",
             format!("peak RSS of this process: {:.1} MiB", kib as f64 / 1024.0),
         );
     }
+    finished(shell, started, format!("{} image(s)", results.len()));
+    Ok(Outcome::Images(results.iter().map(summarize).collect()))
+}
+
+/// The outputs besides the run's layout, in the order they are written: the plan decides
+/// which; a new kind of output is a sink and one line here.
+fn sinks(plan: &Plan) -> Vec<Box<dyn Sink>> {
+    let o = &plan.outputs;
+    let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
+    if let Some(dir) = &o.oci_layout_path {
+        sinks.push(Box::new(LayoutSink(dir.clone())));
+    }
+    if let Some(file) = &o.tarball {
+        sinks.push(Box::new(TarballSink(file.clone())));
+    }
+    if o.push {
+        sinks.push(Box::new(RegistrySink(plan.registry.clone())));
+    }
+    sinks
+}
+
+fn finished(shell: &mut Shell, started: Instant, what: String) {
     shell.status(
         "Finished",
-        format!(
-            "{} image(s) in {:.2}s",
-            sets.len(),
-            started.elapsed().as_secs_f64()
-        ),
+        format!("{what} in {:.2}s", started.elapsed().as_secs_f64()),
     );
-    Ok(summaries)
 }
 
 /// The built-in base, or `--base` pulled for every platform of the run.
 fn resolve_base(
-    plan: &plan::Plan,
-    settings: &Settings,
+    plan: &Plan,
     cache: &LayerCache,
     layout: &Layout,
     shell: &mut Shell,
@@ -190,19 +221,13 @@ fn resolve_base(
     let Some(reference) = &plan.base else {
         return Ok(Base::builtin(plan.compression_level, cache, layout)?);
     };
-    let platforms: BTreeSet<Platform> = plan
-        .images
-        .iter()
-        .flat_map(|i| i.settings.platforms.clone())
-        .collect();
-    let platforms: Vec<Platform> = platforms.into_iter().collect();
     let docs = registry::pull::DocCache::new(plan.cache_dir.join("base"));
     let pulled = registry::pull_base(
         reference,
-        &platforms,
+        &plan.platforms(),
         layout,
         &docs,
-        &settings.registry,
+        &plan.registry,
         shell,
     )?;
     Ok(Base::Pulled {
@@ -225,30 +250,44 @@ fn resolve_base(
 }
 
 /// Layers and documents of every image, in plan order.
-fn package_all(
-    plan: &plan::Plan,
+fn package_all<'p>(
+    plan: &'p Plan,
     built: &[build::BuiltBinary],
     packager: Packager<'_>,
     shell: &mut Shell,
-) -> Result<Vec<ImageSet>, Error> {
-    let mut sets = Vec::new();
+) -> Result<Vec<ImageResult<'p>>, Error> {
+    let mut results = Vec::new();
     for image in &plan.images {
         let binaries = built
             .iter()
             .filter(|b| b.bin == image.bin)
             .map(|b| (b.platform, b.path.clone()))
             .collect();
-        sets.push(package_image(image, &binaries, packager, shell)?);
+        results.push(ImageResult {
+            plan: image,
+            set: package_image(image, &binaries, packager, shell)?,
+            artifacts: Vec::new(),
+            delivered: Vec::new(),
+        });
         interrupt::check()?;
     }
-    Ok(sets)
+    Ok(results)
 }
 
-fn report_sboms(sboms: &[sbom::Sbom], shell: &mut Shell) {
+/// The SBOM of every image and platform the plan gives one, with their events.
+fn write_sboms(
+    plan: &Plan,
+    built: &[build::BuiltBinary],
+    graphs: &BTreeMap<crate::platform::Platform, CrateGraph>,
+    base: &BaseInfo,
+    shell: &mut Shell,
+) -> Result<Vec<sbom::Sbom>, Error> {
+    let flags = FeatureFlags::from_cargo(&plan.cargo);
+    let sboms = sbom::write_sboms(plan, built, graphs, &flags, base)?;
     if !sboms.is_empty() {
         shell.status("Writing", format!("{} SBOM(s), CycloneDX 1.5", sboms.len()));
     }
-    for sbom in sboms {
+    for sbom in &sboms {
         let event = FileEvent {
             name: Some(sbom.image.clone()),
             platform: Some(sbom.platform.to_string()),
@@ -256,55 +295,49 @@ fn report_sboms(sboms: &[sbom::Sbom], shell: &mut Shell) {
         };
         shell.emit(&Event::SbomWritten(event));
     }
+    Ok(sboms)
 }
 
-/// The run's OCI layout (index.json last), then `--oci-layout-path` and `--tarball`.
-fn write_layouts(
-    plan: &plan::Plan,
+/// The run's OCI layout: documents, artifacts, then index.json last; unreferenced blobs
+/// of earlier runs are collected.
+fn write_layout(
+    plan: &Plan,
     layout: &Layout,
-    sets: &[ImageSet],
-    artifacts: &[Artifact],
+    results: &[ImageResult<'_>],
     shell: &mut Shell,
 ) -> Result<(), Error> {
     shell.status(
         "Writing",
         format!("OCI layout {}", plan.layout_dir.display()),
     );
-    layout.put_documents(sets)?;
-    layout.put_artifacts(artifacts)?;
-    layout.write_index_with(sets, artifacts)?;
+    let sets: Vec<ImageSet> = results.iter().map(|r| r.set.clone()).collect();
+    let artifacts: Vec<Artifact> = results
+        .iter()
+        .flat_map(|r| r.artifacts.iter().cloned())
+        .collect();
+    layout.put_documents(&sets)?;
+    layout.put_artifacts(&artifacts)?;
+    layout.write_index_with(&sets, &artifacts)?;
     layout.gc()?;
-    if let Some(dir) = &plan.oci_layout_path {
-        shell.status("Writing", format!("OCI layout {}", dir.display()));
-        let extra = Layout::open(dir)?;
-        extra.copy_blobs_from(layout, sets)?;
-        extra.put_documents(sets)?;
-        extra.put_artifacts(artifacts)?;
-        extra.write_index_with(sets, artifacts)?;
-    }
-    if let Some(file) = &plan.tarball {
-        shell.status("Writing", format!("OCI archive {}", file.display()));
-        write_archive(layout, sets, file)?;
-    }
     Ok(())
 }
 
-/// Kubernetes YAML next to every image, pinned to the pushed digest if any.
+/// Kubernetes YAML next to every image (unless `--no-kube`), pinned to the pushed digest
+/// if any.
 fn write_kube(
     root: &std::path::Path,
-    plan: &plan::Plan,
-    summaries: &[ImageSummary],
-    settings: &Settings,
+    plan: &Plan,
+    results: &[ImageResult<'_>],
     shell: &mut Shell,
 ) -> Result<(), Error> {
-    let refs: Vec<crate::kube::ImageRef> = summaries
+    let refs: Vec<crate::kube::ImageRef> = results
         .iter()
-        .map(|s| crate::kube::ImageRef {
-            reference: s.output_ref().to_string(),
-            pushed: s.pushed.is_some(),
+        .map(|r| crate::kube::ImageRef {
+            reference: summarize(r).output_ref().to_string(),
+            pushed: !r.delivered.is_empty(),
         })
         .collect();
-    let files = crate::kube::write_all(root, plan, &refs, settings.kube_dir.as_deref(), shell)?;
+    let files = crate::kube::write_all(root, plan, &refs, shell)?;
     for path in files {
         shell.emit(&Event::KubeWritten(FileEvent {
             name: None,
@@ -315,8 +348,9 @@ fn write_kube(
     Ok(())
 }
 
-fn report_images(summaries: &[ImageSummary], sets: &[ImageSet], shell: &mut Shell) {
-    for (summary, set) in summaries.iter().zip(sets) {
+fn report_images(results: &[ImageResult<'_>], shell: &mut Shell) {
+    for result in results {
+        let (set, summary) = (&result.set, summarize(result));
         let platforms: Vec<String> = set.images.iter().map(|i| i.platform.to_string()).collect();
         let size = human_size(set.compressed_size());
         shell.status(
@@ -340,70 +374,28 @@ fn peak_rss_kib() -> Option<i64> {
     (rc == 0).then(|| unsafe { usage.assume_init() }.ru_maxrss)
 }
 
-/// Pushes every image with a repository and records the result in its summary.
-fn push_images(
-    sets: &[ImageSet],
-    plan: &plan::Plan,
-    layout: &Layout,
-    settings: &Settings,
-    summaries: &mut [ImageSummary],
-    shell: &mut Shell,
-) -> Result<(), Error> {
-    let jobs: Vec<PushJob> = sets
-        .iter()
-        .zip(&plan.images)
-        .filter_map(|(set, image)| {
-            Some(PushJob {
-                set,
-                repository: image.repository.clone()?,
-                tags: image.tags.clone(),
-            })
-        })
-        .collect();
-    let pushed = registry::push_all(&jobs, layout, &settings.registry, shell)?;
-    for (summary, p) in summaries.iter_mut().zip(pushed) {
-        let event = PushedEvent {
-            name: summary.name.clone(),
-            reference: p.reference(),
-            repository: p.repository.to_string(),
-            digest: p.digest.clone(),
-            tags: p.tags.clone(),
-            uploaded_bytes: p.uploaded_bytes,
-        };
-        shell.emit(&Event::ImagePushed(event));
-        summary.pushed = Some(PushedSummary {
-            reference: p.reference(),
-            repository: p.repository.to_string(),
-            tags: p.tags.clone(),
-            uploaded_bytes: p.uploaded_bytes,
-        });
-    }
-    Ok(())
-}
-
 /// `<image>/image.json` for every image, and `--image-refs`.
-fn write_summaries(
-    summaries: &[ImageSummary],
-    plan: &plan::Plan,
-    settings: &Settings,
-) -> Result<(), Error> {
-    if let Some(file) = &settings.image_refs {
-        let lines: String = summaries
+fn write_summaries(plan: &Plan, results: &[ImageResult<'_>]) -> Result<(), Error> {
+    if let Some(file) = &plan.outputs.image_refs {
+        let lines: String = results
             .iter()
-            .map(|s| format!("{}\n", s.output_ref()))
+            .map(|r| format!("{}\n", summarize(r).output_ref()))
             .collect();
         fsutil::write_atomic(file, lines.as_bytes())?;
     }
-    for (summary, image) in summaries.iter().zip(&plan.images) {
-        let json = to_canonical_json(summary)
+    for result in results {
+        let summary = summarize(result);
+        let json = to_canonical_json(&summary)
             .map_err(|e| AssembleError::new("image.json", &summary.name, e))?;
-        fsutil::create_dir_all(&image.out_dir)?;
-        fsutil::write_atomic(&image.out_dir.join("image.json"), &json.bytes)?;
+        let dir = &result.plan.out_dir;
+        fsutil::create_dir_all(dir)?;
+        fsutil::write_atomic(&dir.join("image.json"), &json.bytes)?;
     }
     Ok(())
 }
 
-fn summarize(set: &ImageSet) -> ImageSummary {
+fn summarize(result: &ImageResult<'_>) -> ImageSummary {
+    let set = &result.set;
     let (top, media_type) = set.top();
     let tag = set.tags.first().cloned().unwrap_or_else(|| "latest".into());
     ImageSummary {
@@ -412,7 +404,12 @@ fn summarize(set: &ImageSet) -> ImageSummary {
         digest: top.digest.clone(),
         media_type: media_type.to_string(),
         reference: format!("{}:{tag}@{}", set.name, top.digest),
-        pushed: None,
+        pushed: result.delivered.first().map(|d| PushedSummary {
+            reference: d.reference.clone(),
+            repository: d.repository.clone(),
+            tags: d.tags.clone(),
+            uploaded_bytes: d.uploaded_bytes,
+        }),
         platforms: set
             .images
             .iter()
@@ -424,23 +421,4 @@ fn summarize(set: &ImageSet) -> ImageSummary {
             .collect(),
         layout: PathBuf::from("../oci"),
     }
-}
-
-/// Attaches each SBOM to its pushed platform manifest (after the image and its tags).
-fn push_sboms(
-    plan: &plan::Plan,
-    artifacts: &[Artifact],
-    layout: &Layout,
-    settings: &Settings,
-    shell: &mut Shell,
-) -> Result<(), Error> {
-    let targets: Vec<_> = artifacts
-        .iter()
-        .filter_map(|a| {
-            let image = plan.images.iter().find(|i| i.name == a.image)?;
-            Some((image.repository.clone()?, a))
-        })
-        .collect();
-    registry::referrers::push_artifacts(&targets, layout, &settings.registry, shell)?;
-    Ok(())
 }

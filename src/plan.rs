@@ -4,37 +4,20 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use crate::config::{self, ConfigError, ImageSettings, Naming, Settings, Source};
+use crate::config::{
+    self, CargoOptions, ConfigError, ImageSettings, Naming, SbomFormat, Settings, Source,
+};
 use crate::events::{Event, PlannedImage};
 use crate::git;
 use crate::platform::Platform;
 use crate::registry::PushError;
+use crate::registry::RegistrySettings;
 use crate::registry::reference::Repository;
 use crate::workspace::Workspace;
-
-/// OCI annotation keys used on manifests and as config labels.
-pub mod keys {
-    /// Image title (the binary name).
-    pub const TITLE: &str = "org.opencontainers.image.title";
-    /// Crate version.
-    pub const VERSION: &str = "org.opencontainers.image.version";
-    /// Build time (SOURCE_DATE_EPOCH).
-    pub const CREATED: &str = "org.opencontainers.image.created";
-    /// `package.repository`.
-    pub const SOURCE: &str = "org.opencontainers.image.source";
-    /// Git commit.
-    pub const REVISION: &str = "org.opencontainers.image.revision";
-    /// `package.description`.
-    pub const DESCRIPTION: &str = "org.opencontainers.image.description";
-    /// `package.license`.
-    pub const LICENSES: &str = "org.opencontainers.image.licenses";
-    /// Name of the base image.
-    pub const BASE_NAME: &str = "org.opencontainers.image.base.name";
-    /// Digest of the base image.
-    pub const BASE_DIGEST: &str = "org.opencontainers.image.base.digest";
-    /// `<image>:<tag>` of an entry in an OCI layout's index.json.
-    pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
-}
+use oci_spec::image::{
+    ANNOTATION_BASE_IMAGE_NAME, ANNOTATION_CREATED, ANNOTATION_DESCRIPTION, ANNOTATION_LICENSES,
+    ANNOTATION_REVISION, ANNOTATION_SOURCE, ANNOTATION_TITLE, ANNOTATION_VERSION,
+};
 
 /// The name recorded as `org.opencontainers.image.base.name` for the built-in base.
 pub const BUILTIN_BASE_NAME: &str = "cargo-containerize/static";
@@ -62,6 +45,17 @@ pub struct ImagePlan {
     pub annotations: BTreeMap<String, String>,
     /// `target/containerize/<name>/`.
     pub out_dir: PathBuf,
+    /// The platforms built, sorted; each is one manifest (and one SBOM) of the image.
+    pub platforms: Vec<PlatformPlan>,
+}
+
+/// One platform of an image: what its build, base and SBOM are keyed by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlatformPlan {
+    /// The target platform (its Rust target triple is [`Platform::triple`]).
+    pub platform: Platform,
+    /// `target/containerize/<image>/sbom.<os>-<arch>.cdx.json`, unless `--sbom none`.
+    pub sbom: Option<PathBuf>,
 }
 
 /// One `cargo build` invocation: a platform and the binaries it must produce.
@@ -75,7 +69,8 @@ pub struct BuildPlan {
     pub bins: Vec<String>,
 }
 
-/// Everything a run will do.
+/// Everything a run will do: after planning, the stages read this and nothing else of
+/// the settings.
 #[derive(Debug, Clone)]
 pub struct Plan {
     /// Images, sorted by name.
@@ -94,13 +89,43 @@ pub struct Plan {
     pub epoch_source: &'static str,
     /// gzip level.
     pub compression_level: u32,
-    /// Extra OCI layout output.
-    pub oci_layout_path: Option<PathBuf>,
-    /// OCI archive output.
-    pub tarball: Option<PathBuf>,
     /// The registry image to build on (`--base`, `CARGO_CONTAINERIZE_BASE`, or `base` in
     /// `[workspace.metadata.containerize]`), or `None` for the built-in base.
     pub base: Option<String>,
+    /// Where the images go besides the run's layout.
+    pub outputs: Outputs,
+    /// How cargo is run (builds and the SBOM's `cargo metadata`).
+    pub cargo: CargoOptions,
+    /// `--manifest-path`.
+    pub manifest_path: Option<PathBuf>,
+    /// How registries are spoken to (`--base` pulls and `--push`).
+    pub registry: RegistrySettings,
+}
+
+/// Every output of a run besides `target/containerize/oci/`. A new kind of output is a
+/// field here and a sink that writes it.
+#[derive(Debug, Clone, Default)]
+pub struct Outputs {
+    /// `--oci-layout-path`: a second OCI layout.
+    pub oci_layout_path: Option<PathBuf>,
+    /// `--tarball`: an OCI archive.
+    pub tarball: Option<PathBuf>,
+    /// `--push`: every image with a repository goes to its registry, SBOMs attached.
+    pub push: bool,
+    /// `--sbom`.
+    pub sbom: SbomFormat,
+    /// Kubernetes YAML directory (`target/containerize/`, or `--kube-dir`); `None` with
+    /// `--no-kube`.
+    pub kube_dir: Option<PathBuf>,
+    /// `--image-refs`: one reference per line.
+    pub image_refs: Option<PathBuf>,
+}
+
+impl Plan {
+    /// Every platform of the run, sorted (what a `--base` is pulled for).
+    pub fn platforms(&self) -> Vec<Platform> {
+        self.builds.iter().map(|b| b.platform).collect()
+    }
 }
 
 /// Errors found while planning.
@@ -288,15 +313,18 @@ pub fn plan_images(ws: &Workspace, settings: &Settings) -> Result<Plan, PlanErro
         };
 
         let mut annotations = BTreeMap::new();
-        annotations.insert(keys::TITLE.to_string(), bin.name.clone());
-        annotations.insert(keys::VERSION.to_string(), bin.version.clone());
-        annotations.insert(keys::CREATED.to_string(), rfc3339(epoch));
-        annotations.insert(keys::BASE_NAME.to_string(), BUILTIN_BASE_NAME.to_string());
+        annotations.insert(ANNOTATION_TITLE.to_string(), bin.name.clone());
+        annotations.insert(ANNOTATION_VERSION.to_string(), bin.version.clone());
+        annotations.insert(ANNOTATION_CREATED.to_string(), rfc3339(epoch));
+        annotations.insert(
+            ANNOTATION_BASE_IMAGE_NAME.to_string(),
+            BUILTIN_BASE_NAME.to_string(),
+        );
         let optional = [
-            (keys::SOURCE, &bin.repository),
-            (keys::REVISION, &revision),
-            (keys::DESCRIPTION, &bin.description),
-            (keys::LICENSES, &bin.license),
+            (ANNOTATION_SOURCE, &bin.repository),
+            (ANNOTATION_REVISION, &revision),
+            (ANNOTATION_DESCRIPTION, &bin.description),
+            (ANNOTATION_LICENSES, &bin.license),
         ];
         for (k, v) in optional {
             if let Some(v) = v {
@@ -305,8 +333,19 @@ pub fn plan_images(ws: &Workspace, settings: &Settings) -> Result<Plan, PlanErro
         }
         annotations.extend(image_settings.annotations.clone());
 
+        let image_dir = out_dir.join(&name);
+        let platforms = image_settings
+            .platforms
+            .iter()
+            .map(|&platform| PlatformPlan {
+                platform,
+                sbom: (settings.sbom != SbomFormat::None)
+                    .then(|| image_dir.join(sbom_file_name(platform))),
+            })
+            .collect();
         images.push(ImagePlan {
-            out_dir: out_dir.join(&name),
+            out_dir: image_dir,
+            platforms,
             name,
             bin: bin.name.clone(),
             package: bin.package.clone(),
@@ -350,18 +389,34 @@ pub fn plan_images(ws: &Workspace, settings: &Settings) -> Result<Plan, PlanErro
         builds,
         layout_dir: out_dir.join("oci"),
         cache_dir: out_dir.join("cache"),
-        out_dir,
         epoch,
         epoch_source,
         compression_level: settings.compression_level,
-        oci_layout_path: settings.oci_layout_path.clone(),
-        tarball: settings.tarball.clone(),
         base: settings.base.clone().or_else(|| ws.config.base.clone()),
+        outputs: Outputs {
+            oci_layout_path: settings.oci_layout_path.clone(),
+            tarball: settings.tarball.clone(),
+            push: settings.push,
+            sbom: settings.sbom,
+            kube_dir: (!settings.no_kube)
+                .then(|| settings.kube_dir.clone().unwrap_or_else(|| out_dir.clone())),
+            image_refs: settings.image_refs.clone(),
+        },
+        cargo: settings.cargo.clone(),
+        manifest_path: settings.manifest_path.clone(),
+        registry: settings.registry.clone(),
+        out_dir,
     })
 }
 
-/// The `plan` event of a plan; `push` is `--push`.
-pub fn plan_event(plan: &Plan, push: bool) -> Event {
+/// `sbom.linux-amd64.cdx.json`.
+pub fn sbom_file_name(platform: Platform) -> String {
+    format!("sbom.{}.cdx.json", platform.to_string().replace('/', "-"))
+}
+
+/// The `plan` event of a plan.
+pub fn plan_event(plan: &Plan) -> Event {
+    let push = plan.outputs.push;
     Event::Plan {
         images: plan.images.iter().map(|i| planned_image(i, push)).collect(),
         layout: plan.layout_dir.display().to_string(),

@@ -12,7 +12,7 @@ use std::process::{Command, Stdio};
 
 use cargo_metadata::{Message, TargetKind};
 
-use crate::config::Settings;
+use crate::config::CargoOptions;
 use crate::output::Shell;
 use crate::plan::Plan;
 use crate::platform::Platform;
@@ -111,7 +111,7 @@ pub enum BuildError {
 fn ensure_target(
     probe: &Probe,
     triple: &str,
-    settings: &Settings,
+    cargo: &CargoOptions,
     shell: &mut Shell,
 ) -> Result<(), BuildError> {
     if !toolchain::target_missing(probe, triple) {
@@ -120,7 +120,7 @@ fn ensure_target(
     let missing = || BuildError::MissingTarget {
         triple: triple.to_string(),
     };
-    if settings.cargo.offline || settings.cargo.frozen {
+    if cargo.offline || cargo.frozen {
         return Err(missing());
     }
     shell.status(
@@ -138,26 +138,18 @@ fn ensure_target(
 pub use toolchain::Probe;
 
 /// Asks rustup which targets are installed and looks for C toolchains on `PATH`.
-pub fn probe(settings: &Settings) -> Probe {
-    toolchain::probe(
-        settings.cargo.path.as_deref(),
-        settings.cargo.aarch64_linker_set,
-    )
+pub fn probe(cargo: &CargoOptions) -> Probe {
+    toolchain::probe(cargo.path.as_deref(), cargo.aarch64_linker_set)
 }
 
 /// Builds every binary of the plan for every platform.
 pub fn build_all(
     plan: &Plan,
     ws: &Workspace,
-    settings: &Settings,
     probe: &Probe,
     shell: &mut Shell,
 ) -> Result<Vec<BuiltBinary>, BuildError> {
-    let remaps = command::remappings(
-        &ws.root,
-        &ws.target_dir,
-        settings.cargo.cargo_home.as_deref(),
-    );
+    let remaps = command::remappings(&ws.root, &ws.target_dir, plan.cargo.cargo_home.as_deref());
     let flags = command::extra_rustflags(&remaps);
     let mut built = Vec::new();
     for build in &plan.builds {
@@ -170,8 +162,8 @@ pub fn build_all(
                 install: m.install,
             }
         })?;
-        ensure_target(probe, triple, settings, shell)?;
-        let mut cmd = command::build_command(build, &settings.cargo, &tc, &ws.target_dir, &flags);
+        ensure_target(probe, triple, &plan.cargo, shell)?;
+        let mut cmd = command::build_command(build, &plan.cargo, &tc, &ws.target_dir, &flags);
         cmd.current_dir(&ws.root);
         let shown = command::display(&cmd);
         shell.status(

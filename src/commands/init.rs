@@ -13,6 +13,8 @@ use cargo_metadata::MetadataCommand;
 use toml_edit::{DocumentMut, Item, Table};
 
 use crate::cli::InitArgs;
+use crate::commands::{Error, Outcome};
+use crate::config::Env;
 use crate::exit;
 use crate::fsutil::{self, FsError};
 use crate::kube::template;
@@ -342,7 +344,12 @@ fn show(path: &Path, base: &Path) -> String {
 }
 
 /// Runs `init`: checks everything, then writes.
-pub fn exec(args: InitArgs, shell: &mut Shell) -> Result<(), InitError> {
+pub fn exec(args: InitArgs, _env: &Env, shell: &mut Shell) -> Result<Outcome, Error> {
+    run(args, shell)?;
+    Ok(Outcome::default())
+}
+
+fn run(args: InitArgs, shell: &mut Shell) -> Result<(), InitError> {
     use std::os::unix::fs::PermissionsExt;
     let (manifest, root) = locate(&args)?;
     let text =

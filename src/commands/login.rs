@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use reqwest::{Method, StatusCode};
 
+use crate::commands::{Error, Outcome};
 use crate::config::{self, Env};
 use crate::output::Shell;
 use crate::registry::PushError;
@@ -47,8 +48,24 @@ pub enum LoginError {
     Fs(#[from] crate::fsutil::FsError),
 }
 
+impl LoginError {
+    /// The process exit code.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            LoginError::Usage(_) => crate::exit::CONFIG,
+            LoginError::Push(_) => crate::exit::REGISTRY,
+            LoginError::Fs(_) => crate::exit::OUTPUT,
+        }
+    }
+}
+
 /// Runs `login`.
-pub fn exec(args: LoginArgs, env: &Env, shell: &mut Shell) -> Result<(), LoginError> {
+pub fn exec(args: LoginArgs, env: &Env, shell: &mut Shell) -> Result<Outcome, Error> {
+    run(args, env, shell)?;
+    Ok(Outcome::default())
+}
+
+fn run(args: LoginArgs, env: &Env, shell: &mut Shell) -> Result<(), LoginError> {
     let repo = Repository::parse(&args.registry).map_err(|e| LoginError::Usage(e.to_string()))?;
     let mut password = String::new();
     std::io::stdin()

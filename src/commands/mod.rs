@@ -1,7 +1,80 @@
-//! Subcommands (`login`, `resolve`, ...): each file holds its clap args and an `exec()`
-//! that calls into the stage modules, as cargo's `src/bin/cargo/commands/*.rs` do.
+//! Subcommands: each file has an `exec(args, &Env, &mut Shell) -> Result<Outcome, Error>`
+//! that resolves its settings, picks a [`Mode`](crate::pipeline::Mode) or calls a stage,
+//! and says what to print; no stage logic. Their clap args live in [`crate::cli`], as
+//! cargo's `src/bin/cargo/commands/*.rs` call into `src/cargo/ops/`.
 
+pub mod build;
 pub mod init;
 pub mod login;
 pub mod plan;
 pub mod resolve;
+pub mod sbom;
+
+use crate::cli::{Cli, Command};
+use crate::config::Env;
+use crate::output::Shell;
+
+/// What a command leaves for `main` to report.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// Images produced (the `finished` event's count).
+    pub images: usize,
+    /// The lines for stdout in human mode (references, paths).
+    pub lines: Vec<String>,
+}
+
+/// The error of any command, with its exit code.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum Error {
+    /// A run of the pipeline (or of one of its stages).
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Run(#[from] crate::error::Error),
+    /// `init`.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Init(#[from] init::InitError),
+    /// `login`.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Login(#[from] login::LoginError),
+    /// A usage error found before anything ran.
+    #[error("{message}")]
+    #[diagnostic(help("{help}"))]
+    Usage {
+        /// What is wrong.
+        message: String,
+        /// What to run instead.
+        help: String,
+    },
+}
+
+impl Error {
+    /// The process exit code.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Run(e) => e.exit_code(),
+            Error::Init(e) => e.exit_code(),
+            Error::Login(e) => e.exit_code(),
+            Error::Usage { .. } => crate::exit::CONFIG,
+        }
+    }
+}
+
+impl From<crate::config::ConfigError> for Error {
+    fn from(e: crate::config::ConfigError) -> Self {
+        Error::Run(e.into())
+    }
+}
+
+/// Runs the command `cli` names (the build without a subcommand).
+pub fn exec(cli: Cli, env: &Env, shell: &mut Shell) -> Result<Outcome, Error> {
+    match cli.command {
+        None => build::exec(cli.build, env, shell),
+        Some(Command::Plan(args)) => plan::exec(*args, env, shell),
+        Some(Command::Sbom(args)) => sbom::exec(*args, env, shell),
+        Some(Command::Resolve(args)) => resolve::exec(*args, env, shell),
+        Some(Command::Login(args)) => login::exec(args, env, shell),
+        Some(Command::Init(args)) => init::exec(args, env, shell),
+    }
+}

@@ -6,26 +6,26 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use crate::config::SbomFormat;
-use crate::config::Settings;
-use crate::error::Error;
+use crate::cli::BuildArgs;
+use crate::commands::{Error, Outcome};
+use crate::config::{self, Env};
 use crate::output::{MessageFormat, Shell};
-use crate::plan::{self, Plan};
-use crate::sbom;
-use crate::workspace;
+use crate::pipeline::{self, Mode};
+use crate::plan::Plan;
 
 /// Plans and prints the plan: as text on stdout, or with `--message-format json` as the
-/// `plan` event (the caller emits `finished`). Returns the plan.
-pub fn exec(settings: &Settings, shell: &mut Shell) -> Result<Plan, Error> {
-    let ws = workspace::load(settings)?;
-    let plan = plan::plan_images(&ws, settings)?;
-    match shell.format() {
-        MessageFormat::Json => shell.emit(&crate::plan::plan_event(&plan, settings.push)),
-        MessageFormat::Human => {
-            let cwd = std::env::current_dir().unwrap_or_default();
-            // A closed stdout (`| head`) is not an error worth reporting.
-            let _ = shell.out_line(render(&plan, settings, &cwd).trim_end());
-        }
+/// `plan` event (which the pipeline emits). Nothing is built or written.
+pub fn exec(args: BuildArgs, env: &Env, shell: &mut Shell) -> Result<Outcome, Error> {
+    shell.set_format(args.message_format.into());
+    let settings = config::resolve(args, env)?;
+    shell.set_verbosity(settings.verbosity);
+    let pipeline::Outcome::Planned(plan) = pipeline::run(&settings, Mode::Plan, shell)? else {
+        unreachable!("Mode::Plan ends with the plan")
+    };
+    if shell.format() == MessageFormat::Human {
+        let cwd = std::env::current_dir().unwrap_or_default();
+        // A closed stdout (`| head`) is not an error worth reporting.
+        let _ = shell.out_line(render(&plan, &cwd).trim_end());
     }
     shell.status(
         "Planned",
@@ -34,7 +34,10 @@ pub fn exec(settings: &Settings, shell: &mut Shell) -> Result<Plan, Error> {
             plan.images.len()
         ),
     );
-    Ok(plan)
+    Ok(Outcome {
+        images: plan.images.len(),
+        lines: Vec::new(),
+    })
 }
 
 /// `path` relative to `cwd` when it is inside it, as the user would type it.
@@ -47,7 +50,7 @@ fn show(path: &Path, cwd: &Path) -> String {
 }
 
 /// The plan as text: one block per image, then the builds and the run's outputs.
-pub fn render(plan: &Plan, settings: &Settings, cwd: &Path) -> String {
+pub fn render(plan: &Plan, cwd: &Path) -> String {
     // Writing to a String cannot fail, hence the ignored results.
     let mut out = String::new();
     let mut blocks: Vec<String> = Vec::new();
@@ -69,7 +72,7 @@ pub fn render(plan: &Plan, settings: &Settings, cwd: &Path) -> String {
         };
         field("platforms", platforms.join(", "));
         field("tags", image.tags.join(", "));
-        let push = match (&image.repository, settings.push) {
+        let push = match (&image.repository, plan.outputs.push) {
             (Some(repo), true) => image
                 .tags
                 .iter()
@@ -81,10 +84,10 @@ pub fn render(plan: &Plan, settings: &Settings, cwd: &Path) -> String {
         };
         field("push", push);
         let mut files = vec!["image.json".to_string()];
-        if settings.sbom == SbomFormat::CycloneDx {
-            files.extend(image.settings.platforms.iter().map(|p| sbom::file_name(*p)));
-        }
-        if !settings.no_kube && settings.kube_dir.is_none() && image.settings.kubernetes.enabled {
+        let sboms = image.platforms.iter().filter_map(|p| p.sbom.as_ref());
+        files.extend(sboms.filter_map(|p| Some(p.file_name()?.to_string_lossy().into_owned())));
+        let kube_here = plan.outputs.kube_dir.as_ref() == Some(&plan.out_dir);
+        if kube_here && image.settings.kubernetes.enabled {
             files.push("kubernetes.yaml".into());
         }
         field(
@@ -105,7 +108,7 @@ pub fn render(plan: &Plan, settings: &Settings, cwd: &Path) -> String {
             "build {} ({}, --profile {}): {} {}",
             build.platform,
             build.platform.triple(),
-            settings.cargo.profile,
+            plan.cargo.profile,
             packages.join(" "),
             bins.join(" ")
         );
@@ -118,17 +121,16 @@ pub fn render(plan: &Plan, settings: &Settings, cwd: &Path) -> String {
         let _ = writeln!(out, "  {key:<10} {value}");
     };
     line("layout", format!("{}/", show(&plan.layout_dir, cwd)));
-    if let Some(dir) = &plan.oci_layout_path {
+    if let Some(dir) = &plan.outputs.oci_layout_path {
         line("layout", format!("{}/ (--oci-layout-path)", show(dir, cwd)));
     }
-    if let Some(file) = &plan.tarball {
+    if let Some(file) = &plan.outputs.tarball {
         line("archive", show(file, cwd));
     }
-    if let Some(file) = &settings.image_refs {
+    if let Some(file) = &plan.outputs.image_refs {
         line("refs", show(file, cwd));
     }
-    if !settings.no_kube {
-        let dir = settings.kube_dir.as_deref().unwrap_or(&plan.out_dir);
+    if let Some(dir) = &plan.outputs.kube_dir {
         line(
             "kubernetes",
             format!("{}/kubernetes.yaml", show(dir, cwd).trim_end_matches('/')),
@@ -142,8 +144,8 @@ mod tests {
     use super::*;
     use std::path::PathBuf;
 
-    use crate::config::{self, Env};
-    use crate::plan::{BuildPlan, ImagePlan};
+    use crate::config::{SbomFormat, Settings};
+    use crate::plan::{BuildPlan, ImagePlan, Outputs, PlatformPlan};
     use crate::platform::Platform;
     use crate::registry::reference::Repository;
 
@@ -154,9 +156,19 @@ mod tests {
         config::resolve(cli.build, &Env::default()).unwrap()
     }
 
-    fn plan() -> Plan {
+    /// A two-platform plan, with the outputs `args` ask for.
+    fn plan(args: &[&str]) -> Plan {
+        let settings = settings(args);
         let image_settings = config::resolve_image(&[], Some(&Platform::ALL)).unwrap();
         let out = PathBuf::from("/ws/target/containerize");
+        let platforms = Platform::ALL
+            .iter()
+            .map(|&platform| PlatformPlan {
+                platform,
+                sbom: (settings.sbom != SbomFormat::None)
+                    .then(|| out.join("api").join(crate::plan::sbom_file_name(platform))),
+            })
+            .collect();
         Plan {
             images: vec![ImagePlan {
                 name: "api".into(),
@@ -169,6 +181,7 @@ mod tests {
                 repository: Some(Repository::parse("ghcr.io/acme/api").unwrap()),
                 annotations: Default::default(),
                 out_dir: out.join("api"),
+                platforms,
             }],
             builds: Platform::ALL
                 .iter()
@@ -180,19 +193,27 @@ mod tests {
                 .collect(),
             layout_dir: out.join("oci"),
             cache_dir: out.join("cache"),
-            out_dir: out,
             epoch: 0,
             epoch_source: "the default (0)",
             compression_level: 6,
-            oci_layout_path: None,
-            tarball: Some(PathBuf::from("/elsewhere/images.tar")),
             base: None,
+            outputs: Outputs {
+                tarball: Some(PathBuf::from("/elsewhere/images.tar")),
+                push: settings.push,
+                sbom: settings.sbom,
+                kube_dir: (!settings.no_kube).then(|| out.clone()),
+                ..Outputs::default()
+            },
+            cargo: settings.cargo.clone(),
+            manifest_path: None,
+            registry: settings.registry.clone(),
+            out_dir: out,
         }
     }
 
     #[test]
     fn plan_text_names_images_platforms_tags_refs_and_outputs() {
-        let text = render(&plan(), &settings(&["--push"]), Path::new("/ws"));
+        let text = render(&plan(&["--push"]), Path::new("/ws"));
         assert_eq!(
             text,
             "\
@@ -215,8 +236,7 @@ outputs
     #[test]
     fn plan_text_says_why_nothing_is_pushed() {
         let text = render(
-            &plan(),
-            &settings(&["--no-kube", "--sbom", "none"]),
+            &plan(&["--no-kube", "--sbom", "none"]),
             Path::new("/elsewhere"),
         );
         assert!(

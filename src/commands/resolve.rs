@@ -7,12 +7,12 @@ use std::io::Read;
 use std::path::PathBuf;
 
 use crate::cli::ResolveArgs;
+use crate::commands::{Error, Outcome, plan};
 use crate::config::{self, Env};
-use crate::error::Error;
 use crate::fsutil::FsError;
 use crate::kube::refs;
 use crate::output::Shell;
-use crate::pipeline;
+use crate::pipeline::{self, Mode};
 
 fn read_input(path: &PathBuf) -> Result<(String, String), FsError> {
     if path.as_os_str() == "-" {
@@ -28,23 +28,29 @@ fn read_input(path: &PathBuf) -> Result<(String, String), FsError> {
 
 /// Reads the files (before building, so a typo fails fast), builds, and prints the files
 /// with the references replaced, separated by `---` (status lines go to stderr).
-pub fn exec(args: ResolveArgs, env: &Env) -> Result<(), Error> {
+pub fn exec(args: ResolveArgs, env: &Env, shell: &mut Shell) -> Result<Outcome, Error> {
+    if args.build.dry_run {
+        // Nothing to resolve without a build: `--dry-run` shows what would be built.
+        return plan::exec(args.build, env, shell);
+    }
     let settings = config::resolve(args.build, env)?;
     let inputs = args
         .files
         .iter()
         .map(read_input)
         .collect::<Result<Vec<_>, _>>()
-        .map_err(crate::kube::KubeError::from)?;
-    let mut shell = Shell::stdio(settings.verbosity);
-    let summaries = pipeline::run(&settings, &mut shell)?;
+        .map_err(|e| crate::error::Error::from(crate::kube::KubeError::from(e)))?;
+    shell.set_verbosity(settings.verbosity);
+    let pipeline::Outcome::Images(summaries) = pipeline::run(&settings, Mode::Build, shell)? else {
+        unreachable!("Mode::Build ends with images")
+    };
     let images: BTreeMap<String, String> = summaries
         .iter()
         .map(|s| (s.name.clone(), s.output_ref().to_string()))
         .collect();
     let mut docs = Vec::new();
     for (name, text) in &inputs {
-        docs.push(refs::replace(text, &images, name)?);
+        docs.push(refs::replace(text, &images, name).map_err(crate::error::Error::from)?);
     }
     let mut out = String::new();
     for (i, d) in docs.iter().enumerate() {
@@ -58,5 +64,8 @@ pub fn exec(args: ResolveArgs, env: &Env) -> Result<(), Error> {
     }
     // A closed stdout (`| head`) is not an error worth reporting.
     let _ = shell.out_line(out.strip_suffix('\n').unwrap_or(&out));
-    Ok(())
+    Ok(Outcome {
+        images: summaries.len(),
+        lines: Vec::new(),
+    })
 }

@@ -8,7 +8,7 @@
 use oci_spec::image::{ImageManifestBuilder, MediaType};
 use sha2::{Digest, Sha256};
 
-use crate::canonical::{JsonBlob, to_canonical_json};
+use crate::canonical::{JsonBlob, sha256_digest, to_canonical_json};
 use crate::image::Image;
 use crate::image::config::AssembleError;
 use crate::image::manifest::descriptor;
@@ -19,7 +19,7 @@ pub const CYCLONEDX_JSON: &str = "application/vnd.cyclonedx+json";
 /// The empty config blob `{}`.
 pub fn empty_config() -> JsonBlob {
     let bytes = b"{}".to_vec();
-    let digest = format!("sha256:{}", hex::encode(Sha256::digest(&bytes)));
+    let digest = sha256_digest(Sha256::digest(&bytes));
     JsonBlob { bytes, digest }
 }
 
@@ -95,7 +95,7 @@ mod tests {
     fn blob(s: &str) -> JsonBlob {
         JsonBlob {
             bytes: s.as_bytes().to_vec(),
-            digest: format!("sha256:{}", hex::encode(Sha256::digest(s.as_bytes()))),
+            digest: crate::canonical::sha256_digest(Sha256::digest(s.as_bytes())),
         }
     }
 

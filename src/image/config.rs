@@ -11,8 +11,9 @@ use crate::canonical::{JsonBlob, to_canonical_json};
 use crate::config::APP_DIR;
 use crate::image::Layer;
 use crate::image::base::CA_BUNDLE_PATH;
-use crate::plan::{ImagePlan, keys};
+use crate::plan::ImagePlan;
 use crate::platform::Platform;
+use oci_spec::image::ANNOTATION_CREATED;
 
 /// Assembly failed (an oci-spec builder rejected a value).
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
@@ -115,7 +116,7 @@ pub fn image_config(
     let config = config.build().map_err(|e| err(&e))?;
     let created = plan
         .annotations
-        .get(keys::CREATED)
+        .get(ANNOTATION_CREATED)
         .cloned()
         .unwrap_or_default();
     let history = layers

@@ -37,7 +37,7 @@ impl<W: Write> HashWriter<W> {
     pub fn finish(self) -> (W, String, u64) {
         (
             self.inner,
-            format!("sha256:{}", hex::encode(self.hasher.finalize())),
+            crate::canonical::sha256_digest(self.hasher.finalize()),
             self.len,
         )
     }
@@ -158,7 +158,7 @@ mod tests {
         let gz = std::fs::read(&path).unwrap();
         assert_eq!(gz.len() as u64, blob.size);
         assert_eq!(
-            format!("sha256:{}", hex::encode(Sha256::digest(&gz))),
+            crate::canonical::sha256_digest(Sha256::digest(&gz)),
             blob.digest
         );
         let mut raw = Vec::new();
@@ -166,7 +166,7 @@ mod tests {
             .read_to_end(&mut raw)
             .unwrap();
         assert_eq!(
-            format!("sha256:{}", hex::encode(Sha256::digest(&raw))),
+            crate::canonical::sha256_digest(Sha256::digest(&raw)),
             blob.diff_id
         );
         // Deterministic: the same input gives the same blob, and no temp files remain.

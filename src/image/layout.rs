@@ -15,7 +15,7 @@ use crate::image::config::AssembleError;
 use crate::image::manifest::descriptor;
 use crate::image::tar::{Entry, write_tar};
 use crate::image::{ImageSet, blob_path};
-use crate::plan::keys;
+use oci_spec::image::ANNOTATION_REF_NAME;
 
 const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 
@@ -177,7 +177,9 @@ impl Layout {
                 a.manifest.size(),
             )?;
             d.set_artifact_type(Some(MediaType::Other(a.artifact_type.clone())));
-            d.set_annotations(Some([(keys::REF_NAME.to_string(), a.ref_name())].into()));
+            d.set_annotations(Some(
+                [(ANNOTATION_REF_NAME.to_string(), a.ref_name())].into(),
+            ));
             entries.push(d);
         }
         entries.sort_by(|a, b| ref_name(a).cmp(&ref_name(b)));
@@ -267,7 +269,7 @@ impl Layout {
 fn ref_name(d: &Descriptor) -> Option<&str> {
     d.annotations()
         .as_ref()?
-        .get(keys::REF_NAME)
+        .get(ANNOTATION_REF_NAME)
         .map(String::as_str)
 }
 
@@ -279,7 +281,11 @@ fn index_entries(sets: &[ImageSet]) -> Result<Vec<Descriptor>, AssembleError> {
         for tag in &set.tags {
             let mut d = descriptor(media_type.clone(), &top.digest, top.size())?;
             d.set_annotations(Some(
-                [(keys::REF_NAME.to_string(), format!("{}:{tag}", set.name))].into(),
+                [(
+                    ANNOTATION_REF_NAME.to_string(),
+                    format!("{}:{tag}", set.name),
+                )]
+                .into(),
             ));
             out.push(d);
         }

@@ -11,6 +11,7 @@ pub mod layer;
 pub mod layout;
 pub mod manifest;
 pub mod package;
+pub mod sink;
 pub mod tar;
 
 use std::path::{Path, PathBuf};

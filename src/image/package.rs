@@ -18,8 +18,9 @@ use crate::image::tar::Entry;
 use crate::image::{ImageSet, Layer, LayerBlob};
 use crate::output::human_size;
 use crate::output::{Progress, Shell};
-use crate::plan::{ImagePlan, keys};
+use crate::plan::ImagePlan;
 use crate::platform::Platform;
+use oci_spec::image::{ANNOTATION_BASE_IMAGE_DIGEST, ANNOTATION_BASE_IMAGE_NAME};
 
 /// Binaries from this size on get a progress bar while their layer is compressed.
 const PROGRESS_MIN_BYTES: u64 = 8 << 20;
@@ -152,10 +153,10 @@ pub fn package_image(
     if let Base::Pulled { name, digest, .. } = base {
         image
             .annotations
-            .insert(keys::BASE_NAME.to_string(), name.clone());
+            .insert(ANNOTATION_BASE_IMAGE_NAME.to_string(), name.clone());
         image
             .annotations
-            .insert(keys::BASE_DIGEST.to_string(), digest.clone());
+            .insert(ANNOTATION_BASE_IMAGE_DIGEST.to_string(), digest.clone());
     }
     let assets = match (&image.assets_dir, &image.settings.assets) {
         (Some(dir), Some((_, dest))) => {

@@ -11,6 +11,7 @@
 //! This module only reads values made earlier: it never runs cargo or reads the layout.
 //! See issue 5 for the defaults and why.
 
+pub mod pieces;
 pub mod refs;
 pub mod render;
 
@@ -32,7 +33,8 @@ use crate::exit;
 use crate::fsutil::{self, FsError};
 use crate::output::Shell;
 use crate::plan::{ImagePlan, Plan};
-use render::{Objects, Workload};
+use pieces::Workload;
+use render::Objects;
 use template::Templates;
 
 /// The file name written per image and for the whole run.
@@ -260,7 +262,7 @@ pub fn header(images: &[(&str, &ImageRef)]) -> String {
 
 /// The objects of one image: the built-in builder, or the project's templates.
 pub fn build_objects(w: &Workload, templates: &Templates) -> Result<Objects, KubeError> {
-    let pieces = render::pieces(w)?;
+    let pieces = pieces::pieces(w)?;
     let deployment = match &templates.deployment {
         Some(t) => template::render(t, &pieces)?,
         None => render::deployment(&pieces),
@@ -301,10 +303,11 @@ pub fn write_all(
     ws_root: &Path,
     plan: &Plan,
     refs: &[ImageRef],
-    kube_dir: Option<&Path>,
     shell: &mut Shell,
 ) -> Result<Vec<PathBuf>, KubeError> {
-    let dir = kube_dir.unwrap_or(&plan.out_dir);
+    let Some(dir) = &plan.outputs.kube_dir else {
+        return Ok(Vec::new());
+    };
     let mut written = Vec::new();
     let mut all: Vec<Object> = Vec::new();
     let mut all_refs: Vec<(&str, &ImageRef)> = Vec::new();
@@ -315,7 +318,7 @@ pub fn write_all(
             continue;
         }
         let w = workload(image, r);
-        let name = render::object_name(&w)?;
+        let name = pieces::object_name(&w)?;
         if let Some(first) = names.insert(name.clone(), &image.name) {
             return Err(KubeError::DuplicateName {
                 name,

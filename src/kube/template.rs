@@ -15,7 +15,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::KubeError;
-use super::render::Pieces;
+use super::pieces::Pieces;
 
 /// The built-in Deployment template.
 pub const DEPLOYMENT: &str = include_str!("../../templates/kubernetes/deployment.yaml");
@@ -185,7 +185,8 @@ fn first_difference(written: &Value, kept: &Value, at: String) -> Option<String>
 mod tests {
     use super::*;
     use crate::config::kube::{Autoscaling, KubeSettings, Metrics, ProbeSettings, ServiceSettings};
-    use crate::kube::render::{self, Workload};
+    use crate::kube::pieces::{self, Workload};
+    use crate::kube::render;
     use k8s_openapi::api::apps::v1::Deployment;
     use k8s_openapi::api::core::v1::Service;
 
@@ -205,7 +206,7 @@ mod tests {
             image: "api:latest@sha256:1111111111111111111111111111111111111111111111111111111111111111",
             settings: s,
         };
-        let p = render::pieces(&w).unwrap();
+        let p = pieces::pieces(&w).unwrap();
         let d: Deployment = render(&builtin("deployment.yaml", DEPLOYMENT), &p).unwrap();
         assert_eq!(d, render::deployment(&p));
         if p.service.is_some() {
@@ -264,7 +265,7 @@ mod tests {
             image: "api@sha256:00",
             settings: &s,
         };
-        let p = render::pieces(&w).unwrap();
+        let p = pieces::pieces(&w).unwrap();
         let typo = DEPLOYMENT.replace("revisionHistoryLimit", "revisionHistoryLimt");
         let e = render::<Deployment>(&builtin("d.yaml", &typo), &p)
             .unwrap_err()

@@ -8,6 +8,7 @@ pub mod push;
 pub mod reference;
 pub mod referrers;
 pub mod retry;
+pub mod sink;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -17,7 +17,6 @@ use std::path::PathBuf;
 use crate::build::BuiltBinary;
 use crate::canonical::JsonBlob;
 use crate::config::SbomFormat;
-use crate::config::Settings;
 use crate::fsutil::{self, FsError};
 use crate::image::ImageSet;
 use crate::image::artifact::{Artifact, CYCLONEDX_JSON, assemble_artifact};
@@ -111,16 +110,12 @@ pub struct Sbom {
     pub blob: JsonBlob,
 }
 
-/// The artifact manifests that attach `sboms` to their platform manifests in `sets`.
-pub fn artifacts(sets: &[ImageSet], sboms: &[Sbom]) -> Result<Vec<Artifact>, AssembleError> {
+/// The artifact manifests that attach an image's SBOMs to its platform manifests
+/// (SBOMs of other images are left out).
+pub fn artifacts(set: &ImageSet, sboms: &[Sbom]) -> Result<Vec<Artifact>, AssembleError> {
     let mut out = Vec::new();
-    for sbom in sboms {
-        let subject = sets
-            .iter()
-            .filter(|s| s.name == sbom.image)
-            .flat_map(|s| &s.images)
-            .find(|i| i.platform == sbom.platform);
-        if let Some(subject) = subject {
+    for sbom in sboms.iter().filter(|s| s.image == set.name) {
+        if let Some(subject) = set.images.iter().find(|i| i.platform == sbom.platform) {
             out.push(assemble_artifact(
                 &sbom.image,
                 subject,
@@ -132,19 +127,11 @@ pub fn artifacts(sets: &[ImageSet], sboms: &[Sbom]) -> Result<Vec<Artifact>, Ass
     Ok(out)
 }
 
-/// `sbom.linux-amd64.cdx.json`.
-pub fn file_name(platform: Platform) -> String {
-    format!("sbom.{}.cdx.json", platform.to_string().replace('/', "-"))
-}
-
 /// One dependency graph per platform of the plan (empty with `--sbom none`): one
 /// `cargo metadata` run each.
-pub fn resolve_graphs(
-    plan: &Plan,
-    settings: &Settings,
-) -> Result<BTreeMap<Platform, CrateGraph>, SbomError> {
+pub fn resolve_graphs(plan: &Plan) -> Result<BTreeMap<Platform, CrateGraph>, SbomError> {
     let mut out = BTreeMap::new();
-    if settings.sbom == SbomFormat::None {
+    if plan.outputs.sbom == SbomFormat::None {
         return Ok(out);
     }
     // One `cargo metadata --filter-platform` per platform, run side by side.
@@ -155,8 +142,8 @@ pub fn resolve_graphs(
             .map(|build| {
                 s.spawn(move || {
                     let graph = resolve::load_graph(
-                        &settings.cargo,
-                        settings.manifest_path.as_deref(),
+                        &plan.cargo,
+                        plan.manifest_path.as_deref(),
                         build.platform,
                     );
                     graph.map(|g| (build.platform, g))
@@ -189,6 +176,13 @@ pub fn write_sboms(
         let roots: Vec<&str> = build.packages.iter().map(String::as_str).collect();
         let linked = graph.link(&roots, flags);
         for image in &plan.images {
+            let planned = image
+                .platforms
+                .iter()
+                .find(|p| p.platform == build.platform);
+            let Some(path) = planned.and_then(|p| p.sbom.clone()) else {
+                continue;
+            };
             let Some(binary) = built
                 .iter()
                 .find(|b| b.bin == image.bin && b.platform == build.platform)
@@ -216,7 +210,6 @@ pub fn write_sboms(
             })
             .map_err(SbomError::assemble)?;
             let blob = bom::to_json(doc)?;
-            let path = image.out_dir.join(file_name(build.platform));
             fsutil::create_dir_all(&image.out_dir)?;
             fsutil::write_atomic(&path, &blob.bytes)?;
             out.push(Sbom {

@@ -10,7 +10,7 @@
 //! feature flags, along normal dependencies only, never into proc-macros (compiled for the
 //! host) or build-dependencies. `--filter-platform` has already dropped dependencies whose
 //! `[target.'cfg(…)']` does not match the platform. The result equals
-//! `cargo tree -e normal,no-proc-macro --target <triple>` (tests/sbom.rs checks it).
+//! `cargo tree -e normal,no-proc-macro --target <triple>` (tests/testsuite/sbom.rs checks it).
 //!
 //! Limits (documented in the README): with resolver 1 (`resolver = "1"` or edition 2015/2018
 //! without a `resolver` key) the build itself unifies features across kinds, and this

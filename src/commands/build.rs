@@ -1,0 +1,28 @@
+//! `cargo containerize` (no subcommand): the whole pipeline; one reference per image on
+//! stdout (pushed by digest with `--push`, else local), or `--dry-run`'s plan.
+
+use crate::cli::BuildArgs;
+use crate::commands::{Error, Outcome, plan};
+use crate::config::{self, Env};
+use crate::output::Shell;
+use crate::pipeline::{self, Mode};
+
+/// Builds, packages, writes (and pushes) every selected image.
+pub fn exec(args: BuildArgs, env: &Env, shell: &mut Shell) -> Result<Outcome, Error> {
+    if args.dry_run {
+        return plan::exec(args, env, shell);
+    }
+    shell.set_format(args.message_format.into());
+    let settings = config::resolve(args, env)?;
+    shell.set_verbosity(settings.verbosity);
+    let pipeline::Outcome::Images(summaries) = pipeline::run(&settings, Mode::Build, shell)? else {
+        unreachable!("Mode::Build ends with images")
+    };
+    Ok(Outcome {
+        images: summaries.len(),
+        lines: summaries
+            .iter()
+            .map(|s| s.output_ref().to_string())
+            .collect(),
+    })
+}

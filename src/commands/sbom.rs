@@ -1,0 +1,32 @@
+//! `cargo containerize sbom`: builds the binaries and writes only their SBOMs; each
+//! SBOM's path on stdout (or `sbom-written` events).
+
+use std::collections::BTreeSet;
+
+use crate::cli::BuildArgs;
+use crate::commands::{Error, Outcome};
+use crate::config::{self, Env, SbomFormat};
+use crate::output::Shell;
+use crate::pipeline::{self, Mode};
+
+/// Writes the SBOMs of every selected image.
+pub fn exec(args: BuildArgs, env: &Env, shell: &mut Shell) -> Result<Outcome, Error> {
+    if args.push {
+        return Err(Error::Usage {
+            message: "`cargo containerize sbom` writes SBOM files only; it pushes nothing".into(),
+            help: "`cargo containerize --push` pushes the images with their SBOMs attached".into(),
+        });
+    }
+    shell.set_format(args.message_format.into());
+    let mut settings = config::resolve(args, env)?;
+    shell.set_verbosity(settings.verbosity);
+    settings.sbom = SbomFormat::CycloneDx;
+    let pipeline::Outcome::Sboms(sboms) = pipeline::run(&settings, Mode::SbomOnly, shell)? else {
+        unreachable!("Mode::SbomOnly ends with SBOMs")
+    };
+    let images: BTreeSet<&str> = sboms.iter().map(|s| s.image.as_str()).collect();
+    Ok(Outcome {
+        images: images.len(),
+        lines: sboms.iter().map(|s| s.path.display().to_string()).collect(),
+    })
+}
