@@ -431,7 +431,7 @@ mod tests {
     fn ca_bundle_version_matches_cargo_lock() {
         let lock =
             std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.lock")).unwrap();
-        let sums = crate::sbom::resolve::lock_checksums(&lock).unwrap();
+        let sums = crate::sbom::source::lock_checksums(&lock).unwrap();
         let (key, sum) = sums
             .iter()
             .find(|((n, _, _), _)| n == "webpki-root-certs")

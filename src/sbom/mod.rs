@@ -10,6 +10,7 @@
 
 pub mod bom;
 pub mod resolve;
+pub mod source;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -17,15 +17,15 @@
 //! resolution may list fewer optional dependencies than are linked.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Component, Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use cargo_metadata::{DependencyKind, Metadata, TargetKind};
-use serde::Deserialize;
 
 use crate::config::CargoOptions;
 use crate::platform::Platform;
 use crate::sbom::SbomError;
+use crate::sbom::source::{crate_source, lock_checksums};
 
 /// Where a package comes from, as far as its identity goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -220,73 +220,6 @@ pub fn load_graph(
             message,
         })?;
     Ok(graph_from_metadata(&metadata, &checksums, platform))
-}
-
-#[derive(Deserialize)]
-struct LockFile {
-    #[serde(default)]
-    package: Vec<LockPackage>,
-}
-
-#[derive(Deserialize)]
-struct LockPackage {
-    name: String,
-    version: String,
-    source: Option<String>,
-    checksum: Option<String>,
-}
-
-/// `(name, version, source)` → sha256 from a `Cargo.lock` (format v2 and later, which
-/// keep the checksum next to each package).
-pub fn lock_checksums(text: &str) -> Result<BTreeMap<(String, String, String), String>, String> {
-    let lock: LockFile = toml::from_str(text).map_err(|e| e.to_string())?;
-    Ok(lock
-        .package
-        .into_iter()
-        .filter_map(|p| {
-            let sum = p.checksum?;
-            Some(((p.name, p.version, p.source.unwrap_or_default()), sum))
-        })
-        .collect())
-}
-
-const CRATES_IO: [&str; 2] = [
-    "registry+https://github.com/rust-lang/crates.io-index",
-    "sparse+https://index.crates.io/",
-];
-
-fn crate_source(source: Option<&str>, dir: &Path, root: &Path) -> CrateSource {
-    match source {
-        None => CrateSource::Path(relative_path(root, dir)),
-        Some(s) if CRATES_IO.contains(&s) => CrateSource::CratesIo,
-        Some(s) => match s.strip_prefix("git+") {
-            Some(git) => {
-                let (url, commit) = git.split_once('#').unwrap_or((git, ""));
-                let url = url.split_once('?').map_or(url, |(u, _)| u);
-                CrateSource::Git {
-                    url: url.to_string(),
-                    commit: commit.to_string(),
-                }
-            }
-            None => CrateSource::Registry(s.to_string()),
-        },
-    }
-}
-
-/// `dir` relative to `root`, with `..` where needed; `.` for the root itself.
-fn relative_path(root: &Path, dir: &Path) -> String {
-    let (r, d): (Vec<Component>, Vec<Component>) =
-        (root.components().collect(), dir.components().collect());
-    let common = r.iter().zip(&d).take_while(|(a, b)| a == b).count();
-    let mut out = PathBuf::new();
-    for _ in common..r.len() {
-        out.push("..");
-    }
-    for c in &d[common..] {
-        out.push(c.as_os_str());
-    }
-    let s = out.to_string_lossy().replace('\\', "/");
-    if s.is_empty() { ".".into() } else { s }
 }
 
 /// Builds the graph from already-read metadata (unit-testable without cargo).
@@ -542,6 +475,7 @@ impl CrateGraph {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sbom::source::CRATES_IO;
 
     fn krate(name: &str, deps: Vec<DeclaredDep>, features: &[(&str, &[&str])]) -> Crate {
         Crate {
