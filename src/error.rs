@@ -47,10 +47,10 @@ pub enum Error {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Interrupted(#[from] crate::interrupt::Interrupted),
-    /// Pushing.
+    /// Pushing and pulling.
     #[error(transparent)]
     #[diagnostic(transparent)]
-    Push(#[from] crate::registry::PushError),
+    Registry(#[from] crate::registry::RegistryError),
     /// Packaging layers.
     #[error(transparent)]
     #[diagnostic(transparent)]
@@ -85,8 +85,7 @@ impl Error {
             Error::Interrupted(_) => EXIT_INTERRUPTED,
             Error::Config(_) | Error::Workspace(_) | Error::Plan(_) => EXIT_CONFIG,
             Error::Build(_) => EXIT_BUILD,
-            Error::Push(crate::registry::PushError::MissingRepo) => EXIT_CONFIG,
-            Error::Push(_) => EXIT_REGISTRY,
+            Error::Registry(_) => EXIT_REGISTRY,
             Error::Package(crate::image::package::PackageError::Assets(_)) => EXIT_CONFIG,
             Error::Layout(_) | Error::Assemble(_) | Error::Package(_) => EXIT_OUTPUT,
             Error::Sbom(crate::sbom::SbomError::Metadata { .. }) => EXIT_CONFIG,

@@ -70,7 +70,7 @@ fn main() -> ExitCode {
                 Err(e) => {
                     let code = match &e {
                         commands::login::LoginError::Usage(_) => EXIT_CONFIG,
-                        commands::login::LoginError::Push(_) => EXIT_REGISTRY,
+                        commands::login::LoginError::Registry(_) => EXIT_REGISTRY,
                         commands::login::LoginError::Fs(_) => 1,
                     };
                     report(miette::Report::new(e), code)

@@ -7,7 +7,6 @@ use std::path::PathBuf;
 use crate::config::{self, ConfigError, ImageSettings, Naming, Settings, Source};
 use crate::git;
 use crate::platform::Platform;
-use crate::registry::PushError;
 use crate::registry::reference::Repository;
 use crate::workspace::Workspace;
 
@@ -145,9 +144,14 @@ pub enum PlanError {
         message: String,
     },
     /// Pushing without a repository.
-    #[error(transparent)]
-    #[diagnostic(transparent)]
-    Push(#[from] PushError),
+    #[error("--push needs a repository to push to")]
+    #[diagnostic(
+        code(containerize::usage),
+        help(
+            "set one of:\n  --repo REGISTRY/NAMESPACE               (e.g. --repo ghcr.io/my-org)\n  CARGO_CONTAINERIZE_REPO=REGISTRY/NAMESPACE\n  repository = \"REGISTRY/NAMESPACE\"      in [workspace.metadata.containerize] or [package.metadata.containerize]"
+        )
+    )]
+    MissingRepo,
     /// `--tag-from-git` without a tag at HEAD, or on a dirty tree.
     #[error("--tag-from-git: {0}")]
     #[diagnostic(
@@ -271,7 +275,7 @@ pub fn plan_images(ws: &Workspace, settings: &Settings) -> Result<Plan, PlanErro
             (None, None) => None,
         };
         let repository = match repository {
-            None if settings.push => return Err(PushError::MissingRepo.into()),
+            None if settings.push => return Err(PlanError::MissingRepo),
             None => None,
             Some((r, origin)) => {
                 let repo = Repository::parse(&r).map_err(|e| PlanError::BadRepository {

@@ -6,12 +6,13 @@ use std::path::PathBuf;
 
 use reqwest::{Method, StatusCode};
 
+use crate::config::registry::Credential;
 use crate::config::{self, Env};
 use crate::output::Shell;
-use crate::registry::PushError;
-use crate::registry::auth::{self, Credential};
-use crate::registry::client::{ClientOptions, RegistryClient, Request};
+use crate::registry::RegistryError;
+use crate::registry::auth;
 use crate::registry::reference::Repository;
+use crate::registry::transport::{ClientOptions, RegistryClient, Request};
 
 /// `login` flags.
 #[derive(Debug, clap::Args)]
@@ -40,7 +41,7 @@ pub enum LoginError {
     /// The registry said no.
     #[error(transparent)]
     #[diagnostic(transparent)]
-    Push(#[from] PushError),
+    Registry(#[from] RegistryError),
     /// Writing the config.
     #[error(transparent)]
     #[diagnostic(code(containerize::login))]
@@ -71,7 +72,7 @@ pub fn exec(args: LoginArgs, env: &Env, shell: &mut Shell) -> Result<(), LoginEr
     let client = RegistryClient::new(&repo, credential, &opts)?;
     let resp = client.send(&Request::new(Method::GET, "/v2/", Vec::new()))?;
     if resp.status() != StatusCode::OK {
-        return Err(PushError::Registry {
+        return Err(RegistryError::Unexpected {
             registry: repo.registry.clone(),
             action: "a login check (GET /v2/)".into(),
             status: resp.status().as_u16(),

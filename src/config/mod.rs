@@ -13,6 +13,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 mod metadata;
+pub mod registry;
 
 pub use metadata::{
     ImageLayer, ImageSettings, PackageConfig, Port, parse_package_config, parse_workspace_config,
@@ -22,9 +23,7 @@ pub use metadata::{
 use crate::cli::{BuildArgs, MessageFormatArg, NamingArg, SbomArg};
 use crate::output::{MessageFormat, Verbosity};
 use crate::platform::{Platform, parse_platforms};
-use crate::registry::RegistrySettings;
-use crate::registry::auth::{AuthSources, Credential};
-use crate::registry::retry::RetryPolicy;
+use registry::{AuthSources, Credential, RegistrySettings, RetryPolicy};
 
 /// Default gzip level for layers: zlib's default, a good size/speed balance for binaries.
 pub const DEFAULT_COMPRESSION_LEVEL: u32 = 6;
