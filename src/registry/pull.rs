@@ -107,7 +107,7 @@ struct Source<'a> {
     requests: std::cell::Cell<usize>,
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, PartialEq, Eq, Deserialize)]
 struct Descriptor {
     #[serde(rename = "mediaType", default)]
     media_type: String,
@@ -116,13 +116,13 @@ struct Descriptor {
     platform: Option<PlatformSpec>,
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, PartialEq, Eq, Deserialize)]
 struct PlatformSpec {
     architecture: String,
     os: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize)]
 struct Document {
     #[serde(rename = "mediaType", default)]
     media_type: String,
@@ -290,6 +290,37 @@ fn fetch_blob(
     Ok(())
 }
 
+/// Which manifest of a pulled document serves a platform.
+#[derive(Debug, PartialEq, Eq)]
+enum Selected<'a> {
+    /// The document is a manifest: it serves every platform (its config says which).
+    Itself,
+    /// The index entry for the platform.
+    Entry(&'a Descriptor),
+    /// The index has no manifest for the platform.
+    Missing,
+}
+
+/// Chooses the manifest for `platform` from `top`: an OCI index or a Docker v2s2 manifest
+/// list (or anything with `manifests`) is searched for the entry with the platform's OS and
+/// architecture (the first one, as docker and containerd take it; attestation manifests,
+/// `unknown/unknown`, and entries without a platform never match); a manifest is itself.
+fn select_manifest(top: &Document, platform: Platform) -> Selected<'_> {
+    let is_index = oci_and_docker(MediaType::ImageIndex).contains(&top.media_type)
+        || !top.manifests.is_empty();
+    if !is_index {
+        return Selected::Itself;
+    }
+    top.manifests
+        .iter()
+        .find(|m| {
+            m.platform
+                .as_ref()
+                .is_some_and(|p| p.os == platform.os() && p.architecture == platform.arch())
+        })
+        .map_or(Selected::Missing, Selected::Entry)
+}
+
 /// Resolves `r` and copies the requested platforms of it into `layout`.
 pub fn pull_base(
     client: &RegistryClient,
@@ -308,38 +339,30 @@ pub fn pull_base(
     let (bytes, digest) = src.manifest(r.reference())?;
     let top: Document = serde_json::from_slice(&bytes)
         .map_err(|e| unexpected(client, "reading the base manifest", e.to_string()))?;
-    let is_index = oci_and_docker(MediaType::ImageIndex).contains(&top.media_type)
-        || !top.manifests.is_empty();
     let mut out = BTreeMap::new();
     for &platform in platforms {
-        let (manifest, manifest_digest) = if is_index {
-            let entry = top
-                .manifests
-                .iter()
-                .find(|m| {
-                    m.platform
-                        .as_ref()
-                        .is_some_and(|p| p.os == platform.os() && p.architecture == platform.arch())
-                })
-                .ok_or_else(|| {
-                    unexpected(
-                        client,
-                        &format!("choosing {platform} from the base {r}"),
-                        "the base image has no manifest for this platform",
-                    )
-                })?;
-            let (b, d) = src.manifest(&entry.digest)?;
-            (
-                serde_json::from_slice::<Document>(&b)
-                    .map_err(|e| unexpected(client, "reading a base manifest", e.to_string()))?,
-                d,
-            )
-        } else {
-            (
+        let (manifest, manifest_digest) = match select_manifest(&top, platform) {
+            Selected::Itself => (
                 serde_json::from_slice::<Document>(&bytes)
                     .map_err(|e| unexpected(client, "reading the base manifest", e.to_string()))?,
                 digest.clone(),
-            )
+            ),
+            Selected::Entry(entry) => {
+                let (b, d) = src.manifest(&entry.digest)?;
+                (
+                    serde_json::from_slice::<Document>(&b).map_err(|e| {
+                        unexpected(client, "reading a base manifest", e.to_string())
+                    })?,
+                    d,
+                )
+            }
+            Selected::Missing => {
+                return Err(unexpected(
+                    client,
+                    &format!("choosing {platform} from the base {r}"),
+                    "the base image has no manifest for this platform",
+                ));
+            }
         };
         let config = manifest
             .config
@@ -410,4 +433,139 @@ pub fn describe(base: &BaseImage) -> String {
         base.digest,
         base.platforms.len()
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc(json: &str) -> Document {
+        serde_json::from_str(json).unwrap()
+    }
+
+    fn entry_digest(s: Selected<'_>) -> Option<String> {
+        match s {
+            Selected::Entry(d) => Some(d.digest.clone()),
+            _ => None,
+        }
+    }
+
+    /// Like `docker buildx` pushes it: one manifest per platform, and an attestation
+    /// manifest per platform with `unknown/unknown`.
+    const OCI_INDEX_WITH_ATTESTATIONS: &str = r#"{
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [
+            {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": "sha256:att0", "size": 1,
+             "platform": {"architecture": "unknown", "os": "unknown"},
+             "annotations": {"vnd.docker.reference.type": "attestation-manifest"}},
+            {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": "sha256:amd", "size": 2,
+             "platform": {"architecture": "amd64", "os": "linux"}},
+            {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": "sha256:arm", "size": 3,
+             "platform": {"architecture": "arm64", "os": "linux", "variant": "v8"}},
+            {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": "sha256:att1", "size": 1,
+             "platform": {"architecture": "unknown", "os": "unknown"}}
+        ]
+    }"#;
+
+    #[test]
+    fn picks_each_platform_from_an_oci_index_and_skips_attestations() {
+        let top = doc(OCI_INDEX_WITH_ATTESTATIONS);
+        assert_eq!(
+            entry_digest(select_manifest(&top, Platform::LinuxAmd64)).as_deref(),
+            Some("sha256:amd")
+        );
+        assert_eq!(
+            entry_digest(select_manifest(&top, Platform::LinuxArm64)).as_deref(),
+            Some("sha256:arm")
+        );
+    }
+
+    #[test]
+    fn picks_from_a_docker_v2s2_manifest_list() {
+        let top = doc(r#"{
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.docker.distribution.manifest.list.v2+json",
+            "manifests": [
+                {"mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+                 "digest": "sha256:arm", "size": 3,
+                 "platform": {"architecture": "arm64", "os": "linux", "variant": "v8"}},
+                {"mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+                 "digest": "sha256:amd", "size": 2,
+                 "platform": {"architecture": "amd64", "os": "linux"}}
+            ]
+        }"#);
+        assert_eq!(
+            entry_digest(select_manifest(&top, Platform::LinuxAmd64)).as_deref(),
+            Some("sha256:amd")
+        );
+        assert_eq!(
+            entry_digest(select_manifest(&top, Platform::LinuxArm64)).as_deref(),
+            Some("sha256:arm")
+        );
+    }
+
+    #[test]
+    fn a_missing_platform_is_reported_not_substituted() {
+        let top = doc(r#"{
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": [
+                {"digest": "sha256:win", "size": 1, "platform": {"architecture": "amd64", "os": "windows"}},
+                {"digest": "sha256:att", "size": 1, "platform": {"architecture": "unknown", "os": "unknown"}},
+                {"digest": "sha256:none", "size": 1}
+            ]
+        }"#);
+        assert_eq!(
+            select_manifest(&top, Platform::LinuxAmd64),
+            Selected::Missing
+        );
+        // An index whose media type is missing is still recognized by its `manifests`.
+        let untyped = doc(
+            r#"{"manifests": [{"digest": "sha256:amd", "size": 1, "platform": {"architecture": "amd64", "os": "linux"}}]}"#,
+        );
+        assert_eq!(
+            select_manifest(&untyped, Platform::LinuxArm64),
+            Selected::Missing
+        );
+        // An empty index is an index too: nothing to choose.
+        let empty = doc(r#"{"mediaType": "application/vnd.oci.image.index.v1+json"}"#);
+        assert_eq!(
+            select_manifest(&empty, Platform::LinuxAmd64),
+            Selected::Missing
+        );
+    }
+
+    #[test]
+    fn a_single_manifest_serves_every_platform_itself() {
+        for media_type in [
+            "application/vnd.oci.image.manifest.v1+json",
+            "application/vnd.docker.distribution.manifest.v2+json",
+        ] {
+            let top = doc(&format!(
+                r#"{{"mediaType": "{media_type}", "config": {{"digest": "sha256:c", "size": 1}}, "layers": []}}"#
+            ));
+            assert_eq!(
+                select_manifest(&top, Platform::LinuxArm64),
+                Selected::Itself
+            );
+        }
+    }
+
+    #[test]
+    fn layer_and_index_types_include_docker_v2s2_names() {
+        assert_eq!(
+            oci_and_docker(MediaType::ImageLayerGzip),
+            [
+                "application/vnd.oci.image.layer.v1.tar+gzip",
+                "application/vnd.docker.image.rootfs.diff.tar.gzip"
+            ]
+        );
+        assert_eq!(
+            oci_and_docker(MediaType::ImageIndex),
+            [
+                "application/vnd.oci.image.index.v1+json",
+                "application/vnd.docker.distribution.manifest.list.v2+json"
+            ]
+        );
+    }
 }

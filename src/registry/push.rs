@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use oci_spec::image::MediaType;
 
 use crate::image::ImageSet;
+use crate::image::canonical::JsonBlob;
 use crate::image::layout::Layout;
 use crate::output::Progress;
 use crate::registry::RegistryError;
@@ -72,7 +73,83 @@ pub struct BlobUploads<'a> {
     pub progress: &'a Progress,
 }
 
-/// Pushes every platform of `set` to `repo` and points `tags` at it.
+/// One step of a push. [`push_order`] lists them in the order the registry needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step<'a> {
+    /// A config or layer blob.
+    Blob {
+        /// Its digest.
+        digest: &'a str,
+        /// Its size.
+        size: u64,
+    },
+    /// A platform manifest or the index, PUT under its own digest.
+    Manifest {
+        /// The document.
+        document: &'a JsonBlob,
+        /// Its media type.
+        media_type: MediaType,
+    },
+    /// A tag, PUT with the top document (the index, or the only manifest).
+    Tag {
+        /// The tag.
+        tag: &'a str,
+        /// The top document.
+        document: &'a JsonBlob,
+        /// Its media type.
+        media_type: MediaType,
+    },
+}
+
+/// The steps of pushing `set` with `tags`, children before parents, as ggcr's
+/// `writeDeps` before `writeManifest` (`pkg/v1/remote/pusher.go`): every blob once (by
+/// digest, in a stable order), then the platform manifests, then the index, and the tags
+/// last, so no tag points at a partial image and a registry never sees a manifest before
+/// what it references.
+pub fn push_order<'a>(set: &'a ImageSet, tags: &'a [String]) -> Vec<Step<'a>> {
+    let mut blobs: BTreeMap<&str, u64> = BTreeMap::new();
+    for img in &set.images {
+        blobs.insert(&img.config.digest, img.config.size());
+        for l in &img.layers {
+            blobs.insert(&l.digest, l.size);
+        }
+    }
+    let mut steps: Vec<Step<'a>> = blobs
+        .into_iter()
+        .map(|(digest, size)| Step::Blob { digest, size })
+        .collect();
+    steps.extend(set.images.iter().map(|img| Step::Manifest {
+        document: &img.manifest,
+        media_type: MediaType::ImageManifest,
+    }));
+    let (top, media_type) = set.top();
+    if let Some(index) = &set.index {
+        steps.push(Step::Manifest {
+            document: index,
+            media_type: media_type.clone(),
+        });
+    }
+    steps.extend(tags.iter().map(|tag| Step::Tag {
+        tag,
+        document: top,
+        media_type: media_type.clone(),
+    }));
+    steps
+}
+
+/// The blobs of `steps`, in order.
+fn blob_steps<'a>(steps: &[Step<'a>]) -> Vec<(&'a str, u64)> {
+    steps
+        .iter()
+        .filter_map(|s| match s {
+            Step::Blob { digest, size } => Some((*digest, *size)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Pushes every platform of `set` to `repo` and points `tags` at it, in [`push_order`]:
+/// the blobs by `uploads.jobs` at once, then the documents one by one.
 pub fn push_set(
     client: &RegistryClient,
     layout: &Layout,
@@ -91,7 +168,8 @@ pub fn push_set(
     if manifest_present(client, repo, &top.digest, &media_type, &top.digest)? {
         return retag(client, repo, set, tags, known, progress);
     }
-    let blobs: Vec<(String, u64)> = blobs_of(set).into_iter().collect();
+    let steps = push_order(set, tags);
+    let blobs = blob_steps(&steps);
     progress.set_total(blobs.iter().map(|(_, size)| size).sum());
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<(usize, Result<BlobOutcome, RegistryError>)>> = Mutex::new(Vec::new());
@@ -138,32 +216,36 @@ pub fn push_set(
                 uploaded_bytes += n;
             }
         }
-        known.insert(&blobs[i].0, &repo.path);
+        known.insert(blobs[i].0, &repo.path);
     }
 
-    let manifest_type = MediaType::ImageManifest.to_string();
-    for img in &set.images {
-        put_manifest(
-            client,
-            repo,
-            &img.manifest.digest,
-            &img.manifest.bytes,
-            &manifest_type,
-            &img.manifest.digest,
-        )?;
-    }
-    if set.index.is_some() {
-        put_manifest(
-            client,
-            repo,
-            &top.digest,
-            &top.bytes,
-            &media_type,
-            &top.digest,
-        )?;
-    }
-    for tag in tags {
-        put_manifest(client, repo, tag, &top.bytes, &media_type, &top.digest)?;
+    for step in &steps {
+        match step {
+            Step::Blob { .. } => {}
+            Step::Manifest {
+                document,
+                media_type,
+            } => put_manifest(
+                client,
+                repo,
+                &document.digest,
+                &document.bytes,
+                media_type.as_ref(),
+                &document.digest,
+            )?,
+            Step::Tag {
+                tag,
+                document,
+                media_type,
+            } => put_manifest(
+                client,
+                repo,
+                tag,
+                &document.bytes,
+                media_type.as_ref(),
+                &document.digest,
+            )?,
+        }
     }
     Ok(PushedImage {
         repository: repo.clone(),
@@ -174,19 +256,6 @@ pub fn push_set(
         skipped,
         mounted,
     })
-}
-
-/// Every blob of `set` (configs and layers of all platforms) once, by digest, in a stable
-/// order, with its size.
-fn blobs_of(set: &ImageSet) -> BTreeMap<String, u64> {
-    let mut blobs = BTreeMap::new();
-    for img in &set.images {
-        blobs.insert(img.config.digest.clone(), img.config.size());
-        for l in &img.layers {
-            blobs.insert(l.digest.clone(), l.size);
-        }
-    }
-    blobs
 }
 
 /// The image is already in `repo` (an unchanged re-push): sets only the tags that do not
@@ -201,12 +270,14 @@ fn retag(
 ) -> Result<PushedImage, RegistryError> {
     let (top, media_type) = set.top();
     let media_type = media_type.to_string();
-    let blobs = blobs_of(set);
-    for digest in blobs.keys() {
+    let steps = push_order(set, tags);
+    let blobs = blob_steps(&steps);
+    for (digest, _) in &blobs {
         known.insert(digest, &repo.path);
     }
-    progress.set_total(blobs.values().sum());
-    progress.inc(blobs.values().sum());
+    let total = blobs.iter().map(|(_, size)| size).sum();
+    progress.set_total(total);
+    progress.inc(total);
     for tag in tags {
         if !manifest_present(client, repo, tag, &media_type, &top.digest)? {
             put_manifest(client, repo, tag, &top.bytes, &media_type, &top.digest)?;
@@ -221,4 +292,158 @@ fn retag(
         skipped: blobs.len(),
         mounted: 0,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::image::{Image, LayerBlob};
+    use crate::platform::Platform;
+
+    fn blob(name: &str) -> JsonBlob {
+        JsonBlob {
+            bytes: name.as_bytes().to_vec(),
+            digest: format!("sha256:{}", name.repeat(64).get(..64).unwrap_or_default()),
+        }
+    }
+
+    fn layer(hex: char, size: u64) -> LayerBlob {
+        LayerBlob {
+            digest: format!("sha256:{}", hex.to_string().repeat(64)),
+            diff_id: format!("sha256:{}", "0".repeat(64)),
+            size,
+        }
+    }
+
+    fn image(platform: Platform, config: &str, manifest: &str, layers: Vec<LayerBlob>) -> Image {
+        Image {
+            platform,
+            config: blob(config),
+            manifest: blob(manifest),
+            layers,
+        }
+    }
+
+    /// Two platforms sharing the base layer `a`, with an index.
+    fn two_platforms() -> ImageSet {
+        ImageSet {
+            name: "api".into(),
+            tags: vec![],
+            images: vec![
+                image(
+                    Platform::LinuxAmd64,
+                    "c",
+                    "d",
+                    vec![layer('a', 10), layer('b', 20)],
+                ),
+                image(
+                    Platform::LinuxArm64,
+                    "e",
+                    "f",
+                    vec![layer('a', 10), layer('9', 30)],
+                ),
+            ],
+            index: Some(blob("7")),
+        }
+    }
+
+    fn kind(step: &Step<'_>) -> u8 {
+        match step {
+            Step::Blob { .. } => 0,
+            Step::Manifest {
+                media_type: MediaType::ImageManifest,
+                ..
+            } => 1,
+            Step::Manifest { .. } => 2,
+            Step::Tag { .. } => 3,
+        }
+    }
+
+    #[test]
+    fn blobs_come_before_manifests_before_the_index_and_tags_last() {
+        let set = two_platforms();
+        let tags = vec!["1.0".to_string(), "latest".to_string()];
+        let steps = push_order(&set, &tags);
+        let kinds: Vec<u8> = steps.iter().map(kind).collect();
+        assert!(kinds.is_sorted(), "{steps:#?}");
+        assert_eq!(kinds, [0, 0, 0, 0, 0, 1, 1, 2, 3, 3]);
+        let Step::Manifest { document, .. } = &steps[7] else {
+            panic!("{steps:#?}");
+        };
+        assert_eq!(document.digest, set.index.as_ref().unwrap().digest);
+        for (step, tag) in steps[8..].iter().zip(&tags) {
+            assert_eq!(
+                step,
+                &Step::Tag {
+                    tag,
+                    document: set.index.as_ref().unwrap(),
+                    media_type: MediaType::ImageIndex,
+                }
+            );
+        }
+    }
+
+    #[test]
+    fn each_digest_is_pushed_once_in_a_stable_order() {
+        let set = two_platforms();
+        let steps = push_order(&set, &[]);
+        let blobs = blob_steps(&steps);
+        let digests: Vec<&str> = blobs.iter().map(|(d, _)| *d).collect();
+        let mut unique = digests.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(digests, unique, "sorted, and the shared layer once");
+        assert_eq!(digests.len(), 5, "2 configs + 3 distinct layers");
+        assert!(blobs.contains(&(layer('a', 10).digest.as_str(), 10)));
+        assert!(blobs.contains(&(set.images[1].config.digest.as_str(), 1)));
+        let manifests: Vec<&str> = steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::Manifest { document, .. } => Some(document.digest.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            manifests,
+            [
+                set.images[0].manifest.digest.as_str(),
+                set.images[1].manifest.digest.as_str(),
+                set.index.as_ref().unwrap().digest.as_str()
+            ]
+        );
+    }
+
+    #[test]
+    fn a_single_platform_has_no_index_and_tags_point_at_its_manifest() {
+        let set = ImageSet {
+            name: "api".into(),
+            tags: vec![],
+            images: vec![image(Platform::LinuxAmd64, "c", "d", vec![layer('e', 10)])],
+            index: None,
+        };
+        let tags = vec!["latest".to_string()];
+        let steps = push_order(&set, &tags);
+        assert_eq!(
+            steps,
+            [
+                Step::Blob {
+                    digest: &set.images[0].config.digest,
+                    size: 1
+                },
+                Step::Blob {
+                    digest: &set.images[0].layers[0].digest,
+                    size: 10
+                },
+                Step::Manifest {
+                    document: &set.images[0].manifest,
+                    media_type: MediaType::ImageManifest
+                },
+                Step::Tag {
+                    tag: "latest",
+                    document: &set.images[0].manifest,
+                    media_type: MediaType::ImageManifest
+                },
+            ]
+        );
+    }
 }
