@@ -1,18 +1,19 @@
 //! `cargo containerize login REGISTRY -u USER --password-stdin`: checks the credentials
 //! against the registry, then stores them in docker's `config.json` like `docker login`.
+//! The check connects the way a push does (`registry::connect_as`): the same scheme
+//! choice, `--registry-ca`, `--insecure-registry` and retries.
 
 use std::io::Read;
 use std::path::PathBuf;
 
 use reqwest::{Method, StatusCode};
 
-use crate::config::registry::Credential;
-use crate::config::{self, Env};
+use crate::config::Env;
+use crate::config::registry::{Credential, RegistrySettings, resolve_registry};
 use crate::output::Shell;
-use crate::registry::RegistryError;
-use crate::registry::auth;
 use crate::registry::reference::Repository;
-use crate::registry::transport::{ClientOptions, RegistryClient, Request};
+use crate::registry::transport::Request;
+use crate::registry::{self, RegistryError, auth};
 
 /// `login` flags.
 #[derive(Debug, clap::Args)]
@@ -29,6 +30,23 @@ pub struct LoginArgs {
     /// Speak plain HTTP to the registry (loopback hosts always use HTTP)
     #[arg(long)]
     pub insecure: bool,
+    /// Speak plain HTTP to this registry host (repeatable)
+    #[arg(
+        long,
+        value_name = "HOST",
+        env = "CARGO_CONTAINERIZE_INSECURE_REGISTRY",
+        hide_env_values = true,
+        value_delimiter = ','
+    )]
+    pub insecure_registry: Vec<String>,
+    /// Trust this CA certificate (PEM) for the registry, besides the system's
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "CARGO_CONTAINERIZE_REGISTRY_CA",
+        hide_env_values = true
+    )]
+    pub registry_ca: Option<PathBuf>,
 }
 
 /// Errors of `login`.
@@ -48,6 +66,21 @@ pub enum LoginError {
     Fs(#[from] crate::fsutil::FsError),
 }
 
+/// The settings a push would use for `repo` (`--insecure` is `--insecure-registry` for
+/// the registry logged in to).
+fn registry_settings(
+    args: &LoginArgs,
+    repo: &Repository,
+    env: &Env,
+) -> Result<RegistrySettings, LoginError> {
+    let mut insecure = args.insecure_registry.clone();
+    if args.insecure {
+        insecure.push(repo.registry.clone());
+    }
+    resolve_registry(insecure, args.registry_ca.clone(), None, env)
+        .map_err(|e| LoginError::Usage(e.to_string()))
+}
+
 /// Runs `login`.
 pub fn exec(args: LoginArgs, env: &Env, shell: &mut Shell) -> Result<(), LoginError> {
     let repo = Repository::parse(&args.registry).map_err(|e| LoginError::Usage(e.to_string()))?;
@@ -65,11 +98,9 @@ pub fn exec(args: LoginArgs, env: &Env, shell: &mut Shell) -> Result<(), LoginEr
         username: args.username.clone(),
         password: password.clone(),
     };
-    let opts = ClientOptions {
-        plain_http: args.insecure || repo.is_loopback(),
-        ..Default::default()
-    };
-    let client = RegistryClient::new(&repo, credential, &opts)?;
+    let settings = registry_settings(&args, &repo, env)?;
+    let client =
+        registry::connect_as(&repo, credential, &settings, registry::extra_ca(&settings)?)?;
     let resp = client.send(&Request::new(Method::GET, "/v2/", Vec::new()))?;
     if resp.status() != StatusCode::OK {
         return Err(RegistryError::Unexpected {
@@ -81,8 +112,7 @@ pub fn exec(args: LoginArgs, env: &Env, shell: &mut Shell) -> Result<(), LoginEr
         }
         .into());
     }
-    let sources = config::auth_sources(env).map_err(|e| LoginError::Usage(e.to_string()))?;
-    let path: PathBuf = sources.docker_config.ok_or_else(|| {
+    let path: PathBuf = settings.auth.docker_config.ok_or_else(|| {
         LoginError::Usage("cannot find docker's config directory: set DOCKER_CONFIG or HOME".into())
     })?;
     auth::store_credential(&path, repo.auth_key(), &args.username, &password)?;
@@ -95,4 +125,41 @@ pub fn exec(args: LoginArgs, env: &Env, shell: &mut Shell) -> Result<(), LoginEr
         ),
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(insecure: bool, insecure_registry: &[&str], ca: Option<&str>) -> LoginArgs {
+        LoginArgs {
+            registry: "reg.example:5000".into(),
+            username: "me".into(),
+            password_stdin: true,
+            insecure,
+            insecure_registry: insecure_registry.iter().map(|h| h.to_string()).collect(),
+            registry_ca: ca.map(PathBuf::from),
+        }
+    }
+
+    #[test]
+    fn login_connects_with_the_settings_a_push_would_use() {
+        let repo = Repository::parse("reg.example:5000").unwrap();
+        let env = Env::from_pairs([
+            ("CARGO_CONTAINERIZE_RETRY_ATTEMPTS", "2"),
+            ("DOCKER_CONFIG", "/d"),
+        ]);
+        let s = registry_settings(&args(false, &[], Some("ca.pem")), &repo, &env).unwrap();
+        assert!(s.insecure_registries.is_empty());
+        assert_eq!(s.registry_ca, Some(PathBuf::from("ca.pem")));
+        assert_eq!(s.retry.attempts, 2);
+        assert_eq!(s.auth.docker_config, Some(PathBuf::from("/d/config.json")));
+        let s = registry_settings(&args(true, &["other:1"], None), &repo, &env).unwrap();
+        assert_eq!(s.insecure_registries, ["other:1", "reg.example:5000"]);
+        let bad = Env::from_pairs([("CARGO_CONTAINERIZE_RETRY_ATTEMPTS", "x")]);
+        assert!(matches!(
+            registry_settings(&args(false, &[], None), &repo, &bad),
+            Err(LoginError::Usage(_))
+        ));
+    }
 }

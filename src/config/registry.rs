@@ -7,6 +7,8 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::{ConfigError, Env, auth_sources};
+
 /// How to talk to registries (from the command line and environment): for `--push`, for
 /// pulling `--base` images and for `login`.
 #[derive(Debug, Clone)]
@@ -85,9 +87,75 @@ impl Default for RetryPolicy {
     }
 }
 
+/// Resolves [`RegistrySettings`] from the registry flags (`--insecure-registry`,
+/// `--registry-ca`, `-j`) and the environment (credentials' sources,
+/// `CARGO_CONTAINERIZE_RETRY_ATTEMPTS`, `CARGO_CONTAINERIZE_RETRY_BASE_MS`). Every
+/// command that talks to a registry resolves its settings here.
+pub fn resolve_registry(
+    insecure_registries: Vec<String>,
+    registry_ca: Option<PathBuf>,
+    jobs: Option<u32>,
+    env: &Env,
+) -> Result<RegistrySettings, ConfigError> {
+    Ok(RegistrySettings {
+        auth: auth_sources(env)?,
+        insecure_registries,
+        registry_ca,
+        retry: retry_policy(env)?,
+        jobs: jobs.map_or(4, |j| j.max(1) as usize),
+    })
+}
+
+/// The default [`RetryPolicy`] with the environment's overrides.
+fn retry_policy(env: &Env) -> Result<RetryPolicy, ConfigError> {
+    let number = |key: &str| -> Result<Option<u64>, ConfigError> {
+        env.get(key)
+            .map(|v| {
+                v.parse::<u64>().map_err(|_| ConfigError::BadArg {
+                    origin: key.into(),
+                    message: format!("`{v}` is not a number"),
+                })
+            })
+            .transpose()
+    };
+    let mut retry = RetryPolicy::default();
+    if let Some(n) = number("CARGO_CONTAINERIZE_RETRY_ATTEMPTS")? {
+        retry.attempts = u32::try_from(n.max(1)).unwrap_or(u32::MAX);
+    }
+    if let Some(ms) = number("CARGO_CONTAINERIZE_RETRY_BASE_MS")? {
+        retry.base = Duration::from_millis(ms);
+    }
+    Ok(retry)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retry_settings_come_from_the_environment() {
+        let env = Env::from_pairs([
+            ("CARGO_CONTAINERIZE_RETRY_ATTEMPTS", "0"),
+            ("CARGO_CONTAINERIZE_RETRY_BASE_MS", "1"),
+        ]);
+        let s = resolve_registry(vec!["reg:5000".into()], None, Some(0), &env).unwrap();
+        assert_eq!(
+            (s.retry.attempts, s.retry.base, s.retry.max, s.jobs),
+            (1, Duration::from_millis(1), RetryPolicy::default().max, 1)
+        );
+        assert_eq!(s.insecure_registries, ["reg:5000"]);
+        assert_eq!(
+            resolve_registry(vec![], None, None, &Env::default())
+                .unwrap()
+                .retry,
+            RetryPolicy::default()
+        );
+        let bad = Env::from_pairs([("CARGO_CONTAINERIZE_RETRY_BASE_MS", "soon")]);
+        assert!(matches!(
+            resolve_registry(vec![], None, None, &bad),
+            Err(ConfigError::BadArg { origin, .. }) if origin == "CARGO_CONTAINERIZE_RETRY_BASE_MS"
+        ));
+    }
 
     #[test]
     fn debug_never_shows_secrets() {
