@@ -37,7 +37,7 @@ pub struct Cli {
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
     /// Check credentials against a registry and store them in docker's config.json
-    Login(crate::commands::login::LoginArgs),
+    Login(LoginArgs),
     /// Build, then replace containerize://BINARY references in YAML files with the image digests
     Resolve(Box<ResolveArgs>),
     /// Print what would be built and pushed, without building or writing anything (like --dry-run)
@@ -46,6 +46,40 @@ pub enum Command {
     Sbom(Box<BuildArgs>),
     /// Add a commented [package.metadata.containerize] section to a Cargo.toml, and optionally a GitHub workflow and the Kubernetes templates
     Init(InitArgs),
+}
+
+/// `login` flags.
+#[derive(Debug, clap::Args)]
+pub struct LoginArgs {
+    /// Registry host, e.g. ghcr.io or 127.0.0.1:5000
+    #[arg(value_name = "REGISTRY")]
+    pub registry: String,
+    /// Username
+    #[arg(short, long)]
+    pub username: String,
+    /// Read the password (or token) from stdin
+    #[arg(long, required = true)]
+    pub password_stdin: bool,
+    /// Speak plain HTTP to the registry (loopback hosts always use HTTP)
+    #[arg(long)]
+    pub insecure: bool,
+    /// Speak plain HTTP to this registry host (repeatable)
+    #[arg(
+        long,
+        value_name = "HOST",
+        env = "CARGO_CONTAINERIZE_INSECURE_REGISTRY",
+        hide_env_values = true,
+        value_delimiter = ','
+    )]
+    pub insecure_registry: Vec<String>,
+    /// Trust this CA certificate (PEM) for the registry, besides the system's
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "CARGO_CONTAINERIZE_REGISTRY_CA",
+        hide_env_values = true
+    )]
+    pub registry_ca: Option<PathBuf>,
 }
 
 /// `cargo containerize resolve`.

@@ -37,10 +37,10 @@ pub enum Error {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Interrupted(#[from] crate::interrupt::Interrupted),
-    /// Pushing.
+    /// Pushing and pulling.
     #[error(transparent)]
     #[diagnostic(transparent)]
-    Push(#[from] crate::registry::PushError),
+    Registry(#[from] crate::registry::RegistryError),
     /// Packaging layers.
     #[error(transparent)]
     #[diagnostic(transparent)]
@@ -79,8 +79,7 @@ impl Error {
             Error::Interrupted(_) => exit::INTERRUPTED,
             Error::Config(_) | Error::Workspace(_) | Error::Plan(_) => exit::CONFIG,
             Error::Build(_) => exit::BUILD,
-            Error::Push(crate::registry::PushError::MissingRepo) => exit::CONFIG,
-            Error::Push(_) => exit::REGISTRY,
+            Error::Registry(_) => exit::REGISTRY,
             Error::Package(crate::image::package::PackageError::Assets(_)) => exit::CONFIG,
             Error::Layout(_) | Error::Assemble(_) | Error::Package(_) => exit::OUTPUT,
             Error::Sbom(crate::sbom::SbomError::Metadata { .. }) => exit::CONFIG,

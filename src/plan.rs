@@ -4,15 +4,14 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use crate::config::registry::RegistrySettings;
 use crate::config::{
     self, CargoOptions, ConfigError, ImageSettings, Naming, SbomFormat, Settings, Source,
 };
 use crate::events::{Event, PlannedImage};
 use crate::git;
 use crate::platform::Platform;
-use crate::registry::PushError;
-use crate::registry::RegistrySettings;
-use crate::registry::reference::Repository;
+use crate::reference::Repository;
 use crate::workspace::Workspace;
 use oci_spec::image::{
     ANNOTATION_BASE_IMAGE_NAME, ANNOTATION_CREATED, ANNOTATION_DESCRIPTION, ANNOTATION_LICENSES,
@@ -171,9 +170,14 @@ pub enum PlanError {
         message: String,
     },
     /// Pushing without a repository.
-    #[error(transparent)]
-    #[diagnostic(transparent)]
-    Push(#[from] PushError),
+    #[error("--push needs a repository to push to")]
+    #[diagnostic(
+        code(containerize::usage),
+        help(
+            "set one of:\n  --repo REGISTRY/NAMESPACE               (e.g. --repo ghcr.io/my-org)\n  CARGO_CONTAINERIZE_REPO=REGISTRY/NAMESPACE\n  repository = \"REGISTRY/NAMESPACE\"      in [workspace.metadata.containerize] or [package.metadata.containerize]"
+        )
+    )]
+    MissingRepo,
     /// `--tag-from-git` without a tag at HEAD, or on a dirty tree.
     #[error("--tag-from-git: {0}")]
     #[diagnostic(
@@ -297,7 +301,7 @@ pub fn plan_images(ws: &Workspace, settings: &Settings) -> Result<Plan, PlanErro
             (None, None) => None,
         };
         let repository = match repository {
-            None if settings.push => return Err(PushError::MissingRepo.into()),
+            None if settings.push => return Err(PlanError::MissingRepo),
             None => None,
             Some((r, origin)) => {
                 let repo = Repository::parse(&r).map_err(|e| PlanError::BadRepository {

@@ -1,35 +1,21 @@
 //! `cargo containerize login REGISTRY -u USER --password-stdin`: checks the credentials
 //! against the registry, then stores them in docker's `config.json` like `docker login`.
+//! The check connects the way a push does (`registry::connect_as`): the same scheme
+//! choice, `--registry-ca`, `--insecure-registry` and retries.
 
 use std::io::Read;
 use std::path::PathBuf;
 
 use reqwest::{Method, StatusCode};
 
+use crate::cli::LoginArgs;
 use crate::commands::{Error, Outcome};
-use crate::config::{self, Env};
+use crate::config::Env;
+use crate::config::registry::{Credential, RegistrySettings, resolve_registry};
 use crate::output::Shell;
-use crate::registry::PushError;
-use crate::registry::auth::{self, Credential};
-use crate::registry::client::{ClientOptions, RegistryClient, Request};
-use crate::registry::reference::Repository;
-
-/// `login` flags.
-#[derive(Debug, clap::Args)]
-pub struct LoginArgs {
-    /// Registry host, e.g. ghcr.io or 127.0.0.1:5000
-    #[arg(value_name = "REGISTRY")]
-    pub registry: String,
-    /// Username
-    #[arg(short, long)]
-    pub username: String,
-    /// Read the password (or token) from stdin
-    #[arg(long, required = true)]
-    pub password_stdin: bool,
-    /// Speak plain HTTP to the registry (loopback hosts always use HTTP)
-    #[arg(long)]
-    pub insecure: bool,
-}
+use crate::reference::Repository;
+use crate::registry::transport::Request;
+use crate::registry::{self, RegistryError, auth};
 
 /// Errors of `login`.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
@@ -41,7 +27,7 @@ pub enum LoginError {
     /// The registry said no.
     #[error(transparent)]
     #[diagnostic(transparent)]
-    Push(#[from] PushError),
+    Registry(#[from] RegistryError),
     /// Writing the config.
     #[error(transparent)]
     #[diagnostic(code(containerize::login))]
@@ -53,10 +39,25 @@ impl LoginError {
     pub fn exit_code(&self) -> i32 {
         match self {
             LoginError::Usage(_) => crate::exit::CONFIG,
-            LoginError::Push(_) => crate::exit::REGISTRY,
+            LoginError::Registry(_) => crate::exit::REGISTRY,
             LoginError::Fs(_) => crate::exit::OUTPUT,
         }
     }
+}
+
+/// The settings a push would use for `repo` (`--insecure` is `--insecure-registry` for
+/// the registry logged in to).
+fn registry_settings(
+    args: &LoginArgs,
+    repo: &Repository,
+    env: &Env,
+) -> Result<RegistrySettings, LoginError> {
+    let mut insecure = args.insecure_registry.clone();
+    if args.insecure {
+        insecure.push(repo.registry.clone());
+    }
+    resolve_registry(insecure, args.registry_ca.clone(), None, env)
+        .map_err(|e| LoginError::Usage(e.to_string()))
 }
 
 /// Runs `login`.
@@ -81,14 +82,12 @@ fn run(args: LoginArgs, env: &Env, shell: &mut Shell) -> Result<(), LoginError> 
         username: args.username.clone(),
         password: password.clone(),
     };
-    let opts = ClientOptions {
-        plain_http: args.insecure || repo.is_loopback(),
-        ..Default::default()
-    };
-    let client = RegistryClient::new(&repo, credential, &opts)?;
+    let settings = registry_settings(&args, &repo, env)?;
+    let client =
+        registry::connect_as(&repo, credential, &settings, registry::extra_ca(&settings)?)?;
     let resp = client.send(&Request::new(Method::GET, "/v2/", Vec::new()))?;
     if resp.status() != StatusCode::OK {
-        return Err(PushError::Registry {
+        return Err(RegistryError::Unexpected {
             registry: repo.registry.clone(),
             action: "a login check (GET /v2/)".into(),
             status: resp.status().as_u16(),
@@ -97,8 +96,7 @@ fn run(args: LoginArgs, env: &Env, shell: &mut Shell) -> Result<(), LoginError> 
         }
         .into());
     }
-    let sources = config::auth_sources(env).map_err(|e| LoginError::Usage(e.to_string()))?;
-    let path: PathBuf = sources.docker_config.ok_or_else(|| {
+    let path: PathBuf = settings.auth.docker_config.ok_or_else(|| {
         LoginError::Usage("cannot find docker's config directory: set DOCKER_CONFIG or HOME".into())
     })?;
     auth::store_credential(&path, repo.auth_key(), &args.username, &password)?;
@@ -111,4 +109,41 @@ fn run(args: LoginArgs, env: &Env, shell: &mut Shell) -> Result<(), LoginError> 
         ),
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(insecure: bool, insecure_registry: &[&str], ca: Option<&str>) -> LoginArgs {
+        LoginArgs {
+            registry: "reg.example:5000".into(),
+            username: "me".into(),
+            password_stdin: true,
+            insecure,
+            insecure_registry: insecure_registry.iter().map(|h| h.to_string()).collect(),
+            registry_ca: ca.map(PathBuf::from),
+        }
+    }
+
+    #[test]
+    fn login_connects_with_the_settings_a_push_would_use() {
+        let repo = Repository::parse("reg.example:5000").unwrap();
+        let env = Env::from_pairs([
+            ("CARGO_CONTAINERIZE_RETRY_ATTEMPTS", "2"),
+            ("DOCKER_CONFIG", "/d"),
+        ]);
+        let s = registry_settings(&args(false, &[], Some("ca.pem")), &repo, &env).unwrap();
+        assert!(s.insecure_registries.is_empty());
+        assert_eq!(s.registry_ca, Some(PathBuf::from("ca.pem")));
+        assert_eq!(s.retry.attempts, 2);
+        assert_eq!(s.auth.docker_config, Some(PathBuf::from("/d/config.json")));
+        let s = registry_settings(&args(true, &["other:1"], None), &repo, &env).unwrap();
+        assert_eq!(s.insecure_registries, ["other:1", "reg.example:5000"]);
+        let bad = Env::from_pairs([("CARGO_CONTAINERIZE_RETRY_ATTEMPTS", "x")]);
+        assert!(matches!(
+            registry_settings(&args(false, &[], None), &repo, &bad),
+            Err(LoginError::Usage(_))
+        ));
+    }
 }

@@ -147,7 +147,7 @@ mod tests {
     use crate::config::{SbomFormat, Settings};
     use crate::plan::{BuildPlan, ImagePlan, Outputs, PlatformPlan};
     use crate::platform::Platform;
-    use crate::registry::reference::Repository;
+    use crate::reference::Repository;
 
     fn settings(args: &[&str]) -> Settings {
         let mut argv = vec!["cargo-containerize", "containerize"];

@@ -14,6 +14,7 @@ use std::path::PathBuf;
 
 pub mod kube;
 mod metadata;
+pub mod registry;
 
 pub use metadata::{
     ImageLayer, ImageSettings, PackageConfig, Port, parse_package_config, parse_workspace_config,
@@ -23,9 +24,8 @@ pub use metadata::{
 use crate::cli::{BuildArgs, MessageFormatArg, NamingArg, SbomArg};
 use crate::output::{MessageFormat, Verbosity};
 use crate::platform::{Platform, parse_platforms};
-use crate::registry::RegistrySettings;
-use crate::registry::auth::{AuthSources, Credential};
-use crate::registry::retry::RetryPolicy;
+use crate::reference::validate_tag;
+use registry::{AuthSources, Credential, RegistrySettings};
 
 /// Default gzip level for layers: zlib's default, a good size/speed balance for binaries.
 pub const DEFAULT_COMPRESSION_LEVEL: u32 = 6;
@@ -444,46 +444,12 @@ pub fn auth_sources(env: &Env) -> Result<AuthSources, ConfigError> {
 }
 
 fn registry_settings(args: &BuildArgs, env: &Env) -> Result<RegistrySettings, ConfigError> {
-    let number = |key: &str| -> Result<Option<u64>, ConfigError> {
-        env.get(key)
-            .map(|v| {
-                v.parse::<u64>().map_err(|_| ConfigError::BadArg {
-                    origin: key.into(),
-                    message: format!("`{v}` is not a number"),
-                })
-            })
-            .transpose()
-    };
-    let mut retry = RetryPolicy::default();
-    if let Some(n) = number("CARGO_CONTAINERIZE_RETRY_ATTEMPTS")? {
-        retry.attempts = u32::try_from(n.max(1)).unwrap_or(u32::MAX);
-    }
-    if let Some(ms) = number("CARGO_CONTAINERIZE_RETRY_BASE_MS")? {
-        retry.base = std::time::Duration::from_millis(ms);
-    }
-    Ok(RegistrySettings {
-        auth: auth_sources(env)?,
-        insecure_registries: args.insecure_registry.clone(),
-        registry_ca: args.registry_ca.clone(),
-        retry,
-        jobs: args.jobs.map_or(4, |j| j.max(1) as usize),
-    })
-}
-
-/// Checks a tag against the OCI distribution grammar `[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}`.
-pub fn validate_tag(tag: &str) -> Result<(), String> {
-    let mut chars = tag.chars();
-    let first_ok = chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
-    let rest_ok = chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
-    if first_ok && rest_ok && tag.len() <= 128 {
-        Ok(())
-    } else {
-        Err(format!(
-            "`{tag}` is not a valid tag (letters, digits, `_`, `.`, `-`; at most 128; not starting with `.` or `-`)"
-        ))
-    }
+    registry::resolve_registry(
+        args.insecure_registry.clone(),
+        args.registry_ca.clone(),
+        args.jobs,
+        env,
+    )
 }
 
 /// `--sbom`.

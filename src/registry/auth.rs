@@ -4,55 +4,14 @@
 //! `docker-credential-*` helpers), podman's `auth.json`, then anonymous. Credentials never
 //! reach `Debug` output, logs or errors.
 
-use std::fmt;
 use std::fs::File;
 use std::io::BufReader;
 use std::path::PathBuf;
 
 use docker_credential::{CredentialRetrievalError, DockerCredential};
 
-use crate::registry::reference::Repository;
-
-/// How to authenticate to a registry.
-#[derive(Clone, PartialEq, Eq)]
-pub enum Credential {
-    /// No credentials.
-    Anonymous,
-    /// Username and password (or a personal access token as password).
-    Basic {
-        /// Username.
-        username: String,
-        /// Password.
-        password: String,
-    },
-    /// An OAuth2 refresh token (`identitytoken` in docker's config).
-    IdentityToken(String),
-}
-
-impl fmt::Debug for Credential {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Credential::Anonymous => f.write_str("Anonymous"),
-            Credential::Basic { username, .. } => write!(
-                f,
-                "Basic {{ username: {username:?}, password: <redacted> }}"
-            ),
-            Credential::IdentityToken(_) => f.write_str("IdentityToken(<redacted>)"),
-        }
-    }
-}
-
-/// Where credentials may be found (resolved from the environment by `config`).
-#[derive(Debug, Clone, Default)]
-pub struct AuthSources {
-    /// `CARGO_CONTAINERIZE_REGISTRY_USERNAME` + `_PASSWORD`.
-    pub env: Option<Credential>,
-    /// docker's `config.json` (`$DOCKER_CONFIG/config.json` or `~/.docker/config.json`).
-    pub docker_config: Option<PathBuf>,
-    /// podman's `auth.json` candidates, in order (`$REGISTRY_AUTH_FILE`,
-    /// `$XDG_RUNTIME_DIR/containers/auth.json`).
-    pub podman_auth: Vec<PathBuf>,
-}
+use crate::config::registry::{AuthSources, Credential};
+use crate::reference::Repository;
 
 /// A credential helper or config file that failed.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
@@ -132,16 +91,6 @@ mod tests {
 
     fn repo() -> Repository {
         Repository::parse("127.0.0.1:5000/team").unwrap()
-    }
-
-    #[test]
-    fn debug_never_shows_secrets() {
-        let c = Credential::Basic {
-            username: "u".into(),
-            password: "s3cret".into(),
-        };
-        assert!(!format!("{c:?}").contains("s3cret"));
-        assert!(!format!("{:?}", Credential::IdentityToken("tok".into())).contains("tok"));
     }
 
     #[test]

@@ -1,44 +1,29 @@
-//! Pushing images from the OCI layout to any OCI registry. Knows nothing about cargo: it
-//! takes `ImageSet`s, a layout to stream blobs from, and a repository.
+//! Images ↔ any OCI registry: pushing `ImageSet`s from the OCI layout (and their SBOMs as
+//! referrers), pulling `--base` images into it, and checking `login` credentials. Knows
+//! nothing about cargo: it takes image sets, a layout to stream blobs from, repositories
+//! and the [`RegistrySettings`] `config` resolved. Every request goes through
+//! [`transport`], which owns authentication and the one retry loop.
 
 pub mod auth;
-pub mod client;
 pub mod pull;
 pub mod push;
-pub mod reference;
 pub mod referrers;
-pub mod retry;
 pub mod sink;
+pub mod transport;
+mod upload;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use crate::config::registry::{Credential, RegistrySettings};
 use crate::fsutil::{self, FsError};
 use crate::image::ImageSet;
 use crate::image::layout::Layout;
 use crate::output::Shell;
 use crate::output::human_size;
-use auth::AuthSources;
-use client::{ClientOptions, RegistryClient};
+use crate::reference::Repository;
 use push::{KnownBlobs, PushedImage};
-use reference::Repository;
-use retry::RetryPolicy;
-
-/// How to talk to registries (from the command line and environment): for `--push` and
-/// for pulling `--base` images.
-#[derive(Debug, Clone)]
-pub struct RegistrySettings {
-    /// Where credentials are looked up.
-    pub auth: AuthSources,
-    /// Hosts spoken to over plain HTTP.
-    pub insecure_registries: Vec<String>,
-    /// Extra CA certificate to trust.
-    pub registry_ca: Option<PathBuf>,
-    /// Retry behaviour.
-    pub retry: RetryPolicy,
-    /// Parallel blob uploads.
-    pub jobs: usize,
-}
+use transport::{CaCertificate, ClientOptions, RegistryClient};
 
 /// One image to push.
 #[derive(Debug, Clone)]
@@ -55,11 +40,23 @@ pub struct PushJob<'a> {
 pub fn connect(
     repo: &Repository,
     settings: &RegistrySettings,
-    extra_ca: Option<Vec<u8>>,
+    extra_ca: Option<CaCertificate>,
     shell: &mut Shell,
-) -> Result<RegistryClient, PushError> {
+) -> Result<RegistryClient, RegistryError> {
     let (credential, from) = auth::credential_for(repo, &settings.auth)?;
     shell.verbose("Credentials", format!("for {}: {from}", repo.registry));
+    connect_as(repo, credential, settings, extra_ca)
+}
+
+/// A client for `repo`'s registry with `credential` (`login` checks the one it was
+/// given): plain HTTP for loopback and `--insecure-registry` hosts, `--registry-ca`
+/// trusted, retries as configured.
+pub fn connect_as(
+    repo: &Repository,
+    credential: Credential,
+    settings: &RegistrySettings,
+    extra_ca: Option<CaCertificate>,
+) -> Result<RegistryClient, RegistryError> {
     let opts = ClientOptions {
         plain_http: repo.is_loopback() || settings.insecure_registries.contains(&repo.registry),
         extra_ca,
@@ -69,9 +66,12 @@ pub fn connect(
 }
 
 /// Reads `--registry-ca`, if given.
-pub fn extra_ca(settings: &RegistrySettings) -> Result<Option<Vec<u8>>, PushError> {
+pub fn extra_ca(settings: &RegistrySettings) -> Result<Option<CaCertificate>, RegistryError> {
     Ok(match &settings.registry_ca {
-        Some(p) => Some(fsutil::read(p)?),
+        Some(path) => Some(CaCertificate {
+            pem: fsutil::read(path)?,
+            path: path.clone(),
+        }),
         None => None,
     })
 }
@@ -86,9 +86,13 @@ pub fn pull_base(
     cache: &pull::DocCache,
     settings: &RegistrySettings,
     shell: &mut Shell,
-) -> Result<pull::BaseImage, PushError> {
-    let r = reference::ImageReference::parse(reference).map_err(|e| PushError::Client {
-        message: format!("--base: {e}"),
+) -> Result<pull::BaseImage, RegistryError> {
+    let r = crate::reference::ImageReference::parse(reference).map_err(|e| {
+        RegistryError::BadReference {
+            what: "--base",
+            reference: reference.to_string(),
+            reason: e.to_string(),
+        }
     })?;
     let client = connect(&r.repository, settings, extra_ca(settings)?, shell)?;
     if !cache.holds(r.reference()) {
@@ -111,7 +115,7 @@ pub fn push_all(
     layout: &Layout,
     settings: &RegistrySettings,
     shell: &mut Shell,
-) -> Result<Vec<PushedImage>, PushError> {
+) -> Result<Vec<PushedImage>, RegistryError> {
     let extra_ca = extra_ca(settings)?;
     let mut clients: BTreeMap<String, (RegistryClient, KnownBlobs)> = BTreeMap::new();
     let mut out = Vec::new();
@@ -167,18 +171,9 @@ pub fn push_all(
     Ok(out)
 }
 
-/// Registry failures; each names the registry and what to check.
+/// Registry failures (pushes, pulls, `login`); each names the registry and what to check.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
-pub enum PushError {
-    /// `--push` without a repository.
-    #[error("--push needs a repository to push to")]
-    #[diagnostic(
-        code(containerize::usage),
-        help(
-            "set one of:\n  --repo REGISTRY/NAMESPACE               (e.g. --repo ghcr.io/my-org)\n  CARGO_CONTAINERIZE_REPO=REGISTRY/NAMESPACE\n  repository = \"REGISTRY/NAMESPACE\"      in [workspace.metadata.containerize] or [package.metadata.containerize]"
-        )
-    )]
-    MissingRepo,
+pub enum RegistryError {
     /// Credentials missing or rejected.
     #[error("{registry} refused the credentials for `{scopes}`: {detail}")]
     #[diagnostic(
@@ -221,7 +216,7 @@ pub enum PushError {
             "check the repository name and the registry's logs; --registry-ca FILE or --insecure-registry HOST for private registries"
         )
     )]
-    Registry {
+    Unexpected {
         /// The registry.
         registry: String,
         /// What was attempted.
@@ -295,12 +290,79 @@ pub enum PushError {
         /// Theirs.
         got: String,
     },
-    /// HTTP client setup.
-    #[error("registry client: {message}")]
-    #[diagnostic(code(containerize::registry::client))]
-    Client {
+    /// An image reference that does not parse (`--base`).
+    #[error("{what}: {reason}")]
+    #[diagnostic(
+        code(containerize::usage),
+        help("use REGISTRY/PATH[:TAG][@sha256:DIGEST], e.g. gcr.io/distroless/static:nonroot")
+    )]
+    BadReference {
+        /// The flag or key it came from.
+        what: &'static str,
+        /// The reference as given.
+        reference: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// `--registry-ca` is not a usable PEM certificate.
+    #[error("invalid --registry-ca certificate `{}`: {reason}", path.display())]
+    #[diagnostic(
+        code(containerize::registry::tls),
+        help("pass a PEM file with the CA certificate (-----BEGIN CERTIFICATE-----)")
+    )]
+    InvalidCa {
+        /// The file.
+        path: PathBuf,
+        /// The TLS library's error.
+        reason: String,
+    },
+    /// The HTTP client could not be set up.
+    #[error("registry client: {reason}")]
+    #[diagnostic(
+        code(containerize::registry::client),
+        help("this is a bug in cargo containerize if it persists: please report it")
+    )]
+    ClientSetup {
+        /// The HTTP library's error.
+        reason: String,
+    },
+    /// A token service answered 200 without a usable token.
+    #[error("the token service at {realm} sent {reason}")]
+    #[diagnostic(
+        code(containerize::registry::auth),
+        help("the registry's token service is misconfigured or a proxy altered its answer")
+    )]
+    BadToken {
+        /// The token service's URL.
+        realm: String,
+        /// What was wrong with its answer.
+        reason: String,
+    },
+    /// A response body that broke off.
+    #[error("could not read {what} from {registry}: {reason}")]
+    #[diagnostic(
+        code(containerize::registry::connection),
+        help("check that the registry is up and reachable, then try again")
+    )]
+    ReadBody {
+        /// The registry.
+        registry: String,
+        /// What was being read.
+        what: String,
+        /// The I/O error.
+        reason: String,
+    },
+    /// The referrers index for an SBOM could not be built.
+    #[error("could not build the referrers index of {subject}: {reason}")]
+    #[diagnostic(
+        code(containerize::registry::referrers),
+        help("this is a bug in cargo containerize: please report it")
+    )]
+    ReferrersIndex {
+        /// The image the SBOM is attached to.
+        subject: String,
         /// What failed.
-        message: String,
+        reason: String,
     },
     /// Reading credentials.
     #[error(transparent)]

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::io::{self, Write};
 use std::path::PathBuf;
 
+use oci_spec::image::{MediaType, ToDockerV2S2};
 use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -16,18 +17,20 @@ use crate::image::LayerBlob;
 use crate::image::layer::HashWriter;
 use crate::image::layout::Layout;
 use crate::platform::Platform;
-use crate::registry::PushError;
-use crate::registry::client::{RegistryClient, Request};
-use crate::registry::reference::ImageReference;
+use crate::reference::ImageReference;
+use crate::registry::RegistryError;
+use crate::registry::transport::{RegistryClient, Request};
 
-const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
-const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
-const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
-const GZIP_LAYERS: [&str; 2] = [
-    "application/vnd.oci.image.layer.v1.tar+gzip",
-    "application/vnd.docker.image.rootfs.diff.tar.gzip",
-];
+/// `media_type` and its Docker v2 schema 2 name (registries still serve those: a v2s2
+/// manifest list is an index, a v2s2 manifest a manifest, `rootfs.diff.tar.gzip` a gzip
+/// layer).
+fn oci_and_docker(media_type: MediaType) -> [String; 2] {
+    let docker = media_type
+        .to_docker_v2s2()
+        .map(String::from)
+        .unwrap_or_default();
+    [media_type.to_string(), docker]
+}
 
 /// One platform of a pulled base.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,7 +107,7 @@ struct Source<'a> {
     requests: std::cell::Cell<usize>,
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, PartialEq, Eq, Deserialize)]
 struct Descriptor {
     #[serde(rename = "mediaType", default)]
     media_type: String,
@@ -113,13 +116,13 @@ struct Descriptor {
     platform: Option<PlatformSpec>,
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, PartialEq, Eq, Deserialize)]
 struct PlatformSpec {
     architecture: String,
     os: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize)]
 struct Document {
     #[serde(rename = "mediaType", default)]
     media_type: String,
@@ -149,8 +152,8 @@ struct RootFs {
     diff_ids: Vec<String>,
 }
 
-fn unexpected(client: &RegistryClient, what: &str, message: impl Into<String>) -> PushError {
-    PushError::Registry {
+fn unexpected(client: &RegistryClient, what: &str, message: impl Into<String>) -> RegistryError {
+    RegistryError::Unexpected {
         registry: client.registry().to_string(),
         action: what.to_string(),
         status: 200,
@@ -165,14 +168,16 @@ fn sha256(bytes: &[u8]) -> String {
 
 impl Source<'_> {
     /// A manifest or index by tag or digest.
-    fn manifest(&self, reference: &str) -> Result<(Vec<u8>, String), PushError> {
-        let accept = [OCI_INDEX, OCI_MANIFEST, DOCKER_LIST, DOCKER_MANIFEST].join(", ");
+    fn manifest(&self, reference: &str) -> Result<(Vec<u8>, String), RegistryError> {
+        let [oci_index, docker_list] = oci_and_docker(MediaType::ImageIndex);
+        let [oci_manifest, docker_manifest] = oci_and_docker(MediaType::ImageManifest);
+        let accept = [oci_index, oci_manifest, docker_list, docker_manifest].join(", ");
         self.document("manifests", reference, Some(accept))
     }
 
     /// The base's config (small: read into memory; our images carry their own config,
     /// so it does not go into the layout).
-    fn config(&self, digest: &str) -> Result<Vec<u8>, PushError> {
+    fn config(&self, digest: &str) -> Result<Vec<u8>, RegistryError> {
         Ok(self.document("blobs", digest, None)?.0)
     }
 
@@ -183,7 +188,7 @@ impl Source<'_> {
         kind: &str,
         reference: &str,
         accept: Option<String>,
-    ) -> Result<(Vec<u8>, String), PushError> {
+    ) -> Result<(Vec<u8>, String), RegistryError> {
         if let Some(bytes) = self.cache.get(reference) {
             return Ok((bytes, reference.to_string()));
         }
@@ -198,7 +203,7 @@ impl Source<'_> {
         let resp = client.send(&req)?;
         if resp.status() != StatusCode::OK {
             let status = resp.status().as_u16();
-            return Err(PushError::Registry {
+            return Err(RegistryError::Unexpected {
                 registry: client.registry().to_string(),
                 action: format!("fetching {kind}/{reference} of the base image {r}"),
                 status,
@@ -216,7 +221,7 @@ impl Source<'_> {
             .to_vec();
         let digest = sha256(&bytes);
         if reference.starts_with("sha256:") && digest != reference {
-            return Err(PushError::DigestMismatch {
+            return Err(RegistryError::DigestMismatch {
                 registry: client.registry().to_string(),
                 what: format!("{kind}/{reference} of {r}"),
                 expected: reference.to_string(),
@@ -228,7 +233,7 @@ impl Source<'_> {
     }
 
     /// A layer, downloaded into the layout unless it is there.
-    fn blob(&self, digest: &str, size: u64) -> Result<(), PushError> {
+    fn blob(&self, digest: &str, size: u64) -> Result<(), RegistryError> {
         if self.layout.has_blob(digest, size) {
             return Ok(());
         }
@@ -244,7 +249,7 @@ fn fetch_blob(
     digest: &str,
     size: u64,
     layout: &Layout,
-) -> Result<(), PushError> {
+) -> Result<(), RegistryError> {
     let req = Request::new(
         Method::GET,
         format!("/v2/{}/blobs/{digest}", r.repository.path),
@@ -252,7 +257,7 @@ fn fetch_blob(
     );
     let mut resp = client.send(&req)?;
     if resp.status() != StatusCode::OK {
-        return Err(PushError::Registry {
+        return Err(RegistryError::Unexpected {
             registry: client.registry().to_string(),
             action: format!("downloading blob {digest} of {r}"),
             status: resp.status().as_u16(),
@@ -262,18 +267,19 @@ fn fetch_blob(
     }
     let tmp = layout.new_blob()?;
     let dest = crate::image::blob_path(&layout.blobs_dir(), digest);
-    let io_err = |e: io::Error| PushError::Fs(FsError::new("write", &dest, e));
+    let io_err = |e: io::Error| RegistryError::Fs(FsError::new("write", &dest, e));
     let file = tmp.reopen().map_err(io_err)?;
     let mut w = HashWriter::new(io::BufWriter::new(file));
-    resp.copy_to(&mut w).map_err(|e| PushError::Connection {
-        url: format!("blob {digest}"),
-        attempts: 1,
-        message: e.to_string(),
-    })?;
+    resp.copy_to(&mut w)
+        .map_err(|e| RegistryError::Connection {
+            url: format!("blob {digest}"),
+            attempts: 1,
+            message: e.to_string(),
+        })?;
     w.flush().map_err(io_err)?;
     let (_, got, len) = w.finish();
     if got != digest || len != size {
-        return Err(PushError::DigestMismatch {
+        return Err(RegistryError::DigestMismatch {
             registry: client.registry().to_string(),
             what: format!("blob of {r}"),
             expected: digest.to_string(),
@@ -284,6 +290,37 @@ fn fetch_blob(
     Ok(())
 }
 
+/// Which manifest of a pulled document serves a platform.
+#[derive(Debug, PartialEq, Eq)]
+enum Selected<'a> {
+    /// The document is a manifest: it serves every platform (its config says which).
+    Itself,
+    /// The index entry for the platform.
+    Entry(&'a Descriptor),
+    /// The index has no manifest for the platform.
+    Missing,
+}
+
+/// Chooses the manifest for `platform` from `top`: an OCI index or a Docker v2s2 manifest
+/// list (or anything with `manifests`) is searched for the entry with the platform's OS and
+/// architecture (the first one, as docker and containerd take it; attestation manifests,
+/// `unknown/unknown`, and entries without a platform never match); a manifest is itself.
+fn select_manifest(top: &Document, platform: Platform) -> Selected<'_> {
+    let is_index = oci_and_docker(MediaType::ImageIndex).contains(&top.media_type)
+        || !top.manifests.is_empty();
+    if !is_index {
+        return Selected::Itself;
+    }
+    top.manifests
+        .iter()
+        .find(|m| {
+            m.platform
+                .as_ref()
+                .is_some_and(|p| p.os == platform.os() && p.architecture == platform.arch())
+        })
+        .map_or(Selected::Missing, Selected::Entry)
+}
+
 /// Resolves `r` and copies the requested platforms of it into `layout`.
 pub fn pull_base(
     client: &RegistryClient,
@@ -291,7 +328,7 @@ pub fn pull_base(
     platforms: &[Platform],
     layout: &Layout,
     cache: &DocCache,
-) -> Result<BaseImage, PushError> {
+) -> Result<BaseImage, RegistryError> {
     let src = Source {
         client,
         r,
@@ -302,38 +339,30 @@ pub fn pull_base(
     let (bytes, digest) = src.manifest(r.reference())?;
     let top: Document = serde_json::from_slice(&bytes)
         .map_err(|e| unexpected(client, "reading the base manifest", e.to_string()))?;
-    let is_index =
-        top.media_type == OCI_INDEX || top.media_type == DOCKER_LIST || !top.manifests.is_empty();
     let mut out = BTreeMap::new();
     for &platform in platforms {
-        let (manifest, manifest_digest) = if is_index {
-            let entry = top
-                .manifests
-                .iter()
-                .find(|m| {
-                    m.platform
-                        .as_ref()
-                        .is_some_and(|p| p.os == platform.os() && p.architecture == platform.arch())
-                })
-                .ok_or_else(|| {
-                    unexpected(
-                        client,
-                        &format!("choosing {platform} from the base {r}"),
-                        "the base image has no manifest for this platform",
-                    )
-                })?;
-            let (b, d) = src.manifest(&entry.digest)?;
-            (
-                serde_json::from_slice::<Document>(&b)
-                    .map_err(|e| unexpected(client, "reading a base manifest", e.to_string()))?,
-                d,
-            )
-        } else {
-            (
+        let (manifest, manifest_digest) = match select_manifest(&top, platform) {
+            Selected::Itself => (
                 serde_json::from_slice::<Document>(&bytes)
                     .map_err(|e| unexpected(client, "reading the base manifest", e.to_string()))?,
                 digest.clone(),
-            )
+            ),
+            Selected::Entry(entry) => {
+                let (b, d) = src.manifest(&entry.digest)?;
+                (
+                    serde_json::from_slice::<Document>(&b).map_err(|e| {
+                        unexpected(client, "reading a base manifest", e.to_string())
+                    })?,
+                    d,
+                )
+            }
+            Selected::Missing => {
+                return Err(unexpected(
+                    client,
+                    &format!("choosing {platform} from the base {r}"),
+                    "the base image has no manifest for this platform",
+                ));
+            }
         };
         let config = manifest
             .config
@@ -355,8 +384,9 @@ pub fn pull_base(
             ));
         }
         let mut layers = Vec::new();
+        let gzip_layers = oci_and_docker(MediaType::ImageLayerGzip);
         for (layer, diff_id) in manifest.layers.iter().zip(config_doc.rootfs.diff_ids) {
-            if !GZIP_LAYERS.contains(&layer.media_type.as_str()) {
+            if !gzip_layers.contains(&layer.media_type) {
                 return Err(unexpected(
                     client,
                     &format!("using the base {r}"),
@@ -403,4 +433,139 @@ pub fn describe(base: &BaseImage) -> String {
         base.digest,
         base.platforms.len()
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc(json: &str) -> Document {
+        serde_json::from_str(json).unwrap()
+    }
+
+    fn entry_digest(s: Selected<'_>) -> Option<String> {
+        match s {
+            Selected::Entry(d) => Some(d.digest.clone()),
+            _ => None,
+        }
+    }
+
+    /// Like `docker buildx` pushes it: one manifest per platform, and an attestation
+    /// manifest per platform with `unknown/unknown`.
+    const OCI_INDEX_WITH_ATTESTATIONS: &str = r#"{
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [
+            {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": "sha256:att0", "size": 1,
+             "platform": {"architecture": "unknown", "os": "unknown"},
+             "annotations": {"vnd.docker.reference.type": "attestation-manifest"}},
+            {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": "sha256:amd", "size": 2,
+             "platform": {"architecture": "amd64", "os": "linux"}},
+            {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": "sha256:arm", "size": 3,
+             "platform": {"architecture": "arm64", "os": "linux", "variant": "v8"}},
+            {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": "sha256:att1", "size": 1,
+             "platform": {"architecture": "unknown", "os": "unknown"}}
+        ]
+    }"#;
+
+    #[test]
+    fn picks_each_platform_from_an_oci_index_and_skips_attestations() {
+        let top = doc(OCI_INDEX_WITH_ATTESTATIONS);
+        assert_eq!(
+            entry_digest(select_manifest(&top, Platform::LinuxAmd64)).as_deref(),
+            Some("sha256:amd")
+        );
+        assert_eq!(
+            entry_digest(select_manifest(&top, Platform::LinuxArm64)).as_deref(),
+            Some("sha256:arm")
+        );
+    }
+
+    #[test]
+    fn picks_from_a_docker_v2s2_manifest_list() {
+        let top = doc(r#"{
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.docker.distribution.manifest.list.v2+json",
+            "manifests": [
+                {"mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+                 "digest": "sha256:arm", "size": 3,
+                 "platform": {"architecture": "arm64", "os": "linux", "variant": "v8"}},
+                {"mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+                 "digest": "sha256:amd", "size": 2,
+                 "platform": {"architecture": "amd64", "os": "linux"}}
+            ]
+        }"#);
+        assert_eq!(
+            entry_digest(select_manifest(&top, Platform::LinuxAmd64)).as_deref(),
+            Some("sha256:amd")
+        );
+        assert_eq!(
+            entry_digest(select_manifest(&top, Platform::LinuxArm64)).as_deref(),
+            Some("sha256:arm")
+        );
+    }
+
+    #[test]
+    fn a_missing_platform_is_reported_not_substituted() {
+        let top = doc(r#"{
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": [
+                {"digest": "sha256:win", "size": 1, "platform": {"architecture": "amd64", "os": "windows"}},
+                {"digest": "sha256:att", "size": 1, "platform": {"architecture": "unknown", "os": "unknown"}},
+                {"digest": "sha256:none", "size": 1}
+            ]
+        }"#);
+        assert_eq!(
+            select_manifest(&top, Platform::LinuxAmd64),
+            Selected::Missing
+        );
+        // An index whose media type is missing is still recognized by its `manifests`.
+        let untyped = doc(
+            r#"{"manifests": [{"digest": "sha256:amd", "size": 1, "platform": {"architecture": "amd64", "os": "linux"}}]}"#,
+        );
+        assert_eq!(
+            select_manifest(&untyped, Platform::LinuxArm64),
+            Selected::Missing
+        );
+        // An empty index is an index too: nothing to choose.
+        let empty = doc(r#"{"mediaType": "application/vnd.oci.image.index.v1+json"}"#);
+        assert_eq!(
+            select_manifest(&empty, Platform::LinuxAmd64),
+            Selected::Missing
+        );
+    }
+
+    #[test]
+    fn a_single_manifest_serves_every_platform_itself() {
+        for media_type in [
+            "application/vnd.oci.image.manifest.v1+json",
+            "application/vnd.docker.distribution.manifest.v2+json",
+        ] {
+            let top = doc(&format!(
+                r#"{{"mediaType": "{media_type}", "config": {{"digest": "sha256:c", "size": 1}}, "layers": []}}"#
+            ));
+            assert_eq!(
+                select_manifest(&top, Platform::LinuxArm64),
+                Selected::Itself
+            );
+        }
+    }
+
+    #[test]
+    fn layer_and_index_types_include_docker_v2s2_names() {
+        assert_eq!(
+            oci_and_docker(MediaType::ImageLayerGzip),
+            [
+                "application/vnd.oci.image.layer.v1.tar+gzip",
+                "application/vnd.docker.image.rootfs.diff.tar.gzip"
+            ]
+        );
+        assert_eq!(
+            oci_and_docker(MediaType::ImageIndex),
+            [
+                "application/vnd.oci.image.index.v1+json",
+                "application/vnd.docker.distribution.manifest.list.v2+json"
+            ]
+        );
+    }
 }

@@ -8,17 +8,16 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use reqwest::blocking::Response;
-use reqwest::{Method, StatusCode, header};
-use serde::Deserialize;
+use oci_spec::image::MediaType;
 
+use crate::canonical::JsonBlob;
+use crate::image::ImageSet;
 use crate::image::layout::Layout;
-use crate::image::{ImageSet, blob_path};
 use crate::output::Progress;
-use crate::registry::PushError;
-use crate::registry::client::{BodySource, RegistryClient, Request};
-use crate::registry::reference::Repository;
-use crate::registry::retry::{Decision, Outcome};
+use crate::reference::Repository;
+use crate::registry::RegistryError;
+use crate::registry::transport::RegistryClient;
+use crate::registry::upload::{BlobOutcome, ensure_blob, manifest_present, put_manifest};
 
 /// What a push did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,287 +62,6 @@ impl KnownBlobs {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum BlobOutcome {
-    Skipped,
-    Mounted,
-    Uploaded(u64),
-}
-
-#[derive(Deserialize)]
-struct Envelope {
-    #[serde(default)]
-    errors: Vec<EnvelopeError>,
-}
-
-#[derive(Deserialize)]
-struct EnvelopeError {
-    #[serde(default)]
-    code: String,
-    #[serde(default)]
-    message: String,
-}
-
-/// Turns a non-success response into the error that says what to check.
-pub(crate) fn status_error(client: &RegistryClient, action: String, resp: Response) -> PushError {
-    let status = resp.status().as_u16();
-    let body = resp.text().unwrap_or_default();
-    let (code, message) = serde_json::from_str::<Envelope>(&body)
-        .ok()
-        .and_then(|e| e.errors.into_iter().next())
-        .map(|e| (e.code, e.message))
-        .unwrap_or_else(|| (String::new(), body.chars().take(200).collect()));
-    let code_part = if code.is_empty() {
-        String::new()
-    } else {
-        format!(": {code}")
-    };
-    if status == 403 || code == "DENIED" {
-        return PushError::Denied {
-            registry: client.registry().to_string(),
-            action,
-            status,
-            code: code_part,
-        };
-    }
-    PushError::Registry {
-        registry: client.registry().to_string(),
-        action,
-        status,
-        code: code_part,
-        message,
-    }
-}
-
-fn reported_digest(resp: &Response) -> Option<String> {
-    resp.headers()
-        .get("docker-content-digest")?
-        .to_str()
-        .ok()
-        .map(String::from)
-}
-
-pub(crate) fn check_digest(
-    client: &RegistryClient,
-    resp: &Response,
-    what: &str,
-    expected: &str,
-) -> Result<(), PushError> {
-    match reported_digest(resp) {
-        Some(got) if got != expected => Err(PushError::DigestMismatch {
-            registry: client.registry().to_string(),
-            what: what.to_string(),
-            expected: expected.to_string(),
-            got,
-        }),
-        _ => Ok(()),
-    }
-}
-
-pub(crate) fn push_scope(repo: &Repository) -> String {
-    format!("repository:{}:pull,push", repo.path)
-}
-
-fn with_query(location: &str, query: &str) -> String {
-    if location.contains('?') {
-        format!("{location}&{query}")
-    } else {
-        format!("{location}?{query}")
-    }
-}
-
-/// Makes sure the registry has a blob in `repo`. `progress` advances by the blob's size,
-/// as it is uploaded or at once when the registry has it.
-pub(crate) fn ensure_blob(
-    client: &RegistryClient,
-    repo: &Repository,
-    digest: &str,
-    size: u64,
-    layout: &Layout,
-    mount_from: Option<&str>,
-    progress: &Progress,
-) -> Result<BlobOutcome, PushError> {
-    let scopes = vec![push_scope(repo)];
-    let head = client.send(&Request::new(
-        Method::HEAD,
-        format!("/v2/{}/blobs/{digest}", repo.path),
-        scopes.clone(),
-    ))?;
-    match head.status() {
-        StatusCode::OK => {
-            progress.inc(size);
-            return Ok(BlobOutcome::Skipped);
-        }
-        StatusCode::NOT_FOUND => {}
-        _ => {
-            return Err(status_error(
-                client,
-                format!("a check for blob {digest} in {}", repo.path),
-                head,
-            ));
-        }
-    }
-    let path = blob_path(&layout.blobs_dir(), digest);
-    let policy = client.policy();
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        // Start a session: try a cross-repository mount first (first attempt only).
-        let mut start_scopes = scopes.clone();
-        let mut url = format!("/v2/{}/blobs/uploads/", repo.path);
-        if let (Some(from), 1) = (mount_from.filter(|f| *f != repo.path), attempt) {
-            url = format!("{url}?mount={digest}&from={from}");
-            start_scopes.push(format!("repository:{from}:pull"));
-        }
-        let start = client.send(&Request::new(Method::POST, url, start_scopes))?;
-        let location = match start.status() {
-            StatusCode::CREATED => {
-                check_digest(client, &start, "a mounted blob", digest)?;
-                progress.inc(size);
-                return Ok(BlobOutcome::Mounted);
-            }
-            StatusCode::ACCEPTED => match start
-                .headers()
-                .get(header::LOCATION)
-                .and_then(|l| l.to_str().ok())
-            {
-                Some(l) => l.to_string(),
-                None => {
-                    return Err(PushError::Registry {
-                        registry: client.registry().to_string(),
-                        action: format!("starting an upload to {}", repo.path),
-                        status: 202,
-                        code: String::new(),
-                        message: "no Location header".into(),
-                    });
-                }
-            },
-            _ => {
-                return Err(status_error(
-                    client,
-                    format!("starting an upload to {}", repo.path),
-                    start,
-                ));
-            }
-        };
-        // Upload in one streamed PUT; a broken session is restarted from the POST.
-        let put = Request {
-            method: Method::PUT,
-            url: with_query(&client.absolute(&location), &format!("digest={digest}")),
-            content_type: Some("application/octet-stream".into()),
-            accept: None,
-            body: BodySource::File {
-                path: path.clone(),
-                size,
-                progress: progress.clone(),
-            },
-            scopes: scopes.clone(),
-            retry: false,
-        };
-        let outcome = match client.send(&put) {
-            Ok(resp) if resp.status() == StatusCode::CREATED => {
-                check_digest(client, &resp, "an uploaded blob", digest)?;
-                return Ok(BlobOutcome::Uploaded(size));
-            }
-            Ok(resp)
-                if crate::registry::retry::is_transient(&Outcome::Status(
-                    resp.status().as_u16(),
-                    None,
-                )) =>
-            {
-                let retry_after = resp
-                    .headers()
-                    .get(header::RETRY_AFTER)
-                    .and_then(|v| v.to_str().ok()?.parse().ok());
-                Outcome::Status(resp.status().as_u16(), retry_after)
-            }
-            Ok(resp) => {
-                return Err(status_error(
-                    client,
-                    format!("uploading blob {digest} to {}", repo.path),
-                    resp,
-                ));
-            }
-            Err(PushError::Connection { .. }) => Outcome::Connection,
-            Err(e) => return Err(e),
-        };
-        match policy.decide(&outcome, attempt, 0.5) {
-            Decision::Retry(d) => std::thread::sleep(d),
-            Decision::GiveUp => {
-                return Err(PushError::GaveUp {
-                    url: client.absolute(&format!("/v2/{}/blobs/uploads/", repo.path)),
-                    attempts: attempt,
-                    last: format!("{outcome:?} while uploading {digest}"),
-                });
-            }
-        }
-    }
-}
-
-/// PUTs a manifest (or index) under `reference` and returns the registry's 201 response;
-/// any other answer is an error saying what was being pushed.
-pub(crate) fn send_manifest(
-    client: &RegistryClient,
-    repo: &Repository,
-    reference: &str,
-    bytes: &[u8],
-    media_type: &str,
-    what: &str,
-) -> Result<Response, PushError> {
-    let req = Request {
-        method: Method::PUT,
-        url: format!("/v2/{}/manifests/{reference}", repo.path),
-        content_type: Some(media_type.to_string()),
-        accept: None,
-        body: BodySource::Bytes(bytes.to_vec()),
-        scopes: vec![push_scope(repo)],
-        retry: true,
-    };
-    let resp = client.send(&req)?;
-    if resp.status() != StatusCode::CREATED {
-        return Err(status_error(
-            client,
-            format!("pushing {what} to {}", repo.path),
-            resp,
-        ));
-    }
-    Ok(resp)
-}
-
-fn put_manifest(
-    client: &RegistryClient,
-    repo: &Repository,
-    reference: &str,
-    bytes: &[u8],
-    media_type: &str,
-    digest: &str,
-) -> Result<(), PushError> {
-    let what = format!("manifest {reference}");
-    let resp = send_manifest(client, repo, reference, bytes, media_type, &what)?;
-    check_digest(client, &resp, &what, digest)
-}
-
-/// Whether `repo` already holds the manifest `reference` (a digest or a tag) and the
-/// registry names it by `digest`. A registry accepts a manifest only once it has all its
-/// blobs, so a present manifest needs nothing uploaded. Any answer but 200 with that
-/// digest is a "no": the full push then runs and reports real errors.
-pub(crate) fn manifest_present(
-    client: &RegistryClient,
-    repo: &Repository,
-    reference: &str,
-    media_type: &str,
-    digest: &str,
-) -> Result<bool, PushError> {
-    let mut head = Request::new(
-        Method::HEAD,
-        format!("/v2/{}/manifests/{reference}", repo.path),
-        vec![push_scope(repo)],
-    );
-    head.accept = Some(media_type.to_string());
-    let resp = client.send(&head)?;
-    Ok(resp.status() == StatusCode::OK && reported_digest(&resp).as_deref() == Some(digest))
-}
-
 /// How the blobs of one image are sent.
 #[derive(Debug, Clone, Copy)]
 pub struct BlobUploads<'a> {
@@ -355,7 +73,83 @@ pub struct BlobUploads<'a> {
     pub progress: &'a Progress,
 }
 
-/// Pushes every platform of `set` to `repo` and points `tags` at it.
+/// One step of a push. [`push_order`] lists them in the order the registry needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step<'a> {
+    /// A config or layer blob.
+    Blob {
+        /// Its digest.
+        digest: &'a str,
+        /// Its size.
+        size: u64,
+    },
+    /// A platform manifest or the index, PUT under its own digest.
+    Manifest {
+        /// The document.
+        document: &'a JsonBlob,
+        /// Its media type.
+        media_type: MediaType,
+    },
+    /// A tag, PUT with the top document (the index, or the only manifest).
+    Tag {
+        /// The tag.
+        tag: &'a str,
+        /// The top document.
+        document: &'a JsonBlob,
+        /// Its media type.
+        media_type: MediaType,
+    },
+}
+
+/// The steps of pushing `set` with `tags`, children before parents, as ggcr's
+/// `writeDeps` before `writeManifest` (`pkg/v1/remote/pusher.go`): every blob once (by
+/// digest, in a stable order), then the platform manifests, then the index, and the tags
+/// last, so no tag points at a partial image and a registry never sees a manifest before
+/// what it references.
+pub fn push_order<'a>(set: &'a ImageSet, tags: &'a [String]) -> Vec<Step<'a>> {
+    let mut blobs: BTreeMap<&str, u64> = BTreeMap::new();
+    for img in &set.images {
+        blobs.insert(&img.config.digest, img.config.size());
+        for l in &img.layers {
+            blobs.insert(&l.digest, l.size);
+        }
+    }
+    let mut steps: Vec<Step<'a>> = blobs
+        .into_iter()
+        .map(|(digest, size)| Step::Blob { digest, size })
+        .collect();
+    steps.extend(set.images.iter().map(|img| Step::Manifest {
+        document: &img.manifest,
+        media_type: MediaType::ImageManifest,
+    }));
+    let (top, media_type) = set.top();
+    if let Some(index) = &set.index {
+        steps.push(Step::Manifest {
+            document: index,
+            media_type: media_type.clone(),
+        });
+    }
+    steps.extend(tags.iter().map(|tag| Step::Tag {
+        tag,
+        document: top,
+        media_type: media_type.clone(),
+    }));
+    steps
+}
+
+/// The blobs of `steps`, in order.
+fn blob_steps<'a>(steps: &[Step<'a>]) -> Vec<(&'a str, u64)> {
+    steps
+        .iter()
+        .filter_map(|s| match s {
+            Step::Blob { digest, size } => Some((*digest, *size)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Pushes every platform of `set` to `repo` and points `tags` at it, in [`push_order`]:
+/// the blobs by `uploads.jobs` at once, then the documents one by one.
 pub fn push_set(
     client: &RegistryClient,
     layout: &Layout,
@@ -363,7 +157,7 @@ pub fn push_set(
     repo: &Repository,
     tags: &[String],
     uploads: BlobUploads<'_>,
-) -> Result<PushedImage, PushError> {
+) -> Result<PushedImage, RegistryError> {
     let BlobUploads {
         known,
         jobs,
@@ -374,10 +168,11 @@ pub fn push_set(
     if manifest_present(client, repo, &top.digest, &media_type, &top.digest)? {
         return retag(client, repo, set, tags, known, progress);
     }
-    let blobs: Vec<(String, u64)> = blobs_of(set).into_iter().collect();
+    let steps = push_order(set, tags);
+    let blobs = blob_steps(&steps);
     progress.set_total(blobs.iter().map(|(_, size)| size).sum());
     let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<(usize, Result<BlobOutcome, PushError>)>> = Mutex::new(Vec::new());
+    let results: Mutex<Vec<(usize, Result<BlobOutcome, RegistryError>)>> = Mutex::new(Vec::new());
     std::thread::scope(|s| {
         for _ in 0..jobs.clamp(1, blobs.len().max(1)) {
             s.spawn(|| {
@@ -421,32 +216,36 @@ pub fn push_set(
                 uploaded_bytes += n;
             }
         }
-        known.insert(&blobs[i].0, &repo.path);
+        known.insert(blobs[i].0, &repo.path);
     }
 
-    let manifest_type = oci_spec::image::MediaType::ImageManifest.to_string();
-    for img in &set.images {
-        put_manifest(
-            client,
-            repo,
-            &img.manifest.digest,
-            &img.manifest.bytes,
-            &manifest_type,
-            &img.manifest.digest,
-        )?;
-    }
-    if set.index.is_some() {
-        put_manifest(
-            client,
-            repo,
-            &top.digest,
-            &top.bytes,
-            &media_type,
-            &top.digest,
-        )?;
-    }
-    for tag in tags {
-        put_manifest(client, repo, tag, &top.bytes, &media_type, &top.digest)?;
+    for step in &steps {
+        match step {
+            Step::Blob { .. } => {}
+            Step::Manifest {
+                document,
+                media_type,
+            } => put_manifest(
+                client,
+                repo,
+                &document.digest,
+                &document.bytes,
+                media_type.as_ref(),
+                &document.digest,
+            )?,
+            Step::Tag {
+                tag,
+                document,
+                media_type,
+            } => put_manifest(
+                client,
+                repo,
+                tag,
+                &document.bytes,
+                media_type.as_ref(),
+                &document.digest,
+            )?,
+        }
     }
     Ok(PushedImage {
         repository: repo.clone(),
@@ -459,19 +258,6 @@ pub fn push_set(
     })
 }
 
-/// Every blob of `set` (configs and layers of all platforms) once, by digest, in a stable
-/// order, with its size.
-fn blobs_of(set: &ImageSet) -> BTreeMap<String, u64> {
-    let mut blobs = BTreeMap::new();
-    for img in &set.images {
-        blobs.insert(img.config.digest.clone(), img.config.size());
-        for l in &img.layers {
-            blobs.insert(l.digest.clone(), l.size);
-        }
-    }
-    blobs
-}
-
 /// The image is already in `repo` (an unchanged re-push): sets only the tags that do not
 /// already point at it, and uploads nothing.
 fn retag(
@@ -481,15 +267,17 @@ fn retag(
     tags: &[String],
     known: &KnownBlobs,
     progress: &Progress,
-) -> Result<PushedImage, PushError> {
+) -> Result<PushedImage, RegistryError> {
     let (top, media_type) = set.top();
     let media_type = media_type.to_string();
-    let blobs = blobs_of(set);
-    for digest in blobs.keys() {
+    let steps = push_order(set, tags);
+    let blobs = blob_steps(&steps);
+    for (digest, _) in &blobs {
         known.insert(digest, &repo.path);
     }
-    progress.set_total(blobs.values().sum());
-    progress.inc(blobs.values().sum());
+    let total = blobs.iter().map(|(_, size)| size).sum();
+    progress.set_total(total);
+    progress.inc(total);
     for tag in tags {
         if !manifest_present(client, repo, tag, &media_type, &top.digest)? {
             put_manifest(client, repo, tag, &top.bytes, &media_type, &top.digest)?;
@@ -504,4 +292,158 @@ fn retag(
         skipped: blobs.len(),
         mounted: 0,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::image::{Image, LayerBlob};
+    use crate::platform::Platform;
+
+    fn blob(name: &str) -> JsonBlob {
+        JsonBlob {
+            bytes: name.as_bytes().to_vec(),
+            digest: format!("sha256:{}", name.repeat(64).get(..64).unwrap_or_default()),
+        }
+    }
+
+    fn layer(hex: char, size: u64) -> LayerBlob {
+        LayerBlob {
+            digest: format!("sha256:{}", hex.to_string().repeat(64)),
+            diff_id: format!("sha256:{}", "0".repeat(64)),
+            size,
+        }
+    }
+
+    fn image(platform: Platform, config: &str, manifest: &str, layers: Vec<LayerBlob>) -> Image {
+        Image {
+            platform,
+            config: blob(config),
+            manifest: blob(manifest),
+            layers,
+        }
+    }
+
+    /// Two platforms sharing the base layer `a`, with an index.
+    fn two_platforms() -> ImageSet {
+        ImageSet {
+            name: "api".into(),
+            tags: vec![],
+            images: vec![
+                image(
+                    Platform::LinuxAmd64,
+                    "c",
+                    "d",
+                    vec![layer('a', 10), layer('b', 20)],
+                ),
+                image(
+                    Platform::LinuxArm64,
+                    "e",
+                    "f",
+                    vec![layer('a', 10), layer('9', 30)],
+                ),
+            ],
+            index: Some(blob("7")),
+        }
+    }
+
+    fn kind(step: &Step<'_>) -> u8 {
+        match step {
+            Step::Blob { .. } => 0,
+            Step::Manifest {
+                media_type: MediaType::ImageManifest,
+                ..
+            } => 1,
+            Step::Manifest { .. } => 2,
+            Step::Tag { .. } => 3,
+        }
+    }
+
+    #[test]
+    fn blobs_come_before_manifests_before_the_index_and_tags_last() {
+        let set = two_platforms();
+        let tags = vec!["1.0".to_string(), "latest".to_string()];
+        let steps = push_order(&set, &tags);
+        let kinds: Vec<u8> = steps.iter().map(kind).collect();
+        assert!(kinds.is_sorted(), "{steps:#?}");
+        assert_eq!(kinds, [0, 0, 0, 0, 0, 1, 1, 2, 3, 3]);
+        let Step::Manifest { document, .. } = &steps[7] else {
+            panic!("{steps:#?}");
+        };
+        assert_eq!(document.digest, set.index.as_ref().unwrap().digest);
+        for (step, tag) in steps[8..].iter().zip(&tags) {
+            assert_eq!(
+                step,
+                &Step::Tag {
+                    tag,
+                    document: set.index.as_ref().unwrap(),
+                    media_type: MediaType::ImageIndex,
+                }
+            );
+        }
+    }
+
+    #[test]
+    fn each_digest_is_pushed_once_in_a_stable_order() {
+        let set = two_platforms();
+        let steps = push_order(&set, &[]);
+        let blobs = blob_steps(&steps);
+        let digests: Vec<&str> = blobs.iter().map(|(d, _)| *d).collect();
+        let mut unique = digests.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(digests, unique, "sorted, and the shared layer once");
+        assert_eq!(digests.len(), 5, "2 configs + 3 distinct layers");
+        assert!(blobs.contains(&(layer('a', 10).digest.as_str(), 10)));
+        assert!(blobs.contains(&(set.images[1].config.digest.as_str(), 1)));
+        let manifests: Vec<&str> = steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::Manifest { document, .. } => Some(document.digest.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            manifests,
+            [
+                set.images[0].manifest.digest.as_str(),
+                set.images[1].manifest.digest.as_str(),
+                set.index.as_ref().unwrap().digest.as_str()
+            ]
+        );
+    }
+
+    #[test]
+    fn a_single_platform_has_no_index_and_tags_point_at_its_manifest() {
+        let set = ImageSet {
+            name: "api".into(),
+            tags: vec![],
+            images: vec![image(Platform::LinuxAmd64, "c", "d", vec![layer('e', 10)])],
+            index: None,
+        };
+        let tags = vec!["latest".to_string()];
+        let steps = push_order(&set, &tags);
+        assert_eq!(
+            steps,
+            [
+                Step::Blob {
+                    digest: &set.images[0].config.digest,
+                    size: 1
+                },
+                Step::Blob {
+                    digest: &set.images[0].layers[0].digest,
+                    size: 10
+                },
+                Step::Manifest {
+                    document: &set.images[0].manifest,
+                    media_type: MediaType::ImageManifest
+                },
+                Step::Tag {
+                    tag: "latest",
+                    document: &set.images[0].manifest,
+                    media_type: MediaType::ImageManifest
+                },
+            ]
+        );
+    }
 }

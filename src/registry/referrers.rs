@@ -15,16 +15,17 @@ use oci_spec::image::{Descriptor, ImageIndex, ImageIndexBuilder, MediaType};
 use reqwest::{Method, StatusCode};
 
 use crate::canonical::to_canonical_json;
+use crate::config::registry::RegistrySettings;
 use crate::image::artifact::Artifact;
 use crate::image::layout::Layout;
 use crate::image::manifest::descriptor;
 use crate::output::Shell;
-use crate::registry::client::{RegistryClient, Request};
-use crate::registry::push::{
+use crate::reference::Repository;
+use crate::registry::RegistryError;
+use crate::registry::transport::{RegistryClient, Request};
+use crate::registry::upload::{
     check_digest, ensure_blob, manifest_present, push_scope, send_manifest, status_error,
 };
-use crate::registry::reference::Repository;
-use crate::registry::{PushError, RegistrySettings};
 
 /// Pushes every artifact to its image's repository (one client per registry).
 pub fn push_artifacts(
@@ -32,7 +33,7 @@ pub fn push_artifacts(
     layout: &Layout,
     settings: &RegistrySettings,
     shell: &mut Shell,
-) -> Result<(), PushError> {
+) -> Result<(), RegistryError> {
     let extra_ca = super::extra_ca(settings)?;
     let mut clients: BTreeMap<String, RegistryClient> = BTreeMap::new();
     for (repo, artifact) in targets {
@@ -76,7 +77,7 @@ pub fn push_artifact(
     layout: &Layout,
     repo: &Repository,
     artifact: &Artifact,
-) -> Result<ReferrersMode, PushError> {
+) -> Result<ReferrersMode, RegistryError> {
     let manifest_type = MediaType::ImageManifest.to_string();
     // Already there (an earlier push of the same image): do not PUT it again. Registries
     // should treat that as a no-op, but ferro-oci-server 1.0.0 then lists the referrer
@@ -131,7 +132,7 @@ fn has_referrers_api(
     client: &RegistryClient,
     repo: &Repository,
     subject: &str,
-) -> Result<bool, PushError> {
+) -> Result<bool, RegistryError> {
     let mut req = Request::new(
         Method::GET,
         format!("/v2/{}/referrers/{subject}", repo.path),
@@ -151,14 +152,15 @@ fn has_referrers_api(
 }
 
 /// The artifact's entry in a referrers index.
-fn referrer_descriptor(artifact: &Artifact) -> Result<Descriptor, PushError> {
+fn referrer_descriptor(artifact: &Artifact) -> Result<Descriptor, RegistryError> {
     let mut d = descriptor(
         MediaType::ImageManifest,
         &artifact.manifest.digest,
         artifact.manifest.size(),
     )
-    .map_err(|e| PushError::Client {
-        message: e.to_string(),
+    .map_err(|e| RegistryError::ReferrersIndex {
+        subject: artifact.subject.clone(),
+        reason: e.to_string(),
     })?;
     d.set_artifact_type(Some(MediaType::Other(artifact.artifact_type.clone())));
     Ok(d)
@@ -191,7 +193,7 @@ fn add_to_fallback_index(
     client: &RegistryClient,
     repo: &Repository,
     artifact: &Artifact,
-) -> Result<(), PushError> {
+) -> Result<(), RegistryError> {
     let tag = fallback_tag(&artifact.subject);
     let index_type = MediaType::ImageIndex.to_string();
     let mut get = Request::new(
@@ -203,8 +205,10 @@ fn add_to_fallback_index(
     let resp = client.send(&get)?;
     let existing = match resp.status() {
         StatusCode::OK => {
-            let bytes = resp.bytes().map_err(|e| PushError::Client {
-                message: format!("reading {tag} from {}: {e}", repo.path),
+            let bytes = resp.bytes().map_err(|e| RegistryError::ReadBody {
+                registry: client.registry().to_string(),
+                what: format!("the referrers tag {tag} in {}", repo.path),
+                reason: e.to_string(),
             })?;
             // Something else under that name (not an index) is replaced, as the spec says.
             serde_json::from_slice::<ImageIndex>(&bytes).ok()
@@ -218,8 +222,12 @@ fn add_to_fallback_index(
             ));
         }
     };
-    let body = merged_index(existing, referrer_descriptor(artifact)?)
-        .map_err(|message| PushError::Client { message })?;
+    let body = merged_index(existing, referrer_descriptor(artifact)?).map_err(|reason| {
+        RegistryError::ReferrersIndex {
+            subject: artifact.subject.clone(),
+            reason,
+        }
+    })?;
     let Some(body) = body else {
         return Ok(());
     };

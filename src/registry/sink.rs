@@ -1,18 +1,19 @@
 //! `--push` as a [`Sink`]: every image with a repository goes to its registry (blobs,
 //! manifests, tags), then its artifacts (SBOMs) as referrers of its platform manifests.
 
+use crate::config::registry::RegistrySettings;
 use crate::exit;
 use crate::image::layout::Layout;
 use crate::image::sink::{Delivered, Packaged, Sink, SinkError};
 use crate::output::Shell;
-use crate::registry::{self, PushError, PushJob, RegistrySettings};
+use crate::registry::{self, PushJob, RegistryError};
 
 /// Pushes to the registries the plan names.
 #[derive(Debug, Clone)]
 pub struct RegistrySink(pub RegistrySettings);
 
-impl From<PushError> for SinkError {
-    fn from(e: PushError) -> Self {
+impl From<RegistryError> for SinkError {
+    fn from(e: RegistryError) -> Self {
         SinkError::new(e, exit::REGISTRY)
     }
 }

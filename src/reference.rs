@@ -116,6 +116,22 @@ impl std::fmt::Display for Repository {
     }
 }
 
+/// Checks a tag against the OCI distribution grammar `[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}`.
+pub fn validate_tag(tag: &str) -> Result<(), String> {
+    let mut chars = tag.chars();
+    let first_ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+    let rest_ok = chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    if first_ok && rest_ok && tag.len() <= 128 {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{tag}` is not a valid tag (letters, digits, `_`, `.`, `-`; at most 128; not starting with `.` or `-`)"
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,10 +202,7 @@ impl ImageReference {
             ),
             None => (name, None),
         };
-        if tag
-            .as_deref()
-            .is_some_and(|t| crate::config::validate_tag(t).is_err())
-        {
+        if tag.as_deref().is_some_and(|t| validate_tag(t).is_err()) {
             return Err(bad());
         }
         let repo = Repository::parse(path)?;
