@@ -16,8 +16,28 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde::Serialize;
 
 use super::KubeError;
-use super::render::{HTTP_PORT_NAME, NONROOT_ID, labels};
 use crate::config::kube::{IntOrPercent, KubeSettings, ProbeSettings, dns_label};
+
+/// The name of the container port the Service and the probes point at.
+pub const HTTP_PORT_NAME: &str = "http";
+/// Label keys of the Kubernetes recommended labels
+/// (<https://kubernetes.io/docs/concepts/overview/working-with-objects/common-labels/>).
+pub mod labels {
+    /// The application's name; stable, in the selector.
+    pub const NAME: &str = "app.kubernetes.io/name";
+    /// This instance of it; stable, in the selector.
+    pub const INSTANCE: &str = "app.kubernetes.io/instance";
+    /// The crate version; changes every release, so never in the selector.
+    pub const VERSION: &str = "app.kubernetes.io/version";
+    /// `server`, `worker`, ...
+    pub const COMPONENT: &str = "app.kubernetes.io/component";
+    /// The larger application (the package).
+    pub const PART_OF: &str = "app.kubernetes.io/part-of";
+    /// The tool that wrote the YAML.
+    pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
+}
+/// The uid and gid of the built-in base's `nonroot` user.
+pub const NONROOT_ID: i64 = 65532;
 
 /// One image to write YAML for: plain values, so tests build a literal.
 #[derive(Debug, Clone)]

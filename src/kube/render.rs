@@ -20,29 +20,8 @@ use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec}
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use super::pieces::{Pieces, Workload, int_or_string};
+use super::pieces::{HTTP_PORT_NAME, Pieces, Workload, int_or_string};
 use crate::config::kube::DisruptionBudget;
-
-/// The name of the container port the Service and the probes point at.
-pub const HTTP_PORT_NAME: &str = "http";
-/// Label keys of the Kubernetes recommended labels
-/// (<https://kubernetes.io/docs/concepts/overview/working-with-objects/common-labels/>).
-pub mod labels {
-    /// The application's name; stable, in the selector.
-    pub const NAME: &str = "app.kubernetes.io/name";
-    /// This instance of it; stable, in the selector.
-    pub const INSTANCE: &str = "app.kubernetes.io/instance";
-    /// The crate version; changes every release, so never in the selector.
-    pub const VERSION: &str = "app.kubernetes.io/version";
-    /// `server`, `worker`, ...
-    pub const COMPONENT: &str = "app.kubernetes.io/component";
-    /// The larger application (the package).
-    pub const PART_OF: &str = "app.kubernetes.io/part-of";
-    /// The tool that wrote the YAML.
-    pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
-}
-/// The uid and gid of the built-in base's `nonroot` user.
-pub const NONROOT_ID: i64 = 65532;
 
 /// Every object of one image, in apply order.
 #[derive(Debug, Clone, PartialEq)]
@@ -228,7 +207,7 @@ mod tests {
     use crate::config::Port;
     use crate::config::kube::{KubeSettings, Metrics, ProbeSettings, ServiceSettings};
     use crate::kube::KubeError;
-    use crate::kube::pieces::{object_name, pieces};
+    use crate::kube::pieces::{labels, object_name, pieces};
 
     fn settings() -> KubeSettings {
         KubeSettings {

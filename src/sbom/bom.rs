@@ -26,7 +26,8 @@ use crate::image::package::Base;
 use crate::image::tar::{EntryKind, FileSource};
 use crate::platform::Platform;
 use crate::sbom::SbomError;
-use crate::sbom::resolve::{Crate, CrateGraph, CrateSource, FeatureFlags, Linked};
+use crate::sbom::resolve::{Crate, CrateGraph, FeatureFlags, Linked};
+use crate::sbom::source::CrateSource;
 use crate::{TOOL_NAME, TOOL_VERSION};
 
 /// The `webpki-root-certs` release the built-in CA bundle comes from (kept equal to

@@ -25,26 +25,8 @@ use cargo_metadata::{DependencyKind, Metadata, TargetKind};
 use crate::config::CargoOptions;
 use crate::platform::Platform;
 use crate::sbom::SbomError;
+use crate::sbom::source::CrateSource;
 use crate::sbom::source::{crate_source, lock_checksums};
-
-/// Where a package comes from, as far as its identity goes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CrateSource {
-    /// crates.io.
-    CratesIo,
-    /// Another registry: its index URL (`sparse+https://…` / `registry+https://…`).
-    Registry(String),
-    /// A git repository and the exact commit.
-    Git {
-        /// Repository URL without `git+` and without the query.
-        url: String,
-        /// The commit.
-        commit: String,
-    },
-    /// A local path, relative to the workspace root (`.` for the root itself; never
-    /// absolute, so SBOMs do not depend on the checkout directory).
-    Path(String),
-}
 
 /// One package of the resolve, with what the SBOM says about it.
 #[derive(Debug, Clone, PartialEq, Eq)]

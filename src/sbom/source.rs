@@ -7,7 +7,24 @@ use std::path::{Component, Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::sbom::resolve::CrateSource;
+/// Where a package comes from, as far as its identity goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CrateSource {
+    /// crates.io.
+    CratesIo,
+    /// Another registry: its index URL (`sparse+https://…` / `registry+https://…`).
+    Registry(String),
+    /// A git repository and the exact commit.
+    Git {
+        /// Repository URL without `git+` and without the query.
+        url: String,
+        /// The commit.
+        commit: String,
+    },
+    /// A local path, relative to the workspace root (`.` for the root itself; never
+    /// absolute, so SBOMs do not depend on the checkout directory).
+    Path(String),
+}
 
 #[derive(Deserialize)]
 struct LockFile {
