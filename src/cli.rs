@@ -173,7 +173,7 @@ pub struct BuildArgs {
     )]
     pub oci_layout_path: Option<PathBuf>,
 
-    /// Also write the images as an OCI archive (loadable by `podman load`)
+    /// Also write the images as an OCI archive that `docker load` and `podman load` take
     #[arg(
         long,
         value_name = "FILE",
@@ -181,6 +181,30 @@ pub struct BuildArgs {
         hide_env_values = true
     )]
     pub tarball: Option<PathBuf>,
+
+    /// Also load the images into docker, podman or containerd (no value: docker, else podman)
+    #[arg(
+        long,
+        value_name = "RUNTIME",
+        value_enum,
+        hide_possible_values = true,
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "auto",
+        env = "CARGO_CONTAINERIZE_LOAD",
+        hide_env_values = true
+    )]
+    pub load: Option<LoadArg>,
+
+    /// The containerd namespace `--load containerd` imports into (k8s.io: what kind, k3s and minikube nodes see)
+    #[arg(
+        long,
+        value_name = "NS",
+        default_value = "k8s.io",
+        env = "CARGO_CONTAINERIZE_CONTAINERD_NAMESPACE",
+        hide_env_values = true
+    )]
+    pub containerd_namespace: String,
 
     /// Build on this registry image (e.g. gcr.io/distroless/static:nonroot) instead of the built-in base [workspace metadata: base]
     #[arg(
@@ -334,6 +358,19 @@ pub enum MessageFormatArg {
     Human,
     /// One JSON event per line
     Json,
+}
+
+/// `--load`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LoadArg {
+    /// The first of docker and podman that answers
+    Auto,
+    /// `docker load` (DOCKER_HOST and docker contexts apply)
+    Docker,
+    /// `podman load`
+    Podman,
+    /// `ctr images import` (CONTAINERD_ADDRESS applies)
+    Containerd,
 }
 
 /// `--sbom`.

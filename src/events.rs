@@ -46,6 +46,17 @@ pub struct PushedEvent {
     pub uploaded_bytes: u64,
 }
 
+/// An image loaded into a local runtime (the `image-loaded` event).
+#[derive(Debug, Clone, Serialize)]
+pub struct LoadedEvent {
+    /// Image name.
+    pub name: String,
+    /// `docker`, `podman` or `containerd`.
+    pub runtime: String,
+    /// The names it was loaded under.
+    pub references: Vec<String>,
+}
+
 /// A file written next to an image (`sbom-written`, `kube-written`).
 #[derive(Debug, Clone, Serialize)]
 pub struct FileEvent {
@@ -90,6 +101,8 @@ pub enum Event {
     ImageBuilt(ImageSummary),
     /// An image is in the registry.
     ImagePushed(PushedEvent),
+    /// An image is in a local container runtime.
+    ImageLoaded(LoadedEvent),
     /// An SBOM was written.
     SbomWritten(FileEvent),
     /// Kubernetes YAML was written.
@@ -116,6 +129,9 @@ pub struct ImageSummary {
     /// The push, with `--push`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pushed: Option<PushedSummary>,
+    /// The names loaded into a local runtime, with `--load`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub loaded: Vec<String>,
     /// The OCI layout holding the image, relative to this summary's directory
     /// (`../oci`), so the file is the same wherever the workspace is.
     pub layout: PathBuf,
@@ -137,9 +153,11 @@ pub struct PushedSummary {
 impl ImageSummary {
     /// The line printed on stdout: the pushed reference, else the local one.
     pub fn output_ref(&self) -> &str {
-        self.pushed
-            .as_ref()
-            .map_or(&self.reference, |p| &p.reference)
+        match (&self.pushed, self.loaded.first()) {
+            (Some(p), _) => &p.reference,
+            (None, Some(name)) => name,
+            (None, None) => &self.reference,
+        }
     }
 }
 

@@ -10,13 +10,14 @@
 //!        ──sbom──▶ CycloneDX SBOM per platform ──image::artifact──▶ referrer artifacts
 //!        ──image::layout──▶ target/containerize/oci (the source of every sink)
 //!        ──image::sink──▶ sinks, in plan order: --oci-layout-path, --tarball,
-//!                         registry::sink (--push: blobs, manifests, tags, referrers)
+//!                         registry::sink (--push: blobs, manifests, tags, referrers),
+//!                         load (--load: docker, podman or containerd)
 //!        ──events──▶ image.json, --image-refs ──kube──▶ Kubernetes YAML
 //!        ──output──▶ refs on stdout, status on stderr
 //! ```
 //!
-//! `registry::pull` feeds `--base` into packaging; a new output (a local container
-//! runtime, say) is one more [`image::sink::Sink`] and one line in `pipeline::sinks`.
+//! `registry::pull` feeds `--base` into packaging; a new output is one more
+//! [`image::sink::Sink`], a field of `plan::Outputs` and one line in `pipeline::sinks`.
 //! Each stage takes plain values and returns plain values: `workspace` and `plan` never
 //! build, `build` knows nothing about OCI, `image` never touches the network, and
 //! `registry` knows nothing about cargo. Only [`output`] prints.
@@ -31,7 +32,7 @@
 //! ```text
 //! layer 6  commands
 //! layer 5  pipeline error
-//! layer 4  build image registry sbom kube
+//! layer 4  build image registry sbom kube load
 //! layer 3  workspace plan
 //! layer 2  config
 //! layer 1  cli output events exit canonical reference platform fsutil git interrupt
@@ -57,6 +58,7 @@ pub mod git;
 pub mod image;
 pub mod interrupt;
 pub mod kube;
+pub mod load;
 pub mod output;
 pub mod pipeline;
 pub mod plan;

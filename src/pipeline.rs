@@ -12,7 +12,9 @@ use crate::build;
 use crate::canonical::to_canonical_json;
 use crate::config::Settings;
 use crate::error::Error;
-use crate::events::{Event, FileEvent, ImageSummary, PlatformSummary, PushedEvent, PushedSummary};
+use crate::events::{
+    Event, FileEvent, ImageSummary, LoadedEvent, PlatformSummary, PushedEvent, PushedSummary,
+};
 use crate::fsutil;
 use crate::image::ImageSet;
 use crate::image::artifact::Artifact;
@@ -20,8 +22,9 @@ use crate::image::cache::LayerCache;
 use crate::image::config::AssembleError;
 use crate::image::layout::Layout;
 use crate::image::package::{Base, Packager, PulledPlatform, package_image};
-use crate::image::sink::{Delivered, LayoutSink, Packaged, Sink, TarballSink};
+use crate::image::sink::{Delivered, Delivery, LayoutSink, Packaged, Sink, TarballSink};
 use crate::interrupt::{self, Interrupted};
+use crate::load::LoadSink;
 use crate::output::{Shell, human_size};
 use crate::plan::{self, ImagePlan, Plan};
 use crate::registry;
@@ -152,14 +155,21 @@ pub fn run(settings: &Settings, mode: Mode, shell: &mut Shell) -> Result<Outcome
         let packaged: Vec<Packaged> = results.iter().map(ImageResult::packaged).collect();
         let delivered = sink.write(&layout, &packaged, shell)?;
         for d in delivered {
-            shell.emit(&Event::ImagePushed(PushedEvent {
-                name: d.image.clone(),
-                reference: d.reference.clone(),
-                repository: d.repository.clone(),
-                digest: d.digest.clone(),
-                tags: d.tags.clone(),
-                uploaded_bytes: d.uploaded_bytes,
-            }));
+            shell.emit(&match d.kind {
+                Delivery::Pushed => Event::ImagePushed(PushedEvent {
+                    name: d.image.clone(),
+                    reference: d.reference.clone(),
+                    repository: d.repository.clone(),
+                    digest: d.digest.clone(),
+                    tags: d.tags.clone(),
+                    uploaded_bytes: d.uploaded_bytes,
+                }),
+                Delivery::Loaded => Event::ImageLoaded(LoadedEvent {
+                    name: d.image.clone(),
+                    runtime: d.repository.clone(),
+                    references: d.tags.clone(),
+                }),
+            });
             if let Some(r) = results.iter_mut().find(|r| r.plan.name == d.image) {
                 r.delivered.push(d);
             }
@@ -196,10 +206,19 @@ fn sinks(plan: &Plan) -> Vec<Box<dyn Sink>> {
         sinks.push(Box::new(LayoutSink(dir.clone())));
     }
     if let Some(file) = &o.tarball {
-        sinks.push(Box::new(TarballSink(file.clone())));
+        sinks.push(Box::new(TarballSink {
+            path: file.clone(),
+            platform: crate::platform::Platform::host(),
+        }));
     }
     if o.push {
         sinks.push(Box::new(RegistrySink(plan.registry.clone())));
+    }
+    if let Some(target) = &o.load {
+        sinks.push(Box::new(LoadSink {
+            target: target.clone(),
+            platform: crate::platform::Platform::host(),
+        }));
     }
     sinks
 }
@@ -332,9 +351,13 @@ fn write_kube(
 ) -> Result<(), Error> {
     let refs: Vec<crate::kube::ImageRef> = results
         .iter()
-        .map(|r| crate::kube::ImageRef {
-            reference: summarize(r).output_ref().to_string(),
-            pushed: !r.delivered.is_empty(),
+        .map(|r| {
+            let summary = summarize(r);
+            crate::kube::ImageRef {
+                pushed: summary.pushed.is_some(),
+                // A loaded name is not a digest: the YAML pins the local digest instead.
+                reference: summary.pushed.map_or(summary.reference, |p| p.reference),
+            }
         })
         .collect();
     let files = crate::kube::write_all(root, plan, &refs, shell)?;
@@ -404,12 +427,22 @@ fn summarize(result: &ImageResult<'_>) -> ImageSummary {
         digest: top.digest.clone(),
         media_type: media_type.to_string(),
         reference: format!("{}:{tag}@{}", set.name, top.digest),
-        pushed: result.delivered.first().map(|d| PushedSummary {
-            reference: d.reference.clone(),
-            repository: d.repository.clone(),
-            tags: d.tags.clone(),
-            uploaded_bytes: d.uploaded_bytes,
-        }),
+        loaded: result
+            .delivered
+            .iter()
+            .filter(|d| d.kind == Delivery::Loaded)
+            .flat_map(|d| d.tags.clone())
+            .collect(),
+        pushed: result
+            .delivered
+            .iter()
+            .find(|d| d.kind == Delivery::Pushed)
+            .map(|d| PushedSummary {
+                reference: d.reference.clone(),
+                repository: d.repository.clone(),
+                tags: d.tags.clone(),
+                uploaded_bytes: d.uploaded_bytes,
+            }),
         platforms: set
             .images
             .iter()

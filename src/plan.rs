@@ -6,7 +6,8 @@ use std::path::PathBuf;
 
 use crate::config::registry::RegistrySettings;
 use crate::config::{
-    self, CargoOptions, ConfigError, ImageSettings, Naming, SbomFormat, Settings, Source,
+    self, CargoOptions, ConfigError, ImageSettings, LoadTarget, Naming, SbomFormat, Settings,
+    Source,
 };
 use crate::events::{Event, PlannedImage};
 use crate::git;
@@ -118,6 +119,8 @@ pub struct Outputs {
     pub kube_dir: Option<PathBuf>,
     /// `--image-refs`: one reference per line.
     pub image_refs: Option<PathBuf>,
+    /// `--load`: a local container runtime.
+    pub load: Option<LoadTarget>,
 }
 
 impl Plan {
@@ -405,6 +408,7 @@ pub fn plan_images(ws: &Workspace, settings: &Settings) -> Result<Plan, PlanErro
             kube_dir: (!settings.no_kube)
                 .then(|| settings.kube_dir.clone().unwrap_or_else(|| out_dir.clone())),
             image_refs: settings.image_refs.clone(),
+            load: settings.load.clone(),
         },
         cargo: settings.cargo.clone(),
         manifest_path: settings.manifest_path.clone(),

@@ -16,6 +16,15 @@ impl Platform {
     /// Every supported platform, in output order (what `--platform all` means).
     pub const ALL: [Platform; 2] = [Platform::LinuxAmd64, Platform::LinuxArm64];
 
+    /// The platform of the machine this runs on, when it is one the tool builds for.
+    pub fn host() -> Option<Platform> {
+        match std::env::consts::ARCH {
+            "x86_64" => Some(Platform::LinuxAmd64),
+            "aarch64" => Some(Platform::LinuxArm64),
+            _ => None,
+        }
+    }
+
     /// The Rust target triple that produces static binaries for this platform.
     pub fn triple(self) -> &'static str {
         match self {

@@ -21,7 +21,7 @@ pub use metadata::{
     resolve_image,
 };
 
-use crate::cli::{BuildArgs, MessageFormatArg, NamingArg, SbomArg};
+use crate::cli::{BuildArgs, LoadArg, MessageFormatArg, NamingArg, SbomArg};
 use crate::output::{MessageFormat, Verbosity};
 use crate::platform::{Platform, parse_platforms};
 use crate::reference::validate_tag;
@@ -200,6 +200,8 @@ pub struct Settings {
     pub oci_layout_path: Option<PathBuf>,
     /// OCI archive output.
     pub tarball: Option<PathBuf>,
+    /// `--load`: the container runtime to load the images into.
+    pub load: Option<LoadTarget>,
     /// `SOURCE_DATE_EPOCH`, if set.
     pub source_date_epoch: Option<u64>,
     /// `--push`.
@@ -384,6 +386,15 @@ pub fn resolve(args: BuildArgs, env: &Env) -> Result<Settings, ConfigError> {
         compression_level: args.compression_level.unwrap_or(DEFAULT_COMPRESSION_LEVEL),
         oci_layout_path: args.oci_layout_path,
         tarball: args.tarball,
+        load: args.load.map(|runtime| LoadTarget {
+            runtime: match runtime {
+                LoadArg::Auto => Runtime::Auto,
+                LoadArg::Docker => Runtime::Docker,
+                LoadArg::Podman => Runtime::Podman,
+                LoadArg::Containerd => Runtime::Containerd,
+            },
+            containerd_namespace: args.containerd_namespace.clone(),
+        }),
         source_date_epoch,
         verbosity,
         push: args.push,
@@ -460,6 +471,28 @@ pub enum SbomFormat {
     /// CycloneDX 1.5 JSON (the default).
     #[default]
     CycloneDx,
+}
+
+/// Where `--load` puts the images.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadTarget {
+    /// The runtime.
+    pub runtime: Runtime,
+    /// containerd's namespace.
+    pub containerd_namespace: String,
+}
+
+/// A local container runtime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Runtime {
+    /// docker if its daemon answers, else podman.
+    Auto,
+    /// `docker load`.
+    Docker,
+    /// `podman load`.
+    Podman,
+    /// `ctr images import`.
+    Containerd,
 }
 
 #[cfg(test)]

@@ -320,13 +320,21 @@ pub fn set_digests(sets: &[ImageSet]) -> BTreeSet<String> {
     out
 }
 
-/// Writes an OCI archive (a tar of a layout holding exactly `sets`) to `dest`,
-/// atomically, reading blobs from `src`.
-pub fn write_archive(src: &Layout, sets: &[ImageSet], dest: &Path) -> Result<(), LayoutError> {
+/// Writes an OCI archive (a tar of a layout holding exactly `sets`, plus docker's
+/// `manifest.json` with `docker`'s entries) to `dest`, atomically, reading blobs from `src`.
+pub fn write_archive(
+    src: &Layout,
+    sets: &[ImageSet],
+    docker: &[crate::image::archive::DockerEntry],
+    dest: &Path,
+) -> Result<(), LayoutError> {
     let index = index_json(index_entries(sets)?)?;
+    let manifest = crate::image::archive::manifest_json(docker)
+        .map_err(|e| AssembleError::new("manifest.json", "the archive", e))?;
     let mut entries = vec![
         Entry::bytes("oci-layout", 0o644, OCI_LAYOUT),
         Entry::bytes("index.json", 0o644, index.bytes),
+        manifest,
     ];
     for digest in set_digests(sets) {
         let hex = digest.trim_start_matches("sha256:");

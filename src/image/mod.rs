@@ -1,6 +1,7 @@
 //! Layers, image configs, manifests and indexes, written to OCI layouts. Never touches the
 //! network: registries (and tarballs) consume the same values.
 
+pub mod archive;
 pub mod artifact;
 pub mod assets;
 pub mod base;

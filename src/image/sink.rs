@@ -9,10 +9,12 @@ use std::path::PathBuf;
 
 use crate::exit;
 use crate::image::ImageSet;
+use crate::image::archive::{DockerEntry, docker_entry, pick_platform};
 use crate::image::artifact::Artifact;
 use crate::image::layout::{Layout, write_archive};
 use crate::output::Shell;
 use crate::plan::ImagePlan;
+use crate::platform::Platform;
 
 /// One finished image as the sinks see it: its plan, its documents, and the artifacts
 /// (SBOMs) that refer to its platform manifests.
@@ -41,6 +43,17 @@ pub struct Delivered {
     pub tags: Vec<String>,
     /// Bytes sent (0 when everything was already there).
     pub uploaded_bytes: u64,
+    /// Where it went.
+    pub kind: Delivery,
+}
+
+/// The kinds of places an image is delivered to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// A registry (`reference` is `registry/path@sha256:…`).
+    Pushed,
+    /// A local container runtime (`repository` names it; `tags` are the names loaded).
+    Loaded,
 }
 
 /// An output of a run.
@@ -151,9 +164,24 @@ impl Sink for LayoutSink {
     }
 }
 
-/// `--tarball`: the images as one OCI archive.
+/// `--tarball`: the images as one OCI archive that `docker load` and `podman load` also
+/// take: docker's `manifest.json` names each image's `platform` manifest `<image>:<tag>`
+/// for every tag.
 #[derive(Debug, Clone)]
-pub struct TarballSink(pub PathBuf);
+pub struct TarballSink {
+    /// The archive.
+    pub path: PathBuf,
+    /// The platform `manifest.json` describes (the host's).
+    pub platform: Option<Platform>,
+}
+
+/// `<image>:<tag>` for every tag of `set`.
+pub fn local_names(set: &ImageSet) -> Vec<String> {
+    set.tags
+        .iter()
+        .map(|t| format!("{}:{t}", set.name))
+        .collect()
+}
 
 impl Sink for TarballSink {
     fn write(
@@ -162,8 +190,12 @@ impl Sink for TarballSink {
         images: &[Packaged<'_>],
         shell: &mut Shell,
     ) -> Result<Vec<Delivered>, SinkError> {
-        shell.status("Writing", format!("OCI archive {}", self.0.display()));
-        write_archive(source, &sets(images), &self.0)?;
+        shell.status("Writing", format!("OCI archive {}", self.path.display()));
+        let docker: Vec<DockerEntry> = images
+            .iter()
+            .map(|p| docker_entry(pick_platform(p.set, self.platform), local_names(p.set)))
+            .collect();
+        write_archive(source, &sets(images), &docker, &self.path)?;
         Ok(Vec::new())
     }
 }

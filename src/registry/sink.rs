@@ -4,7 +4,7 @@
 use crate::config::registry::RegistrySettings;
 use crate::exit;
 use crate::image::layout::Layout;
-use crate::image::sink::{Delivered, Packaged, Sink, SinkError};
+use crate::image::sink::{Delivered, Delivery, Packaged, Sink, SinkError};
 use crate::output::Shell;
 use crate::registry::{self, PushJob, RegistryError};
 
@@ -52,6 +52,7 @@ impl Sink for RegistrySink {
                 digest: p.digest.clone(),
                 tags: p.tags.clone(),
                 uploaded_bytes: p.uploaded_bytes,
+                kind: Delivery::Pushed,
             })
             .collect())
     }

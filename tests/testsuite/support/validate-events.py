@@ -30,7 +30,7 @@ if not events or events[-1].get("reason") != "finished":
     errors.append("the last event is not `finished`")
 if events and events[0].get("reason") not in ("plan", "finished"):
     errors.append("the first event is not `plan`")
-ORDER = ["plan", "sbom-written", "image-built", "image-pushed", "kube-written", "finished"]
+ORDER = ["plan", "sbom-written", "image-built", "image-pushed", "image-loaded", "kube-written", "finished"]
 ranks = [ORDER.index(ev["reason"]) for ev in events if ev.get("reason") in ORDER]
 if ranks != sorted(ranks):
     errors.append("events out of order: " + ", ".join(ev.get("reason", "?") for ev in events))
