@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs, only what is missing (idempotent, fast when present):
 # Debian packages (registry, skopeo, umoci, oci-image-tool, podman + runc, qemu-user-static,
-# musl-tools), Python validators, cargo-zigbuild + zig, the musl rustup targets,
+# musl-tools, dockerd + containerd), Python validators, cargo-zigbuild + zig, the musl rustup targets,
 # ferro-oci-server and cargo-cyclonedx.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -9,12 +9,29 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # --with-cargo-cyclonedx: the reference SBOM generator, both for tests/testsuite/sbom.rs.
 # /usr/bin/time measures peak memory in tests/testsuite/push.rs (Debian's `time`, not the
 # shell keyword); openssl makes the private CA for the TLS registry test.
+# docker.io (Debian's dockerd 20.10 at /usr/sbin/dockerd) and containerd (containerd, ctr)
+# for tests/testsuite/load.rs, which start their own daemons in temp dirs. Checked by the
+# daemon's path, not `command -v docker`: a docker CLI elsewhere (e.g. /usr/local/bin) is
+# not the daemon, and stays first on PATH after the install.
 missing=()
 [ -x /usr/bin/time ] || missing+=(time)
 command -v openssl >/dev/null || missing+=(openssl)
+[ -x /usr/sbin/dockerd ] || missing+=(docker.io)
+{ [ -x /usr/bin/containerd ] && [ -x /usr/bin/ctr ]; } || missing+=(containerd)
 if [ ${#missing[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+  # The packages' maintainer scripts must not start a system dockerd/containerd (it would
+  # take /var/run/docker.sock and /run/containerd): deny service starts through
+  # policy-rc.d (honoured by invoke-rc.d and deb-systemd-invoke) unless the host has one.
+  policy=/usr/sbin/policy-rc.d
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\n# temporary, from install-test-deps.sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null
+    $SUDO chmod 755 "$policy"
+    trap '$SUDO rm -f "$policy"' EXIT
+  fi
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  if grep -q 'from install-test-deps.sh' "$policy" 2>/dev/null; then $SUDO rm -f "$policy"; fi
+  trap - EXIT
 fi
 exec "$here/../tests/testsuite/support/testkit/install-deps.sh" --with-referrers --with-cargo-cyclonedx "$@"

@@ -11,6 +11,7 @@ mod errors;
 mod events;
 mod init;
 mod kube;
+mod load;
 mod outputs;
 mod plan;
 mod push;

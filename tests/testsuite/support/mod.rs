@@ -9,6 +9,7 @@ use std::process::{Command, Output};
 use serde_json::Value;
 
 pub mod proxy;
+pub mod runtimes;
 
 /// The repository root.
 pub fn repo() -> PathBuf {
