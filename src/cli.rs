@@ -189,7 +189,6 @@ pub struct BuildArgs {
         value_enum,
         hide_possible_values = true,
         num_args = 0..=1,
-        require_equals = true,
         default_missing_value = "auto",
         env = "CARGO_CONTAINERIZE_LOAD",
         hide_env_values = true

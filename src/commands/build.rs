@@ -20,9 +20,14 @@ pub fn exec(args: BuildArgs, env: &Env, shell: &mut Shell) -> Result<Outcome, Er
     };
     Ok(Outcome {
         images: summaries.len(),
+        // One line per reference: the pushed digest, else every name loaded, else the
+        // local reference.
         lines: summaries
             .iter()
-            .map(|s| s.output_ref().to_string())
+            .flat_map(|s| match (&s.pushed, s.loaded.is_empty()) {
+                (None, false) => s.loaded.clone(),
+                _ => vec![s.output_ref().to_string()],
+            })
             .collect(),
     })
 }

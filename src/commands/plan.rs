@@ -8,7 +8,7 @@ use std::path::Path;
 
 use crate::cli::BuildArgs;
 use crate::commands::{Error, Outcome};
-use crate::config::{self, Env};
+use crate::config::{self, Env, Runtime};
 use crate::output::{MessageFormat, Shell};
 use crate::pipeline::{self, Mode};
 use crate::plan::Plan;
@@ -126,6 +126,17 @@ pub fn render(plan: &Plan, cwd: &Path) -> String {
     }
     if let Some(file) = &plan.outputs.tarball {
         line("archive", show(file, cwd));
+    }
+    if let Some(target) = &plan.outputs.load {
+        let runtime = match target.runtime {
+            Runtime::Auto => "docker, else podman".to_string(),
+            Runtime::Docker => "docker".to_string(),
+            Runtime::Podman => "podman".to_string(),
+            Runtime::Containerd => {
+                format!("containerd (namespace {})", target.containerd_namespace)
+            }
+        };
+        line("load", runtime);
     }
     if let Some(file) = &plan.outputs.image_refs {
         line("refs", show(file, cwd));
