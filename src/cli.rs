@@ -40,6 +40,8 @@ pub enum Command {
     Login(LoginArgs),
     /// Build, then replace containerize://BINARY references in YAML files with the image digests
     Resolve(Box<ResolveArgs>),
+    /// Build, load into docker or podman, and run the one selected image as its Kubernetes Deployment would
+    Run(Box<RunArgs>),
     /// Print what would be built and pushed, without building or writing anything (like --dry-run)
     Plan(Box<BuildArgs>),
     /// Build the binaries and write only their CycloneDX SBOMs, no images; prints each SBOM's path
@@ -80,6 +82,27 @@ pub struct LoginArgs {
         hide_env_values = true
     )]
     pub registry_ca: Option<PathBuf>,
+}
+
+/// `cargo containerize run`.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// The runtime to run in (default: docker if its daemon answers, else podman)
+    #[arg(long, value_name = "RUNTIME", value_parser = ["docker", "podman"])]
+    pub runtime: Option<String>,
+    /// Set an environment variable in the container, KEY=VALUE (repeatable)
+    #[arg(short, long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+    /// Publish HOST:CONTAINER on 127.0.0.1 (repeatable; default: each exposed port on the same number)
+    #[arg(long, value_name = "HOST:CONTAINER")]
+    pub publish: Vec<String>,
+    /// Arguments for the binary
+    #[arg(last = true, value_name = "ARGS")]
+    pub args: Vec<String>,
+
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub build: BuildArgs,
 }
 
 /// `cargo containerize resolve`.

@@ -8,6 +8,7 @@ pub mod init;
 pub mod login;
 pub mod plan;
 pub mod resolve;
+pub mod run;
 pub mod sbom;
 
 use crate::cli::{Cli, Command};
@@ -38,6 +39,14 @@ pub enum Error {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Login(#[from] login::LoginError),
+    /// The container of `run` exited with an error.
+    #[error("`{command}` exited with status {code}")]
+    Exited {
+        /// The command.
+        command: String,
+        /// Its exit code, passed on.
+        code: i32,
+    },
     /// A usage error found before anything ran.
     #[error("{message}")]
     #[diagnostic(help("{help}"))]
@@ -57,6 +66,7 @@ impl Error {
             Error::Init(e) => e.exit_code(),
             Error::Login(e) => e.exit_code(),
             Error::Usage { .. } => crate::exit::CONFIG,
+            Error::Exited { code, .. } => *code,
         }
     }
 }
@@ -74,6 +84,7 @@ pub fn exec(cli: Cli, env: &Env, shell: &mut Shell) -> Result<Outcome, Error> {
         Some(Command::Plan(args)) => plan::exec(*args, env, shell),
         Some(Command::Sbom(args)) => sbom::exec(*args, env, shell),
         Some(Command::Resolve(args)) => resolve::exec(*args, env, shell),
+        Some(Command::Run(args)) => run::exec(*args, env, shell),
         Some(Command::Login(args)) => login::exec(args, env, shell),
         Some(Command::Init(args)) => init::exec(args, env, shell),
     }

@@ -148,7 +148,7 @@ fn answers(program: &str, args: &[&str], limit: Duration) -> Result<(), String> 
 }
 
 /// `--load` without a value: docker if its daemon answers, else podman.
-fn pick_runtime(shell: &mut Shell) -> Result<Runtime, LoadError> {
+pub fn pick_runtime(shell: &mut Shell) -> Result<Runtime, LoadError> {
     let limit = Duration::from_secs(15);
     let mut tried = Vec::new();
     for (runtime, program, args) in [

@@ -440,3 +440,90 @@ fn load_docker_without_a_daemon_fails_and_keeps_the_layout() {
         run.stderr
     );
 }
+
+/// `cargo containerize run` serves on the published port as the Deployment would run it
+/// (uid 65532, read-only root, a writable /tmp), and Ctrl-C ends it with 130 and no
+/// container left behind.
+#[test]
+fn run_serves_like_the_deployment_and_ctrl_c_exits_130_leaving_no_container() {
+    use std::os::unix::process::CommandExt;
+    let p = Podman::new();
+    let fx = Fixture::new("hello-http");
+    let port = free_port();
+    let publish = format!("{port}:8080");
+    let mut cmd = containerize_cmd(&fx.root);
+    cmd.args(["run", "--runtime", "podman", "-q", "--publish", &publish])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(fx.tmp.path().join("run.stderr")).unwrap())
+        .process_group(0);
+    for (k, v) in p.env() {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let pid = child.id() as i32;
+    let stderr = || std::fs::read_to_string(fx.tmp.path().join("run.stderr")).unwrap_or_default();
+    // Build + load + start: bounded.
+    let deadline = Instant::now() + RUN_TIMEOUT;
+    let whoami = loop {
+        if let Ok((200, body)) = http_get(port, "/whoami") {
+            break body;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("run exited early ({status}):\n{}", stderr());
+        }
+        assert!(
+            Instant::now() < deadline,
+            "nothing served on {port}:\n{}",
+            stderr()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(whoami.contains("65532"), "not uid 65532: {whoami}");
+    assert_eq!(
+        http_get(port, "/tmpcheck").unwrap().0,
+        200,
+        "/tmp is writable"
+    );
+    let ro = p.podman_ok(&["ps", "--format", "{{.ID}}"]);
+    let id = ro.lines().next().expect("a running container").to_string();
+    let inspect = p.podman_ok(&[
+        "inspect",
+        "--format",
+        "{{.HostConfig.ReadonlyRootfs}} {{.HostConfig.CapDrop}}",
+        &id,
+    ]);
+    assert!(inspect.starts_with("true"), "read-only root: {inspect}");
+    // Ctrl-C reaches the whole foreground group, as a terminal sends it.
+    // SAFETY: kill(2) on the child's own process group.
+    unsafe { libc::kill(-pid, libc::SIGINT) };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if Instant::now() > deadline {
+            // SAFETY: as above.
+            unsafe { libc::kill(-pid, libc::SIGKILL) };
+            panic!("run did not stop within 60 s of Ctrl-C:\n{}", stderr());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(status.code(), Some(130), "{}", stderr());
+    let left = p.podman_ok(&["ps", "-a", "--format", "{{.ID}}"]);
+    assert!(left.trim().is_empty(), "containers left behind: {left}");
+}
+
+#[test]
+fn run_with_several_images_is_a_usage_error_listing_them() {
+    let fx = Fixture::new("two-bins");
+    let run = run(&fx, &["run", "--runtime", "podman"], &[]).fails_with(2);
+    for bin in ["api", "worker"] {
+        assert!(run.stderr.contains(bin), "{}", run.stderr);
+    }
+    assert!(run.stderr.contains("--bin"), "{}", run.stderr);
+    assert!(
+        !fx.layout().join("index.json").exists(),
+        "nothing was built"
+    );
+}

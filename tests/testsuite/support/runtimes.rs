@@ -536,10 +536,15 @@ impl Podman {
         )
         .unwrap();
         let containers = dir.join("containers.conf");
-        // crun fails on these hosts (hybrid cgroups): runc.
+        // crun fails on these hosts (hybrid cgroups): runc. runc may not raise rlimits
+        // above the hard limits here, so containers get those (`cargo containerize run`
+        // starts its container with the defaults).
+        let (nofile, nproc) = hard_ulimits();
         fs::write(
             &containers,
-            format!("[engine]\nruntime = \"runc\"\ntmp_dir = \"{d}/tmp\"\n"),
+            format!(
+                "[containers]\ndefault_ulimits = [\"nofile={nofile}:{nofile}\", \"nproc={nproc}:{nproc}\"]\n[engine]\nruntime = \"runc\"\ntmp_dir = \"{d}/tmp\"\n"
+            ),
         )
         .unwrap();
         Podman {
