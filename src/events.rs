@@ -151,13 +151,12 @@ pub struct PushedSummary {
 }
 
 impl ImageSummary {
-    /// The line printed on stdout: the pushed reference, else the local one.
+    /// The image by digest: the pushed reference, else the local one (what the
+    /// Kubernetes YAML and `--image-refs` name; stdout lists loaded names instead).
     pub fn output_ref(&self) -> &str {
-        match (&self.pushed, self.loaded.first()) {
-            (Some(p), _) => &p.reference,
-            (None, Some(name)) => name,
-            (None, None) => &self.reference,
-        }
+        self.pushed
+            .as_ref()
+            .map_or(&self.reference, |p| &p.reference)
     }
 }
 

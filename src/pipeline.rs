@@ -12,9 +12,7 @@ use crate::build;
 use crate::canonical::to_canonical_json;
 use crate::config::Settings;
 use crate::error::Error;
-use crate::events::{
-    Event, FileEvent, ImageSummary, LoadedEvent, PlatformSummary, PushedEvent, PushedSummary,
-};
+use crate::events::{Event, FileEvent, ImageSummary, PlatformSummary, PushedSummary};
 use crate::fsutil;
 use crate::image::ImageSet;
 use crate::image::artifact::Artifact;
@@ -22,7 +20,7 @@ use crate::image::cache::LayerCache;
 use crate::image::config::AssembleError;
 use crate::image::layout::Layout;
 use crate::image::package::{Base, Packager, PulledPlatform, package_image};
-use crate::image::sink::{Delivered, Delivery, LayoutSink, Packaged, Sink, TarballSink};
+use crate::image::sink::{Delivered, LayoutSink, Packaged, Sink, TarballSink};
 use crate::interrupt::{self, Interrupted};
 use crate::load::LoadSink;
 use crate::output::{Shell, human_size};
@@ -64,6 +62,9 @@ struct ImageResult<'p> {
     artifacts: Vec<Artifact>,
     delivered: Vec<Delivered>,
 }
+
+/// An image and its summary, once every sink has run.
+type Summarized<'r, 'p> = (&'r ImageResult<'p>, ImageSummary);
 
 impl ImageResult<'_> {
     fn packaged(&self) -> Packaged<'_> {
@@ -155,22 +156,11 @@ pub fn run(settings: &Settings, mode: Mode, shell: &mut Shell) -> Result<Outcome
         let packaged: Vec<Packaged> = results.iter().map(ImageResult::packaged).collect();
         let delivered = sink.write(&layout, &packaged, shell)?;
         for d in delivered {
-            shell.emit(&match d.kind {
-                Delivery::Pushed => Event::ImagePushed(PushedEvent {
-                    name: d.image.clone(),
-                    reference: d.reference.clone(),
-                    repository: d.repository.clone(),
-                    digest: d.digest.clone(),
-                    tags: d.tags.clone(),
-                    uploaded_bytes: d.uploaded_bytes,
-                }),
-                Delivery::Loaded => Event::ImageLoaded(LoadedEvent {
-                    name: d.image.clone(),
-                    runtime: d.repository.clone(),
-                    references: d.tags.clone(),
-                }),
+            shell.emit(&match &d {
+                Delivered::Pushed(e) => Event::ImagePushed(e.clone()),
+                Delivered::Loaded(e) => Event::ImageLoaded(e.clone()),
             });
-            if let Some(r) = results.iter_mut().find(|r| r.plan.name == d.image) {
+            if let Some(r) = results.iter_mut().find(|r| r.plan.name == d.image()) {
                 r.delivered.push(d);
             }
         }
@@ -184,17 +174,19 @@ pub fn run(settings: &Settings, mode: Mode, shell: &mut Shell) -> Result<Outcome
             ),
         );
     }
-    write_summaries(&plan, &results)?;
-    write_kube(&ws.root, &plan, &results, shell)?;
-    report_images(&results, shell);
+    // One summary per image, made once its deliveries are in.
+    let done: Vec<Summarized> = results.iter().map(|r| (r, summarize(r))).collect();
+    write_summaries(&plan, &done)?;
+    write_kube(&ws.root, &plan, &done, shell)?;
+    report_images(&done, shell);
     if let Some(kib) = peak_rss_kib() {
         shell.verbose(
             "Memory",
             format!("peak RSS of this process: {:.1} MiB", kib as f64 / 1024.0),
         );
     }
-    finished(shell, started, format!("{} image(s)", results.len()));
-    Ok(Outcome::Images(results.iter().map(summarize).collect()))
+    finished(shell, started, format!("{} image(s)", done.len()));
+    Ok(Outcome::Images(done.into_iter().map(|(_, s)| s).collect()))
 }
 
 /// The outputs besides the run's layout, in the order they are written: the plan decides
@@ -346,18 +338,14 @@ fn write_layout(
 fn write_kube(
     root: &std::path::Path,
     plan: &Plan,
-    results: &[ImageResult<'_>],
+    done: &[Summarized<'_, '_>],
     shell: &mut Shell,
 ) -> Result<(), Error> {
-    let refs: Vec<crate::kube::ImageRef> = results
+    let refs: Vec<crate::kube::ImageRef> = done
         .iter()
-        .map(|r| {
-            let summary = summarize(r);
-            crate::kube::ImageRef {
-                pushed: summary.pushed.is_some(),
-                // A loaded name is not a digest: the YAML pins the local digest instead.
-                reference: summary.pushed.map_or(summary.reference, |p| p.reference),
-            }
+        .map(|(_, s)| crate::kube::ImageRef {
+            reference: s.output_ref().to_string(),
+            pushed: s.pushed.is_some(),
         })
         .collect();
     let files = crate::kube::write_all(root, plan, &refs, shell)?;
@@ -371,9 +359,9 @@ fn write_kube(
     Ok(())
 }
 
-fn report_images(results: &[ImageResult<'_>], shell: &mut Shell) {
-    for result in results {
-        let (set, summary) = (&result.set, summarize(result));
+fn report_images(done: &[Summarized<'_, '_>], shell: &mut Shell) {
+    for (result, summary) in done {
+        let set = &result.set;
         let platforms: Vec<String> = set.images.iter().map(|i| i.platform.to_string()).collect();
         let size = human_size(set.compressed_size());
         shell.status(
@@ -398,17 +386,16 @@ fn peak_rss_kib() -> Option<i64> {
 }
 
 /// `<image>/image.json` for every image, and `--image-refs`.
-fn write_summaries(plan: &Plan, results: &[ImageResult<'_>]) -> Result<(), Error> {
+fn write_summaries(plan: &Plan, done: &[Summarized<'_, '_>]) -> Result<(), Error> {
     if let Some(file) = &plan.outputs.image_refs {
-        let lines: String = results
+        let lines: String = done
             .iter()
-            .map(|r| format!("{}\n", summarize(r).output_ref()))
+            .map(|(_, s)| format!("{}\n", s.output_ref()))
             .collect();
         fsutil::write_atomic(file, lines.as_bytes())?;
     }
-    for result in results {
-        let summary = summarize(result);
-        let json = to_canonical_json(&summary)
+    for (result, summary) in done {
+        let json = to_canonical_json(summary)
             .map_err(|e| AssembleError::new("image.json", &summary.name, e))?;
         let dir = &result.plan.out_dir;
         fsutil::create_dir_all(dir)?;
@@ -430,19 +417,21 @@ fn summarize(result: &ImageResult<'_>) -> ImageSummary {
         loaded: result
             .delivered
             .iter()
-            .filter(|d| d.kind == Delivery::Loaded)
-            .flat_map(|d| d.tags.clone())
+            .filter_map(|d| match d {
+                Delivered::Loaded(e) => Some(e.references.clone()),
+                Delivered::Pushed(_) => None,
+            })
+            .flatten()
             .collect(),
-        pushed: result
-            .delivered
-            .iter()
-            .find(|d| d.kind == Delivery::Pushed)
-            .map(|d| PushedSummary {
-                reference: d.reference.clone(),
-                repository: d.repository.clone(),
-                tags: d.tags.clone(),
-                uploaded_bytes: d.uploaded_bytes,
+        pushed: result.delivered.iter().find_map(|d| match d {
+            Delivered::Pushed(e) => Some(PushedSummary {
+                reference: e.reference.clone(),
+                repository: e.repository.clone(),
+                tags: e.tags.clone(),
+                uploaded_bytes: e.uploaded_bytes,
             }),
+            Delivered::Loaded(_) => None,
+        }),
         platforms: set
             .images
             .iter()

@@ -3,7 +3,7 @@
 
 use crate::cli::BuildArgs;
 use crate::commands::{Error, Outcome, plan};
-use crate::config::{self, Env};
+use crate::config::Env;
 use crate::output::Shell;
 use crate::pipeline::{self, Mode};
 
@@ -12,9 +12,7 @@ pub fn exec(args: BuildArgs, env: &Env, shell: &mut Shell) -> Result<Outcome, Er
     if args.dry_run {
         return plan::exec(args, env, shell);
     }
-    shell.set_format(args.message_format.into());
-    let settings = config::resolve(args, env)?;
-    shell.set_verbosity(settings.verbosity);
+    let settings = super::build_settings(args, env, shell)?;
     let pipeline::Outcome::Images(summaries) = pipeline::run(&settings, Mode::Build, shell)? else {
         unreachable!("Mode::Build ends with images")
     };

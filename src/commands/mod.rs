@@ -77,6 +77,20 @@ impl From<crate::config::ConfigError> for Error {
     }
 }
 
+/// The settings of a command that builds, with `shell` printing as they ask: events on
+/// stdout with `--message-format json` (set first, so a config error still ends with the
+/// `finished` event), and the verbosity of `-q`/`-v`.
+fn build_settings(
+    args: crate::cli::BuildArgs,
+    env: &Env,
+    shell: &mut Shell,
+) -> Result<crate::config::Settings, Error> {
+    shell.set_format(args.message_format.into());
+    let settings = crate::config::resolve(args, env)?;
+    shell.set_verbosity(settings.verbosity);
+    Ok(settings)
+}
+
 /// Runs the command `cli` names (the build without a subcommand).
 pub fn exec(cli: Cli, env: &Env, shell: &mut Shell) -> Result<Outcome, Error> {
     match cli.command {

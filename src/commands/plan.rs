@@ -8,7 +8,7 @@ use std::path::Path;
 
 use crate::cli::BuildArgs;
 use crate::commands::{Error, Outcome};
-use crate::config::{self, Env, Runtime};
+use crate::config::{Env, Runtime};
 use crate::output::{MessageFormat, Shell};
 use crate::pipeline::{self, Mode};
 use crate::plan::Plan;
@@ -16,9 +16,7 @@ use crate::plan::Plan;
 /// Plans and prints the plan: as text on stdout, or with `--message-format json` as the
 /// `plan` event (which the pipeline emits). Nothing is built or written.
 pub fn exec(args: BuildArgs, env: &Env, shell: &mut Shell) -> Result<Outcome, Error> {
-    shell.set_format(args.message_format.into());
-    let settings = config::resolve(args, env)?;
-    shell.set_verbosity(settings.verbosity);
+    let settings = super::build_settings(args, env, shell)?;
     let pipeline::Outcome::Planned(plan) = pipeline::run(&settings, Mode::Plan, shell)? else {
         unreachable!("Mode::Plan ends with the plan")
     };
@@ -155,7 +153,7 @@ mod tests {
     use super::*;
     use std::path::PathBuf;
 
-    use crate::config::{SbomFormat, Settings};
+    use crate::config::{self, SbomFormat, Settings};
     use crate::plan::{BuildPlan, ImagePlan, Outputs, PlatformPlan};
     use crate::platform::Platform;
     use crate::reference::Repository;

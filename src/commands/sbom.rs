@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use crate::cli::BuildArgs;
 use crate::commands::{Error, Outcome};
-use crate::config::{self, Env, SbomFormat};
+use crate::config::{Env, SbomFormat};
 use crate::output::Shell;
 use crate::pipeline::{self, Mode};
 
@@ -17,9 +17,7 @@ pub fn exec(args: BuildArgs, env: &Env, shell: &mut Shell) -> Result<Outcome, Er
             help: "`cargo containerize --push` pushes the images with their SBOMs attached".into(),
         });
     }
-    shell.set_format(args.message_format.into());
-    let mut settings = config::resolve(args, env)?;
-    shell.set_verbosity(settings.verbosity);
+    let mut settings = super::build_settings(args, env, shell)?;
     settings.sbom = SbomFormat::CycloneDx;
     let pipeline::Outcome::Sboms(sboms) = pipeline::run(&settings, Mode::SbomOnly, shell)? else {
         unreachable!("Mode::SbomOnly ends with SBOMs")

@@ -7,6 +7,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
+use crate::events::{LoadedEvent, PushedEvent};
 use crate::exit;
 use crate::image::ImageSet;
 use crate::image::archive::{DockerEntry, docker_entry, pick_platform};
@@ -28,32 +29,24 @@ pub struct Packaged<'a> {
     pub artifacts: &'a [Artifact],
 }
 
-/// An image delivered somewhere it can be pulled or run from by reference.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Delivered {
-    /// Image name.
-    pub image: String,
-    /// `registry/path@sha256:…`: what the Kubernetes YAML and stdout name.
-    pub reference: String,
-    /// `registry/path`.
-    pub repository: String,
-    /// Digest of the index or the single manifest.
-    pub digest: String,
-    /// Tags set there.
-    pub tags: Vec<String>,
-    /// Bytes sent (0 when everything was already there).
-    pub uploaded_bytes: u64,
-    /// Where it went.
-    pub kind: Delivery,
+/// An image delivered somewhere it can be pulled or run from by reference: what its
+/// event says.
+#[derive(Debug, Clone)]
+pub enum Delivered {
+    /// In a registry.
+    Pushed(PushedEvent),
+    /// In a local container runtime.
+    Loaded(LoadedEvent),
 }
 
-/// The kinds of places an image is delivered to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Delivery {
-    /// A registry (`reference` is `registry/path@sha256:…`).
-    Pushed,
-    /// A local container runtime (`repository` names it; `tags` are the names loaded).
-    Loaded,
+impl Delivered {
+    /// The image's name.
+    pub fn image(&self) -> &str {
+        match self {
+            Delivered::Pushed(e) => &e.name,
+            Delivered::Loaded(e) => &e.name,
+        }
+    }
 }
 
 /// An output of a run.

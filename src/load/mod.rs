@@ -13,10 +13,11 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::config::{LoadTarget, Runtime};
+use crate::events::LoadedEvent;
 use crate::exit;
 use crate::image::archive::{DockerEntry, docker_archive, docker_entry, pick_platform};
 use crate::image::layout::Layout;
-use crate::image::sink::{Delivered, Delivery, Packaged, Sink, SinkError, local_names};
+use crate::image::sink::{Delivered, Packaged, Sink, SinkError, local_names};
 use crate::image::tar::write_tar;
 use crate::output::Shell;
 use crate::platform::Platform;
@@ -248,16 +249,18 @@ impl Sink for LoadSink {
         };
         let runtime_name = load_command(runtime, "").1;
         let mut entries = Vec::new();
-        let mut delivered = Vec::new();
+        let mut loaded = Vec::new();
         for p in images {
             let image = pick_platform(p.set, self.platform);
-            if p.set.images.len() > 1 {
+            if p.set.images.len() > 1 || Some(image.platform) != self.platform {
+                let why = if Some(image.platform) == self.platform {
+                    "the host's platform"
+                } else {
+                    "the image has no build for the host's platform"
+                };
                 shell.status(
                     "Selecting",
-                    format!(
-                        "{} for {} (the host's platform)",
-                        image.platform, p.set.name
-                    ),
+                    format!("{} for {} ({why})", image.platform, p.set.name),
                 );
             }
             let mut names = local_names(p.set);
@@ -265,14 +268,10 @@ impl Sink for LoadSink {
                 names.extend(p.set.tags.iter().map(|t| format!("{repo}:{t}")));
             }
             entries.push(docker_entry(image, names.clone()));
-            delivered.push(Delivered {
-                image: p.set.name.clone(),
-                reference: names.first().cloned().unwrap_or_default(),
-                repository: runtime_name.to_string(),
-                digest: image.manifest.digest.clone(),
-                tags: names,
-                uploaded_bytes: 0,
-                kind: Delivery::Loaded,
+            loaded.push(LoadedEvent {
+                name: p.set.name.clone(),
+                runtime: runtime_name.to_string(),
+                references: names,
             });
         }
         shell.status(
@@ -280,12 +279,13 @@ impl Sink for LoadSink {
             format!("{} image(s) into {runtime_name}", entries.len()),
         );
         load(runtime, &self.target.containerd_namespace, source, &entries)?;
-        for d in &delivered {
+        for l in &loaded {
             shell.status(
                 "Loaded",
-                format!("{} into {runtime_name}", d.tags.join(", ")),
+                format!("{} into {runtime_name}", l.references.join(", ")),
             );
         }
+        let delivered = loaded.into_iter().map(Delivered::Loaded).collect();
         Ok(delivered)
     }
 }

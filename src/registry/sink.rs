@@ -2,9 +2,10 @@
 //! manifests, tags), then its artifacts (SBOMs) as referrers of its platform manifests.
 
 use crate::config::registry::RegistrySettings;
+use crate::events::PushedEvent;
 use crate::exit;
 use crate::image::layout::Layout;
-use crate::image::sink::{Delivered, Delivery, Packaged, Sink, SinkError};
+use crate::image::sink::{Delivered, Packaged, Sink, SinkError};
 use crate::output::Shell;
 use crate::registry::{self, PushJob, RegistryError};
 
@@ -45,14 +46,15 @@ impl Sink for RegistrySink {
         Ok(jobs
             .iter()
             .zip(pushed)
-            .map(|(job, p)| Delivered {
-                image: job.set.name.clone(),
-                reference: p.reference(),
-                repository: p.repository.to_string(),
-                digest: p.digest.clone(),
-                tags: p.tags.clone(),
-                uploaded_bytes: p.uploaded_bytes,
-                kind: Delivery::Pushed,
+            .map(|(job, p)| {
+                Delivered::Pushed(PushedEvent {
+                    name: job.set.name.clone(),
+                    reference: p.reference(),
+                    repository: p.repository.to_string(),
+                    digest: p.digest.clone(),
+                    tags: p.tags.clone(),
+                    uploaded_bytes: p.uploaded_bytes,
+                })
             })
             .collect())
     }

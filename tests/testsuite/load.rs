@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::support::runtimes::{Containerd, Dockerd, Podman, alive, describe, free_port, http_get};
-use crate::support::{Fixture, Run, containerize_cmd, require, validate_events};
+use crate::support::{Fixture, Run, containerize_cmd, ref_names, require, validate_events};
 
 /// A repository with a registry host, so that no runtime rewrites it.
 const REPO: &str = "registry.example.com/team";
@@ -63,14 +63,8 @@ fn run(fx: &Fixture, args: &[&str], env: &[(&str, &str)]) -> Run {
 /// `<image>:<tag>` of every image in the fixture's layout (SBOM artifacts left out),
 /// without any repository prefix.
 fn layout_refs(fx: &Fixture) -> BTreeSet<String> {
-    let index: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(fx.layout().join("index.json")).unwrap()).unwrap();
-    index["manifests"]
-        .as_array()
-        .unwrap()
+    ref_names(fx)
         .iter()
-        .filter(|m| m.get("artifactType").is_none())
-        .filter_map(|m| m["annotations"]["org.opencontainers.image.ref.name"].as_str())
         .map(|r| r.rsplit('/').next().unwrap().to_string())
         .collect()
 }

@@ -1,25 +1,7 @@
 //! Selecting binaries in a multi-package workspace the way cargo does (-p, --bin,
 //! --workspace, --exclude), and one layout holding every image.
 
-use crate::support::{Fixture, run_once, validate_layout};
-
-fn ref_names(fx: &Fixture) -> Vec<String> {
-    let index: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(fx.layout().join("index.json")).unwrap()).unwrap();
-    index["manifests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        // SBOM artifacts (issue 9) have their own entries; these tests are about images.
-        .filter(|m| m.get("artifactType").is_none())
-        .map(|m| {
-            m["annotations"]["org.opencontainers.image.ref.name"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        })
-        .collect()
-}
+use crate::support::{Fixture, ref_names, run_once, validate_layout};
 
 #[test]
 fn default_members_give_one_image_per_binary_in_one_layout() {

@@ -479,3 +479,22 @@ pub fn git_tag(root: &Path, tag: &str) {
     git(&["commit", "-q", "-m", "fixture"]);
     git(&["tag", tag]);
 }
+
+/// The `org.opencontainers.image.ref.name` of every image in the fixture's layout, in
+/// index order (SBOM artifacts have entries of their own and are left out).
+pub fn ref_names(fx: &Fixture) -> Vec<String> {
+    let index: Value =
+        serde_json::from_slice(&std::fs::read(fx.layout().join("index.json")).unwrap()).unwrap();
+    index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m.get("artifactType").is_none())
+        .map(|m| {
+            m["annotations"]["org.opencontainers.image.ref.name"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect()
+}
