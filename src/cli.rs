@@ -205,6 +205,16 @@ pub struct BuildArgs {
     )]
     pub tarball: Option<PathBuf>,
 
+    /// The platform the --tarball's manifest.json (docker's index) describes [default: the host's]
+    #[arg(
+        long,
+        value_name = "PLATFORM",
+        requires = "tarball",
+        env = "CARGO_CONTAINERIZE_TARBALL_PLATFORM",
+        hide_env_values = true
+    )]
+    pub tarball_platform: Option<String>,
+
     /// Also load the images into docker, podman or containerd (no value: docker, else podman)
     #[arg(
         long,
@@ -319,6 +329,10 @@ pub struct BuildArgs {
     /// Write no Kubernetes YAML [metadata, per image: kubernetes.enabled = false]
     #[arg(long, conflicts_with = "kube_dir")]
     pub no_kube: bool,
+
+    /// Write no compose.yaml [metadata, per image: compose = false]
+    #[arg(long)]
+    pub no_compose: bool,
 
     /// What stdout carries: image references (human) or one JSON event per line (json)
     #[arg(

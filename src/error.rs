@@ -61,6 +61,10 @@ pub enum Error {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Kube(#[from] crate::kube::KubeError),
+    /// `compose.yaml`.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Compose(#[from] crate::compose::ComposeError),
 }
 
 impl From<FsError> for Error {
@@ -85,6 +89,7 @@ impl Error {
             Error::Sbom(crate::sbom::SbomError::Metadata { .. }) => exit::CONFIG,
             Error::Sbom(_) => exit::OUTPUT,
             Error::Kube(e) => e.exit_code(),
+            Error::Compose(e) => e.exit_code(),
             Error::Sink(e) => e.exit_code(),
         }
     }

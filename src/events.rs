@@ -57,7 +57,7 @@ pub struct LoadedEvent {
     pub references: Vec<String>,
 }
 
-/// A file written next to an image (`sbom-written`, `kube-written`).
+/// A file written next to an image (`sbom-written`, `kube-written`, `compose-written`).
 #[derive(Debug, Clone, Serialize)]
 pub struct FileEvent {
     /// Image name (absent for files covering the whole run).
@@ -107,6 +107,8 @@ pub enum Event {
     SbomWritten(FileEvent),
     /// Kubernetes YAML was written.
     KubeWritten(FileEvent),
+    /// `compose.yaml` was written.
+    ComposeWritten(FileEvent),
     /// The run ended.
     Finished(Finished),
 }

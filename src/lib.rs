@@ -32,7 +32,7 @@
 //! ```text
 //! layer 6  commands
 //! layer 5  pipeline error
-//! layer 4  build image registry sbom kube load
+//! layer 4  build image registry sbom kube load compose
 //! layer 3  workspace plan
 //! layer 2  config
 //! layer 1  cli output events exit canonical reference platform fsutil git interrupt
@@ -49,6 +49,7 @@ pub mod build;
 pub mod canonical;
 pub mod cli;
 pub mod commands;
+pub mod compose;
 pub mod config;
 pub mod error;
 pub mod events;

@@ -178,6 +178,7 @@ pub fn run(settings: &Settings, mode: Mode, shell: &mut Shell) -> Result<Outcome
     let done: Vec<Summarized> = results.iter().map(|r| (r, summarize(r))).collect();
     write_summaries(&plan, &done)?;
     write_kube(&ws.root, &plan, &done, shell)?;
+    write_compose(&plan, &done, shell)?;
     report_images(&done, shell);
     if let Some(kib) = peak_rss_kib() {
         shell.verbose(
@@ -200,7 +201,7 @@ fn sinks(plan: &Plan) -> Vec<Box<dyn Sink>> {
     if let Some(file) = &o.tarball {
         sinks.push(Box::new(TarballSink {
             path: file.clone(),
-            platform: crate::platform::Platform::host(),
+            platform: o.tarball_platform,
         }));
     }
     if o.push {
@@ -351,6 +352,33 @@ fn write_kube(
     let files = crate::kube::write_all(root, plan, &refs, shell)?;
     for path in files {
         shell.emit(&Event::KubeWritten(FileEvent {
+            name: None,
+            platform: None,
+            path: path.display().to_string(),
+        }));
+    }
+    Ok(())
+}
+
+/// `compose.yaml` (unless `--no-compose`): each service runs the loaded `name:tag`, or the
+/// pushed digest.
+fn write_compose(plan: &Plan, done: &[Summarized<'_, '_>], shell: &mut Shell) -> Result<(), Error> {
+    let refs: Vec<(String, bool)> = done
+        .iter()
+        .map(|(_, s)| match &s.pushed {
+            Some(p) => (p.reference.clone(), true),
+            None => (
+                format!(
+                    "{}:{}",
+                    s.name,
+                    s.tags.first().map_or("latest", String::as_str)
+                ),
+                false,
+            ),
+        })
+        .collect();
+    if let Some(path) = crate::compose::write(plan, &refs, shell)? {
+        shell.emit(&Event::ComposeWritten(FileEvent {
             name: None,
             platform: None,
             path: path.display().to_string(),

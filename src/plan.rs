@@ -110,6 +110,9 @@ pub struct Outputs {
     pub oci_layout_path: Option<PathBuf>,
     /// `--tarball`: an OCI archive.
     pub tarball: Option<PathBuf>,
+    /// The platform the archive's `manifest.json` describes: `--tarball-platform`, else
+    /// the host's.
+    pub tarball_platform: Option<Platform>,
     /// `--push`: every image with a repository goes to its registry, SBOMs attached.
     pub push: bool,
     /// `--sbom`.
@@ -121,6 +124,9 @@ pub struct Outputs {
     pub image_refs: Option<PathBuf>,
     /// `--load`: a local container runtime.
     pub load: Option<LoadTarget>,
+    /// `compose.yaml` next to the Kubernetes YAML (in `target/containerize/` with
+    /// `--no-kube`); `None` with `--no-compose` or when no image has `compose = true`.
+    pub compose: Option<PathBuf>,
 }
 
 impl Plan {
@@ -197,6 +203,22 @@ pub enum PlanError {
         help("select one binary with -p/--bin, or use --naming bin")
     )]
     BareWithSeveral(usize),
+    /// `--tarball-platform` names a platform an image is not built for.
+    #[error("--tarball-platform {platform}: image `{image}` is not built for it (only {built})")]
+    #[diagnostic(
+        code(containerize::usage),
+        help(
+            "add it with --platform {platform} (or `platforms` in the metadata), or pick one of those"
+        )
+    )]
+    TarballPlatform {
+        /// The requested platform.
+        platform: Platform,
+        /// The image without it.
+        image: String,
+        /// Its platforms.
+        built: String,
+    },
 }
 
 /// Makes the image name for a binary: lowercase; must fit the OCI path-component grammar.
@@ -391,6 +413,31 @@ pub fn plan_images(ws: &Workspace, settings: &Settings) -> Result<Plan, PlanErro
         })
         .collect();
 
+    if let (Some(platform), Some(_)) = (settings.tarball_platform, &settings.tarball) {
+        if let Some(image) = images
+            .iter()
+            .find(|i| !i.settings.platforms.contains(&platform))
+        {
+            let built: Vec<String> = image
+                .settings
+                .platforms
+                .iter()
+                .map(|p| p.to_string())
+                .collect();
+            return Err(PlanError::TarballPlatform {
+                platform,
+                image: image.name.clone(),
+                built: built.join(", "),
+            });
+        }
+    }
+    let compose = (!settings.no_compose && images.iter().any(|i| i.settings.compose)).then(|| {
+        settings
+            .kube_dir
+            .as_ref()
+            .unwrap_or(&out_dir)
+            .join(COMPOSE_FILE)
+    });
     Ok(Plan {
         images,
         builds,
@@ -403,12 +450,14 @@ pub fn plan_images(ws: &Workspace, settings: &Settings) -> Result<Plan, PlanErro
         outputs: Outputs {
             oci_layout_path: settings.oci_layout_path.clone(),
             tarball: settings.tarball.clone(),
+            tarball_platform: settings.tarball_platform.or_else(Platform::host),
             push: settings.push,
             sbom: settings.sbom,
             kube_dir: (!settings.no_kube)
                 .then(|| settings.kube_dir.clone().unwrap_or_else(|| out_dir.clone())),
             image_refs: settings.image_refs.clone(),
             load: settings.load.clone(),
+            compose,
         },
         cargo: settings.cargo.clone(),
         manifest_path: settings.manifest_path.clone(),
@@ -416,6 +465,9 @@ pub fn plan_images(ws: &Workspace, settings: &Settings) -> Result<Plan, PlanErro
         out_dir,
     })
 }
+
+/// The compose file's name.
+pub const COMPOSE_FILE: &str = "compose.yaml";
 
 /// `sbom.linux-amd64.cdx.json`.
 pub fn sbom_file_name(platform: Platform) -> String {

@@ -123,7 +123,11 @@ pub fn render(plan: &Plan, cwd: &Path) -> String {
         line("layout", format!("{}/ (--oci-layout-path)", show(dir, cwd)));
     }
     if let Some(file) = &plan.outputs.tarball {
-        line("archive", show(file, cwd));
+        let platform = match plan.outputs.tarball_platform {
+            Some(p) => format!(" (docker's manifest.json: {p})"),
+            None => String::new(),
+        };
+        line("archive", format!("{}{platform}", show(file, cwd)));
     }
     if let Some(target) = &plan.outputs.load {
         let runtime = match target.runtime {
@@ -144,6 +148,9 @@ pub fn render(plan: &Plan, cwd: &Path) -> String {
             "kubernetes",
             format!("{}/kubernetes.yaml", show(dir, cwd).trim_end_matches('/')),
         );
+    }
+    if let Some(file) = &plan.outputs.compose {
+        line("compose", show(file, cwd));
     }
     out
 }

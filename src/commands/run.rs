@@ -8,31 +8,30 @@ use std::process::{Command, Stdio};
 
 use crate::cli::RunArgs;
 use crate::commands::{Error, Outcome};
+use crate::compose::{LocalRun, TMPFS};
 use crate::config::{self, Env, LoadTarget, Runtime};
 use crate::output::{Shell, Verbosity};
 use crate::pipeline::{self, Mode};
 
-/// The `docker run` / `podman run` arguments for `image`, hardened like the Deployment.
+/// The `docker run` / `podman run` arguments for `image`, hardened like the Deployment
+/// (and like its compose.yaml service): `ports` are `HOST:CONTAINER[/udp]` on 127.0.0.1,
+/// `env` is `K=V` on top of the run's environment.
 pub fn run_args(
     image: &str,
-    user: &str,
+    local: &LocalRun,
     ports: &[String],
     env: &[String],
     args: &[String],
 ) -> Vec<String> {
-    let user = if user == "nonroot" {
-        "65532:65532"
-    } else {
-        user
-    };
+    let tmpfs = format!("{TMPFS}:rw,mode=1777");
     let mut out: Vec<String> = [
         "run",
         "--rm",
         "--user",
-        user,
+        &local.user,
         "--read-only",
         "--tmpfs",
-        "/tmp:rw,mode=1777",
+        &tmpfs,
         "--cap-drop",
         "ALL",
         "--security-opt",
@@ -43,6 +42,9 @@ pub fn run_args(
     .collect();
     for p in ports {
         out.extend(["--publish".into(), format!("127.0.0.1:{p}")]);
+    }
+    for (k, v) in &local.env {
+        out.extend(["--env".into(), format!("{k}={v}")]);
     }
     for e in env {
         out.extend(["--env".into(), e.clone()]);
@@ -95,15 +97,9 @@ pub fn exec(args: RunArgs, env: &Env, shell: &mut Shell) -> Result<Outcome, Erro
     let Some(name) = summaries.first().and_then(|s| s.loaded.first()) else {
         unreachable!("--load names every image it loads")
     };
+    let local = LocalRun::of(&image);
     let ports: Vec<String> = if args.publish.is_empty() {
-        let exposed = &image.settings.exposed_ports;
-        exposed
-            .iter()
-            .map(|p| {
-                let proto = if p.udp { "/udp" } else { "" };
-                format!("{0}:{0}{proto}", p.number)
-            })
-            .collect()
+        local.publish_args()
     } else {
         args.publish.clone()
     };
@@ -115,7 +111,7 @@ pub fn exec(args: RunArgs, env: &Env, shell: &mut Shell) -> Result<Outcome, Erro
     // Named, so Ctrl-C can stop it: the binary is PID 1 in the container, where SIGINT's
     // default action does not apply, so the runtime is asked to stop it instead.
     let container = format!("{}-{}", image.name, std::process::id());
-    let mut run = run_args(name, &image.settings.user, &ports, &args.env, &args.args);
+    let mut run = run_args(name, &local, &ports, &args.env, &args.args);
     run.splice(2..2, ["--name".to_string(), container.clone()]);
     shell.status("Running", format!("`{program} {}`", run.join(" ")));
     let mut child = Command::new(program)
@@ -166,9 +162,14 @@ mod tests {
 
     #[test]
     fn the_container_runs_as_the_deployment_would() {
+        let local = LocalRun {
+            user: "65532:65532".into(),
+            ports: Vec::new(),
+            env: [("RUST_LOG".to_string(), "debug".to_string())].into(),
+        };
         let args = run_args(
             "hello-http:latest",
-            "nonroot",
+            &local,
             &["8080:8080".into()],
             &["A=1".into()],
             &["echo".into(), "hi".into()],
@@ -176,7 +177,7 @@ mod tests {
         assert_eq!(
             args.join(" "),
             "run --rm --user 65532:65532 --read-only --tmpfs /tmp:rw,mode=1777 --cap-drop ALL \
-             --security-opt no-new-privileges --publish 127.0.0.1:8080:8080 --env A=1 \
+             --security-opt no-new-privileges --publish 127.0.0.1:8080:8080 --env RUST_LOG=debug --env A=1 \
              hello-http:latest echo hi"
         );
     }

@@ -105,6 +105,11 @@ pub struct ImageLayer {
     pub base: Option<String>,
     /// Kubernetes YAML settings (`[…containerize.kubernetes]`).
     pub kubernetes: Option<crate::config::kube::KubeLayer>,
+    /// Whether the image gets a service in `compose.yaml` (default true).
+    pub compose: Option<bool>,
+    /// Arguments that make the binary check its own health and exit 0 when healthy
+    /// (compose's `healthcheck`; the image has no shell or curl to run one).
+    pub health_check: Option<Vec<String>>,
 }
 
 /// A package's `[package.metadata.containerize]`: its own layer plus per-binary layers.
@@ -199,6 +204,10 @@ pub struct ImageSettings {
     pub repository: Option<(String, Source)>,
     /// Kubernetes YAML settings, resolved.
     pub kubernetes: crate::config::kube::KubeSettings,
+    /// A service in `compose.yaml`.
+    pub compose: bool,
+    /// The binary's health-check arguments, if it has such a mode.
+    pub health_check: Option<Vec<String>>,
 }
 
 /// Merges layers (lowest precedence first) with the CLI platform override into the
@@ -220,6 +229,8 @@ pub fn resolve_image(
         assets_source: Source::Default,
         repository: None,
         kubernetes: crate::config::kube::KubeSettings::default(),
+        compose: true,
+        health_check: None,
     };
     let mut assets_dest: Option<String> = None;
     for (layer, source) in layers {
@@ -277,6 +288,18 @@ pub fn resolve_image(
                 ));
             }
             assets_dest = Some(dest.clone());
+        }
+        if let Some(c) = layer.compose {
+            s.compose = c;
+        }
+        if let Some(h) = &layer.health_check {
+            if h.is_empty() || h.iter().any(|a| a.contains('\0')) {
+                return Err(source.error(
+                    "health-check",
+                    "expected the binary's health-check arguments, e.g. [\"--health-check\"]",
+                ));
+            }
+            s.health_check = Some(h.clone());
         }
         if let Some(r) = &layer.repository {
             s.repository = Some((r.clone(), source.clone()));

@@ -200,6 +200,8 @@ pub struct Settings {
     pub oci_layout_path: Option<PathBuf>,
     /// OCI archive output.
     pub tarball: Option<PathBuf>,
+    /// `--tarball-platform`: the platform `manifest.json` describes (`None`: the host's).
+    pub tarball_platform: Option<Platform>,
     /// `--load`: the container runtime to load the images into.
     pub load: Option<LoadTarget>,
     /// `SOURCE_DATE_EPOCH`, if set.
@@ -229,6 +231,8 @@ pub struct Settings {
     pub no_kube: bool,
     /// `--kube-dir`: where Kubernetes YAML goes instead of `target/containerize/`.
     pub kube_dir: Option<PathBuf>,
+    /// `--no-compose`: write no `compose.yaml`.
+    pub no_compose: bool,
     /// Shell verbosity.
     pub verbosity: Verbosity,
 }
@@ -316,6 +320,12 @@ pub fn resolve(args: BuildArgs, env: &Env) -> Result<Settings, ConfigError> {
             .map_err(|e| Source::Cli("--platform").error("platform", e.to_string()))?;
         Some(p)
     };
+    let tarball_platform = match &args.tarball_platform {
+        None => None,
+        Some(p) => Some(p.trim().parse::<Platform>().map_err(|e| {
+            Source::Cli("--tarball-platform").error("tarball-platform", e.to_string())
+        })?),
+    };
     let source_date_epoch = match env.get("SOURCE_DATE_EPOCH") {
         None => None,
         Some(v) => Some(v.trim().parse::<u64>().map_err(|_| ConfigError::BadArg {
@@ -386,6 +396,7 @@ pub fn resolve(args: BuildArgs, env: &Env) -> Result<Settings, ConfigError> {
         compression_level: args.compression_level.unwrap_or(DEFAULT_COMPRESSION_LEVEL),
         oci_layout_path: args.oci_layout_path,
         tarball: args.tarball,
+        tarball_platform,
         load: args.load.map(|runtime| LoadTarget {
             runtime: match runtime {
                 LoadArg::Auto => Runtime::Auto,
@@ -415,6 +426,7 @@ pub fn resolve(args: BuildArgs, env: &Env) -> Result<Settings, ConfigError> {
             SbomArg::None => SbomFormat::None,
         },
         no_kube: args.no_kube,
+        no_compose: args.no_compose,
         kube_dir: args.kube_dir,
     })
 }

@@ -1,5 +1,7 @@
 //! A tiny HTTP/1.1 server on std::net: /healthz, /readyz, /, /tmpcheck, /whoami.
 //! `hello-http echo ARGS...` prints ARGS and exits (for run-once tests).
+//! `hello-http --health-check` asks the running server's /healthz and exits 0 when it
+//! answers 200: a distroless image has no shell or curl, so the binary checks itself.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
@@ -60,13 +62,35 @@ fn handle(mut stream: TcpStream) {
     }
 }
 
+fn health_check(port: &str) -> bool {
+    use std::io::Read;
+    use std::time::Duration;
+    let Ok(addr) = format!("127.0.0.1:{port}").parse() else {
+        return false;
+    };
+    let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_secs(2)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let mut response = String::new();
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .and_then(|()| stream.read_to_string(&mut response))
+        .is_ok()
+        && response.starts_with("HTTP/1.1 200")
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.first().map(String::as_str) == Some("echo") {
-        println!("{}", args[1..].join(" "));
-        return;
-    }
     let port = std::env::var("PORT").unwrap_or_else(|_| "8080".to_string());
+    match args.first().map(String::as_str) {
+        Some("echo") => {
+            println!("{}", args[1..].join(" "));
+            return;
+        }
+        Some("--health-check") => std::process::exit(if health_check(&port) { 0 } else { 1 }),
+        _ => {}
+    }
     let listener = TcpListener::bind(format!("0.0.0.0:{port}")).expect("bind");
     eprintln!("listening on :{port}");
     for stream in listener.incoming().flatten() {

@@ -2,7 +2,7 @@
 """Validate a --message-format json stream (stdin or FILE) against docs/message-format.schema.json.
 
 Checks every line against the schema and the documented order: plan, sbom-written,
-image-built, image-pushed, kube-written, finished."""
+image-built, image-pushed, kube-written, compose-written, finished."""
 import json
 import pathlib
 import sys
@@ -30,7 +30,7 @@ if not events or events[-1].get("reason") != "finished":
     errors.append("the last event is not `finished`")
 if events and events[0].get("reason") not in ("plan", "finished"):
     errors.append("the first event is not `plan`")
-ORDER = ["plan", "sbom-written", "image-built", "image-pushed", "image-loaded", "kube-written", "finished"]
+ORDER = ["plan", "sbom-written", "image-built", "image-pushed", "image-loaded", "kube-written", "compose-written", "finished"]
 ranks = [ORDER.index(ev["reason"]) for ev in events if ev.get("reason") in ORDER]
 if ranks != sorted(ranks):
     errors.append("events out of order: " + ", ".join(ev.get("reason", "?") for ev in events))
