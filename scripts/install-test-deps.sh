@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs, only what is missing (idempotent, fast when present):
 # Debian packages (registry, skopeo, umoci, oci-image-tool, podman + runc, qemu-user-static,
-# musl-tools, dockerd + containerd), Python validators, cargo-zigbuild + zig, the musl rustup targets,
+# musl-tools, dockerd + containerd, docker-compose), podman-compose, Python validators, cargo-zigbuild + zig, the musl rustup targets,
 # ferro-oci-server and cargo-cyclonedx.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -18,6 +18,8 @@ missing=()
 command -v openssl >/dev/null || missing+=(openssl)
 [ -x /usr/sbin/dockerd ] || missing+=(docker.io)
 { [ -x /usr/bin/containerd ] && [ -x /usr/bin/ctr ]; } || missing+=(containerd)
+# docker-compose (Debian's 1.29) brings up compose.yaml against the tests' dockerd.
+[ -x /usr/bin/docker-compose ] || missing+=(docker-compose)
 if [ ${#missing[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
   # The packages' maintainer scripts must not start a system dockerd/containerd (it would
@@ -34,4 +36,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   if grep -q 'from install-test-deps.sh' "$policy" 2>/dev/null; then $SUDO rm -f "$policy"; fi
   trap - EXIT
 fi
-exec "$here/../tests/testsuite/support/testkit/install-deps.sh" --with-referrers --with-cargo-cyclonedx "$@"
+"$here/../tests/testsuite/support/testkit/install-deps.sh" --with-referrers --with-cargo-cyclonedx "$@"
+# podman-compose (PyPI) brings up compose.yaml with podman (tests/testsuite/compose.rs).
+# PEP 668 pythons (Debian's) refuse a plain pip install: then --break-system-packages.
+if ! python3 -m pip show -q podman-compose >/dev/null 2>&1; then
+  python3 -m pip install -q --disable-pip-version-check podman-compose 2>/dev/null \
+    || python3 -m pip install -q --disable-pip-version-check --break-system-packages podman-compose
+fi

@@ -413,23 +413,22 @@ pub fn plan_images(ws: &Workspace, settings: &Settings) -> Result<Plan, PlanErro
         })
         .collect();
 
-    if let (Some(platform), Some(_)) = (settings.tarball_platform, &settings.tarball) {
-        if let Some(image) = images
+    if let (Some(platform), Some(_)) = (settings.tarball_platform, &settings.tarball)
+        && let Some(image) = images
             .iter()
             .find(|i| !i.settings.platforms.contains(&platform))
-        {
-            let built: Vec<String> = image
-                .settings
-                .platforms
-                .iter()
-                .map(|p| p.to_string())
-                .collect();
-            return Err(PlanError::TarballPlatform {
-                platform,
-                image: image.name.clone(),
-                built: built.join(", "),
-            });
-        }
+    {
+        let built: Vec<String> = image
+            .settings
+            .platforms
+            .iter()
+            .map(|p| p.to_string())
+            .collect();
+        return Err(PlanError::TarballPlatform {
+            platform,
+            image: image.name.clone(),
+            built: built.join(", "),
+        });
     }
     let compose = (!settings.no_compose && images.iter().any(|i| i.settings.compose)).then(|| {
         settings

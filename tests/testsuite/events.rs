@@ -36,6 +36,11 @@ fn json_stream_of_a_push_validates_against_the_schema() {
         "one SBOM per image and platform"
     );
     assert!(r.contains(&"kube-written"), "{r:?}");
+    assert_eq!(
+        r.iter().filter(|x| **x == "compose-written").count(),
+        1,
+        "{r:?}"
+    );
     assert_eq!(r.last(), Some(&"finished"));
     let pushed = events
         .iter()

@@ -400,6 +400,50 @@ fn tarball_with_three_tags_loads_into_docker_and_podman() {
 }
 
 #[test]
+fn tarball_platform_picks_the_image_docker_loads() {
+    let fx = Fixture::new("hello-http");
+    let tarball = fx.tmp.path().join("arm.tar");
+    let tar = tarball.to_str().unwrap();
+    // Only amd64 built: arm64 cannot be in the archive's manifest.json.
+    let bad = run(
+        &fx,
+        &["--tarball", tar, "--tarball-platform", "linux/arm64"],
+        &[],
+    )
+    .fails_with(2);
+    assert!(
+        bad.stderr.contains("not built for it") && bad.stderr.contains("--platform"),
+        "{}",
+        bad.stderr
+    );
+    assert!(!tarball.exists(), "an archive was written");
+    let run = run(
+        &fx,
+        &[
+            "--platform",
+            "all",
+            "--tarball",
+            tar,
+            "--tarball-platform",
+            "linux/arm64",
+        ],
+        &[],
+    )
+    .ok();
+    let d = Dockerd::start();
+    d.docker_ok(&["load", "-i", tar]);
+    assert_listed("docker", &d.images(), &expected_refs(&fx, None), &run);
+    let arch = d.docker_ok(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{.Os}}/{{.Architecture}}",
+        "hello-http:latest",
+    ]);
+    assert_eq!(arch.trim(), "linux/arm64");
+}
+
+#[test]
 fn load_with_an_unknown_runtime_is_a_usage_error() {
     let fx = Fixture::new("hello-http");
     let run = run(&fx, &["--load", "nerdctl"], &[]).fails_with(2);

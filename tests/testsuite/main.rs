@@ -6,6 +6,7 @@ mod support;
 
 mod c_dep;
 mod cli;
+mod compose;
 mod config_fuzz;
 mod errors;
 mod events;

@@ -39,6 +39,7 @@ build linux/arm64 (aarch64-unknown-linux-musl, --profile release): -p hello-http
 outputs
   layout     target/containerize/oci/
   kubernetes target/containerize/kubernetes.yaml
+  compose    target/containerize/compose.yaml
 "
     );
     assert!(
