@@ -20,6 +20,8 @@ command -v openssl >/dev/null || missing+=(openssl)
 { [ -x /usr/bin/containerd ] && [ -x /usr/bin/ctr ]; } || missing+=(containerd)
 # docker-compose (Debian's 1.29) brings up compose.yaml against the tests' dockerd.
 [ -x /usr/bin/docker-compose ] || missing+=(docker-compose)
+# zstd: the layout checker decompresses zstd layers with it (tests/testsuite/zstd.rs).
+command -v zstd >/dev/null || missing+=(zstd)
 if [ ${#missing[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
   # The packages' maintainer scripts must not start a system dockerd/containerd (it would

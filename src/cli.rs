@@ -346,7 +346,18 @@ pub struct BuildArgs {
     )]
     pub message_format: MessageFormatArg,
 
-    /// gzip level for layers, 0-9
+    /// Layer compression: gzip (every runtime) or zstd (containerd 1.5+, podman, docker 23+) [metadata: compression] [default: gzip]
+    #[arg(
+        long,
+        value_name = "ALGO",
+        value_enum,
+        hide_possible_values = true,
+        env = "CARGO_CONTAINERIZE_COMPRESSION",
+        hide_env_values = true
+    )]
+    pub compression: Option<CompressionArg>,
+
+    /// gzip level for layers, 0-9 (zstd layers use zstd's level 3)
     #[arg(long, value_name = "N", env = "CARGO_CONTAINERIZE_COMPRESSION_LEVEL", hide_env_values = true, value_parser = clap::value_parser!(u32).range(0..=9))]
     pub compression_level: Option<u32>,
 
@@ -407,6 +418,15 @@ pub enum LoadArg {
     Podman,
     /// `ctr images import` (CONTAINERD_ADDRESS applies)
     Containerd,
+}
+
+/// `--compression`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CompressionArg {
+    /// gzip
+    Gzip,
+    /// zstd
+    Zstd,
 }
 
 /// `--sbom`.

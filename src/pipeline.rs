@@ -18,6 +18,7 @@ use crate::image::ImageSet;
 use crate::image::artifact::Artifact;
 use crate::image::cache::LayerCache;
 use crate::image::config::AssembleError;
+use crate::image::layer::Codec;
 use crate::image::layout::Layout;
 use crate::image::package::{Base, Packager, PulledPlatform, package_image};
 use crate::image::sink::{Delivered, LayoutSink, Packaged, Sink, TarballSink};
@@ -135,7 +136,7 @@ pub fn run(settings: &Settings, mode: Mode, shell: &mut Shell) -> Result<Outcome
     let packager = Packager {
         base: &base,
         epoch: plan.epoch,
-        level: plan.compression_level,
+        codec: codec(&plan),
         cache: &cache,
         layout: &layout,
     };
@@ -216,6 +217,14 @@ fn sinks(plan: &Plan) -> Vec<Box<dyn Sink>> {
     sinks
 }
 
+/// How this run's layers are compressed.
+fn codec(plan: &Plan) -> Codec {
+    Codec {
+        compression: plan.compression,
+        level: plan.compression_level,
+    }
+}
+
 fn finished(shell: &mut Shell, started: Instant, what: String) {
     shell.status(
         "Finished",
@@ -231,7 +240,7 @@ fn resolve_base(
     shell: &mut Shell,
 ) -> Result<Base, Error> {
     let Some(reference) = &plan.base else {
-        return Ok(Base::builtin(plan.compression_level, cache, layout)?);
+        return Ok(Base::builtin(codec(plan), cache, layout)?);
     };
     let docs = registry::pull::DocCache::new(plan.cache_dir.join("base"));
     let pulled = registry::pull_base(

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 
 use crate::config::registry::RegistrySettings;
 use crate::config::{
-    self, CargoOptions, ConfigError, ImageSettings, LoadTarget, Naming, SbomFormat, Settings,
-    Source,
+    self, CargoOptions, Compression, ConfigError, ImageSettings, LoadTarget, Naming, SbomFormat,
+    Settings, Source,
 };
 use crate::events::{Event, PlannedImage};
 use crate::git;
@@ -89,6 +89,8 @@ pub struct Plan {
     pub epoch_source: &'static str,
     /// gzip level.
     pub compression_level: u32,
+    /// Layer compression (`--compression`, else the workspace metadata's, else gzip).
+    pub compression: Compression,
     /// The registry image to build on (`--base`, `CARGO_CONTAINERIZE_BASE`, or `base` in
     /// `[workspace.metadata.containerize]`), or `None` for the built-in base.
     pub base: Option<String>,
@@ -203,6 +205,15 @@ pub enum PlanError {
         help("select one binary with -p/--bin, or use --naming bin")
     )]
     BareWithSeveral(usize),
+    /// zstd layers cannot go into a docker archive (`--tarball`, `--load`).
+    #[error("{0} writes a docker archive, whose layers must be gzip, but the layers are zstd")]
+    #[diagnostic(
+        code(containerize::usage),
+        help(
+            "build with --compression gzip for {0}; zstd images go to a registry (--push) or stay in the OCI layout"
+        )
+    )]
+    ZstdArchive(&'static str),
     /// `--tarball-platform` names a platform an image is not built for.
     #[error("--tarball-platform {platform}: image `{image}` is not built for it (only {built})")]
     #[diagnostic(
@@ -430,6 +441,18 @@ pub fn plan_images(ws: &Workspace, settings: &Settings) -> Result<Plan, PlanErro
             built: built.join(", "),
         });
     }
+    let compression = settings
+        .compression
+        .or(ws.config.compression)
+        .unwrap_or_default();
+    if compression == Compression::Zstd && (settings.tarball.is_some() || settings.load.is_some()) {
+        let what = if settings.tarball.is_some() {
+            "--tarball"
+        } else {
+            "--load"
+        };
+        return Err(PlanError::ZstdArchive(what));
+    }
     let compose = (!settings.no_compose && images.iter().any(|i| i.settings.compose)).then(|| {
         settings
             .kube_dir
@@ -445,6 +468,7 @@ pub fn plan_images(ws: &Workspace, settings: &Settings) -> Result<Plan, PlanErro
         epoch,
         epoch_source,
         compression_level: settings.compression_level,
+        compression,
         base: settings.base.clone().or_else(|| ws.config.base.clone()),
         outputs: Outputs {
             oci_layout_path: settings.oci_layout_path.clone(),

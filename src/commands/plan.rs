@@ -212,6 +212,7 @@ mod tests {
             epoch: 0,
             epoch_source: "the default (0)",
             compression_level: 6,
+            compression: crate::config::Compression::Gzip,
             base: None,
             outputs: Outputs {
                 tarball: Some(PathBuf::from("/elsewhere/images.tar")),

@@ -103,6 +103,9 @@ pub struct ImageLayer {
     /// A registry image to build on instead of the built-in base (as `--base`). All images
     /// of a run share one base, so this is a workspace-level key only.
     pub base: Option<String>,
+    /// Layer compression, `gzip` or `zstd` (as `--compression`); workspace-level only, like
+    /// `base` (the images of a run share their base layer).
+    pub compression: Option<super::Compression>,
     /// Kubernetes YAML settings (`[…containerize.kubernetes]`).
     pub kubernetes: Option<crate::config::kube::KubeLayer>,
     /// Whether the image gets a service in `compose.yaml` (default true).
@@ -257,6 +260,12 @@ pub fn resolve_image(
         }
         if let Some(p) = &layer.exposed_ports {
             s.exposed_ports = p.clone();
+        }
+        if layer.compression.is_some() && !matches!(source, Source::Workspace(_)) {
+            return Err(source.error(
+                "compression",
+                "all images of a run share their base layer: set `compression` in [workspace.metadata.containerize] (or pass --compression)",
+            ));
         }
         if layer.base.is_some() && !matches!(source, Source::Workspace(_)) {
             return Err(source.error(

@@ -21,7 +21,7 @@ pub use metadata::{
     resolve_image,
 };
 
-use crate::cli::{BuildArgs, LoadArg, MessageFormatArg, NamingArg, SbomArg};
+use crate::cli::{BuildArgs, CompressionArg, LoadArg, MessageFormatArg, NamingArg, SbomArg};
 use crate::output::{MessageFormat, Verbosity};
 use crate::platform::{Platform, parse_platforms};
 use crate::reference::validate_tag;
@@ -196,6 +196,8 @@ pub struct Settings {
     pub tags: Vec<String>,
     /// gzip level.
     pub compression_level: u32,
+    /// `--compression`/`CARGO_CONTAINERIZE_COMPRESSION` (over the metadata's).
+    pub compression: Option<Compression>,
     /// Extra OCI layout.
     pub oci_layout_path: Option<PathBuf>,
     /// OCI archive output.
@@ -394,6 +396,10 @@ pub fn resolve(args: BuildArgs, env: &Env) -> Result<Settings, ConfigError> {
         platforms,
         tags: args.tags,
         compression_level: args.compression_level.unwrap_or(DEFAULT_COMPRESSION_LEVEL),
+        compression: args.compression.map(|c| match c {
+            CompressionArg::Gzip => Compression::Gzip,
+            CompressionArg::Zstd => Compression::Zstd,
+        }),
         oci_layout_path: args.oci_layout_path,
         tarball: args.tarball,
         tarball_platform,
@@ -473,6 +479,26 @@ fn registry_settings(args: &BuildArgs, env: &Env) -> Result<RegistrySettings, Co
         args.jobs,
         env,
     )
+}
+
+/// How layers are compressed (`--compression`, metadata `compression`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    /// `application/vnd.oci.image.layer.v1.tar+gzip`: every runtime reads it.
+    #[default]
+    Gzip,
+    /// `application/vnd.oci.image.layer.v1.tar+zstd`: containerd 1.5+, podman, docker 23+.
+    Zstd,
+}
+
+impl fmt::Display for Compression {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Compression::Gzip => "gzip",
+            Compression::Zstd => "zstd",
+        })
+    }
 }
 
 /// `--sbom`.

@@ -40,7 +40,7 @@ pub fn assemble_image(
     let config = image_config(plan, platform, layers, base_env)?;
     let layer_descs = layers
         .iter()
-        .map(|l| descriptor(MediaType::ImageLayerGzip, &l.blob.digest, l.blob.size))
+        .map(|l| descriptor(l.blob.media_type(), &l.blob.digest, l.blob.size))
         .collect::<Result<Vec<_>, _>>()?;
     let mut builder = ImageManifestBuilder::default()
         .schema_version(2u32)

@@ -25,12 +25,25 @@ use crate::platform::Platform;
 /// A compressed layer in a blob directory.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LayerBlob {
-    /// `sha256:<hex>` of the gzip bytes.
+    /// `sha256:<hex>` of the compressed bytes.
     pub digest: String,
     /// `sha256:<hex>` of the uncompressed tar.
     pub diff_id: String,
     /// Compressed size in bytes.
     pub size: u64,
+    /// gzip or zstd (its media type).
+    #[serde(default)]
+    pub compression: crate::config::Compression,
+}
+
+impl LayerBlob {
+    /// The layer's OCI media type.
+    pub fn media_type(&self) -> oci_spec::image::MediaType {
+        match self.compression {
+            crate::config::Compression::Gzip => oci_spec::image::MediaType::ImageLayerGzip,
+            crate::config::Compression::Zstd => oci_spec::image::MediaType::ImageLayerZstd,
+        }
+    }
 }
 
 /// A layer and the history line that describes it.

@@ -11,7 +11,7 @@ use crate::image::assets::{AssetError, asset_entries};
 use crate::image::base::{BASE_MTIME, base_entries};
 use crate::image::cache::LayerCache;
 use crate::image::config::{AssembleError, entrypoint};
-use crate::image::layer::cached_layer;
+use crate::image::layer::{Codec, cached_layer};
 use crate::image::layout::Layout;
 use crate::image::manifest::{assemble_image, assemble_set};
 use crate::image::tar::Entry;
@@ -72,11 +72,11 @@ pub enum Base {
 
 impl Base {
     /// The built-in base layer (cached like any other layer).
-    pub fn builtin(level: u32, cache: &LayerCache, layout: &Layout) -> Result<Base, FsError> {
+    pub fn builtin(codec: Codec, cache: &LayerCache, layout: &Layout) -> Result<Base, FsError> {
         let (blob, _) = cached_layer(
             base_entries(),
             BASE_MTIME,
-            level,
+            codec,
             cache,
             layout,
             Progress::hidden,
@@ -125,8 +125,8 @@ pub struct Packager<'a> {
     pub base: &'a Base,
     /// mtime of the app layers.
     pub epoch: u64,
-    /// gzip level.
-    pub level: u32,
+    /// How layers are compressed.
+    pub codec: Codec,
     /// The layer cache.
     pub cache: &'a LayerCache,
     /// The layout the blobs go to.
@@ -144,7 +144,7 @@ pub fn package_image(
     let Packager {
         base,
         epoch,
-        level,
+        codec,
         cache,
         layout,
     } = packager;
@@ -163,7 +163,7 @@ pub fn package_image(
             let (blob, _) = cached_layer(
                 asset_entries(dir, dest)?,
                 epoch,
-                level,
+                codec,
                 cache,
                 layout,
                 Progress::hidden,
@@ -203,7 +203,7 @@ pub fn package_image(
                 format!("{} ({platform})", image.name),
             )
         };
-        let (blob, reused) = cached_layer(entries, epoch, level, cache, layout, progress)?;
+        let (blob, reused) = cached_layer(entries, epoch, codec, cache, layout, progress)?;
         let verb = if reused { "Fresh" } else { "Packaged" };
         shell.status(
             verb,

@@ -12,6 +12,7 @@ use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
+use crate::config::Compression;
 use crate::fsutil::{self, FsError};
 use crate::image::LayerBlob;
 use crate::image::layer::HashWriter;
@@ -386,21 +387,26 @@ pub fn pull_base(
         let mut layers = Vec::new();
         let gzip_layers = oci_and_docker(MediaType::ImageLayerGzip);
         for (layer, diff_id) in manifest.layers.iter().zip(config_doc.rootfs.diff_ids) {
-            if !gzip_layers.contains(&layer.media_type) {
+            let compression = if gzip_layers.contains(&layer.media_type) {
+                Compression::Gzip
+            } else if layer.media_type == MediaType::ImageLayerZstd.to_string() {
+                Compression::Zstd
+            } else {
                 return Err(unexpected(
                     client,
                     &format!("using the base {r}"),
                     format!(
-                        "layer media type `{}` is not supported (gzip layers only)",
+                        "layer media type `{}` is not supported (gzip and zstd layers only)",
                         layer.media_type
                     ),
                 ));
-            }
+            };
             src.blob(&layer.digest, layer.size)?;
             layers.push(LayerBlob {
                 digest: layer.digest.clone(),
                 diff_id,
                 size: layer.size,
+                compression,
             });
         }
         let env = config_doc.config.and_then(|c| c.env).unwrap_or_default();

@@ -312,6 +312,7 @@ mod tests {
             digest: format!("sha256:{}", hex.to_string().repeat(64)),
             diff_id: format!("sha256:{}", "0".repeat(64)),
             size,
+            compression: crate::config::Compression::Gzip,
         }
     }
 

@@ -22,3 +22,4 @@ mod run;
 mod sbom;
 mod workflows;
 mod workspace;
+mod zstd;
