@@ -6,6 +6,7 @@
 #   4. no-op re-run vs cargo's own no-op build
 #   5. image overhead: compressed image minus compressed binary layer
 #   6. peak RSS of packaging, small vs large binary (streaming: should not grow with size)
+#   8. zstd vs gzip layers: packaging stage time and compressed binary layer size
 # for the testdata service (testdata/hello-http) and a large binary (this repository
 # itself, built with full debug info: tens of MB).
 #
@@ -116,6 +117,24 @@ for w in small large; do
     "$TOOL" containerize --manifest-path "$dir/Cargo.toml" --profile "$prof" -v 2>&1 >/dev/null \
       | sed -n 's/.*Timing packaging .*: \([0-9.]*\)s.*/\1/p'
   done > "$RESULTS/$w-stage.txt"
+
+  # 8. the same packaging stage with zstd layers, and both binary layers' sizes
+  for _ in $(seq "$RUNS"); do
+    rm -rf "$dir/target/containerize"
+    "$TOOL" containerize --manifest-path "$dir/Cargo.toml" --profile "$prof" --compression zstd -v 2>&1 >/dev/null \
+      | sed -n 's/.*Timing packaging .*: \([0-9.]*\)s.*/\1/p'
+  done > "$RESULTS/$w-stage-zstd.txt"
+  layer_size() {
+    python3 - "$dir/target/containerize" "$name" <<'PY'
+import json, sys, pathlib
+root = pathlib.Path(sys.argv[1]); s = json.loads((root / sys.argv[2] / "image.json").read_text())
+m = json.loads((root / "oci/blobs/sha256" / s["platforms"][0]["digest"].split(":")[1]).read_text())
+print(m["layers"][-1]["size"])
+PY
+  }
+  layer_size > "$RESULTS/$w.zstd-layer"
+  rm -rf "$dir/target/containerize"
+  "$TOOL" containerize --manifest-path "$dir/Cargo.toml" --profile "$prof" -q >/dev/null
 
   # 4. no-op re-run vs cargo's no-op build
   "$TOOL" containerize --manifest-path "$dir/Cargo.toml" --profile "$prof" -q >/dev/null
@@ -260,6 +279,8 @@ for w, label in (("small", "testdata/hello-http"), ("large", "this repository's 
     print(f"| push stage of that unchanged re-push (from `-v`) | {fmt(statistics.median(repush_stage))} | {fmt(min(repush_stage))} | {fmt(max(repush_stage))} |")
     print(row("`cargo containerize` no-op re-run", f"{w}-noop"))
     print(row("`cargo build` no-op (same profile and target)", f"{w}-cargo-noop"))
+    zstd_stage = [float(x) for x in (R / f"{w}-stage-zstd.txt").read_text().split()]
+    print(f"| packaging stage alone with `--compression zstd` (from `-v`) | {fmt(statistics.median(zstd_stage))} | {fmt(min(zstd_stage))} | {fmt(max(zstd_stage))} |")
     print()
     noop_extra = t(f"{w}-noop")[0] - t(f"{w}-cargo-noop")[0]
     print("| ratio / figure | value | goal |\n|---|---|---|")
@@ -275,6 +296,9 @@ for w, label in (("small", "testdata/hello-http"), ("large", "this repository's 
     print(f"| image overhead (compressed image − compressed binary layer) | {(image-binlayer)/1024:.1f} KiB (base layer {base/1024:.1f} KiB) | ≤ 150 KiB |")
     print(f"| peak RSS of cargo-containerize itself, cold packaging run | {self_rss:.1f} MiB | flat in binary size |")
     print(f"| peak RSS of the process tree (includes cargo's no-op build) | {rss/1024:.1f} MiB | — |")
+    zstd_layer = int((R / f"{w}.zstd-layer").read_text())
+    print(f"| zstd / gzip packaging stage time | {statistics.median(zstd_stage)/statistics.median(stage):.2f} | — |")
+    print(f"| binary layer, zstd / gzip size | {zstd_layer/1024/1024:.2f} / {binlayer/1024/1024:.2f} MiB = {zstd_layer/binlayer:.2f} | — |")
     print()
 print("## Memory against layer size\n")
 print("Peak RSS of cargo-containerize itself (from `-v`), packaging testdata/hello-http cold with an")

@@ -182,20 +182,25 @@ fn load_both(runtime: &str, env: &[(&str, &str)]) -> (BTreeSet<String>, Run) {
     (expected, run_hello)
 }
 
+/// `os/arch` of an image in dockerd.
+fn platform_of(d: &Dockerd, image: &str) -> String {
+    let out = d.docker_ok(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{.Os}}/{{.Architecture}}",
+        image,
+    ]);
+    out.trim().to_string()
+}
+
 #[test]
 fn load_docker_puts_every_image_and_tag_into_dockerd_which_runs_hello_http() {
     let d = Dockerd::start();
     let (expected, last) = load_both("docker", &[("DOCKER_HOST", d.host())]);
     assert_listed("docker", &d.images(), &expected, &last);
     // The image is for the host platform.
-    let arch = d.docker_ok(&[
-        "image",
-        "inspect",
-        "--format",
-        "{{.Os}}/{{.Architecture}}",
-        "hello-http:latest",
-    ]);
-    assert_eq!(arch.trim(), "linux/amd64");
+    assert_eq!(platform_of(&d, "hello-http:latest"), "linux/amd64");
     let port = free_port();
     let _c = d.serve("hello-http:latest", port);
     assert_serves(port);
@@ -433,14 +438,7 @@ fn tarball_platform_picks_the_image_docker_loads() {
     let d = Dockerd::start();
     d.docker_ok(&["load", "-i", tar]);
     assert_listed("docker", &d.images(), &expected_refs(&fx, None), &run);
-    let arch = d.docker_ok(&[
-        "image",
-        "inspect",
-        "--format",
-        "{{.Os}}/{{.Architecture}}",
-        "hello-http:latest",
-    ]);
-    assert_eq!(arch.trim(), "linux/arm64");
+    assert_eq!(platform_of(&d, "hello-http:latest"), "linux/arm64");
 }
 
 #[test]
