@@ -45,3 +45,12 @@ if ! python3 -m pip show -q podman-compose >/dev/null 2>&1; then
   python3 -m pip install -q --disable-pip-version-check podman-compose 2>/dev/null \
     || python3 -m pip install -q --disable-pip-version-check --break-system-packages podman-compose
 fi
+# The private-CA test reaches a loopback registry by this machine's hostname, which
+# must resolve to 127.0.0.1 only; most hosts files say so, add it where one does not.
+host=$(cat /proc/sys/kernel/hostname)
+if [ "$(getent ahostsv4 "$host" 2>/dev/null | awk '{print $1}' | sort -u)" != "127.0.0.1" ] \
+  || getent ahostsv6 "$host" 2>/dev/null | grep -qv '^::ffff:127.0.0.1'; then
+  if ! grep -qE "^127\.0\.0\.1[[:space:]].*\b$host\b" /etc/hosts; then
+    printf '127.0.0.1 %s\n' "$host" | $SUDO tee -a /etc/hosts >/dev/null
+  fi
+fi

@@ -18,8 +18,10 @@ use std::time::Duration;
 use compose_spec::MapKey;
 use compose_spec::service::healthcheck::{Command as Check, Healthcheck};
 use compose_spec::service::ports::{Protocol, ShortPort, ShortRanges};
-use compose_spec::service::{AbsolutePath, Image, PullPolicy, Restart, User};
-use compose_spec::{Compose, Identifier, ItemOrList, ListOrMap, Service};
+use compose_spec::service::{AbsolutePath, PullPolicy, Restart, User};
+use compose_spec::{Identifier, ItemOrList, ListOrMap, Service};
+use indexmap::IndexMap;
+use serde::Serialize;
 
 use crate::config::Port;
 use crate::config::kube::ProbeSettings;
@@ -28,6 +30,7 @@ use crate::fsutil::{self, FsError};
 use crate::image::config::entrypoint;
 use crate::output::Shell;
 use crate::plan::{ImagePlan, Plan};
+use crate::reference::ImageReference;
 
 /// Errors writing `compose.yaml`.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
@@ -139,8 +142,26 @@ fn healthcheck(image: &ImagePlan, args: &[String]) -> Healthcheck {
     })
 }
 
+/// The document: the services, in plan order. compose_spec's own `Compose` holds the
+/// image as its `Image`, which refuses a registry with a port but no dot in its host
+/// (`localhost:5000/app`, `registry:5000/app`) although docker, podman and compose all
+/// accept it; so the image is an [`ImageReference`] and the rest of each service is
+/// compose_spec's.
+#[derive(Serialize)]
+struct Document {
+    services: IndexMap<Identifier, Entry>,
+}
+
+/// One service: its image reference, then compose_spec's fields.
+#[derive(Serialize)]
+struct Entry {
+    image: String,
+    #[serde(flatten)]
+    service: Service,
+}
+
 /// The service of one image.
-fn service(image: &ImagePlan, reference: &str, pushed: bool) -> Result<Service, ComposeError> {
+fn service(image: &ImagePlan, reference: &str, pushed: bool) -> Result<Entry, ComposeError> {
     let run = LocalRun::of(image);
     let err = |e: &dyn std::fmt::Display| value_error(&image.name, e);
     let mut ports = compose_spec::service::Ports::default();
@@ -166,8 +187,10 @@ fn service(image: &ImagePlan, reference: &str, pushed: bool) -> Result<Service, 
             ))
         })
         .collect::<Result<_, ComposeError>>()?;
-    Ok(Service {
-        image: Some(Image::parse(reference).map_err(|e| err(&e))?),
+    // Validated, but written as given: spelled out, a short local name would become
+    // `docker.io/library/…`, which podman does not resolve to its `localhost/…` image.
+    ImageReference::parse(reference).map_err(|e| err(&e))?;
+    let service = Service {
         // A local image is not in any registry: compose must not try docker.io for it.
         pull_policy: (!pushed).then_some(PullPolicy::Never),
         user: Some(User::parse(run.user.as_str()).map_err(|e| err(&e))?),
@@ -186,6 +209,10 @@ fn service(image: &ImagePlan, reference: &str, pushed: bool) -> Result<Service, 
             .map(|args| healthcheck(image, args)),
         restart: Some(Restart::UnlessStopped),
         ..Service::default()
+    };
+    Ok(Entry {
+        image: reference.to_string(),
+        service,
     })
 }
 
@@ -208,7 +235,9 @@ fn header(names: &[&str], all_pushed: bool) -> String {
 /// `compose.yaml`'s text for the images with `compose = true`; `refs` holds each image's
 /// `image:` reference and whether it is pushed, in plan order.
 pub fn render(plan: &Plan, refs: &[(String, bool)]) -> Result<Option<String>, ComposeError> {
-    let mut compose = Compose::default();
+    let mut compose = Document {
+        services: IndexMap::new(),
+    };
     let mut names = Vec::new();
     let mut all_pushed = true;
     for (image, (reference, pushed)) in plan.images.iter().zip(refs) {

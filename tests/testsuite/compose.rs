@@ -186,7 +186,10 @@ fn compose_file_holds_one_hardened_service_per_image() {
 fn compose_file_names_the_pushed_digest_after_push() {
     let reg = Registry::start("none", &[]);
     let fx = Fixture::new("hello-http");
-    let repo = format!("{}/team", reg.host());
+    // `localhost:PORT`: a registry host with a port and no dot, which docker reads as a
+    // registry although compose_spec's own image type does not.
+    let port = reg.host().rsplit_once(':').unwrap().1.to_string();
+    let repo = format!("localhost:{port}/team");
     let run = fx.run(&["--push", "--repo", &repo]).ok();
     let doc = parse(&compose_file(&fx));
     let s = &doc["services"]["hello-http"];

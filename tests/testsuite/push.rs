@@ -798,10 +798,10 @@ fn private_ca(dir: &std::path::Path, host: &str) -> [std::path::PathBuf; 3] {
 /// with `--registry-ca`, and with `SSL_CERT_FILE`.
 #[test]
 fn tls_registry_with_a_private_ca() {
-    let Some(host) = loopback_hostname() else {
-        eprintln!("skipped: this machine's hostname does not resolve to 127.0.0.1 only");
-        return;
-    };
+    let host = loopback_hostname().expect(
+        "this test needs the machine's hostname to resolve to 127.0.0.1 only: add \
+         `127.0.0.1 $(hostname)` to /etc/hosts (scripts/install-test-deps.sh does)",
+    );
     support::require("openssl");
     let reg = Registry::start("none", &[]);
     let pki = tempfile::tempdir().unwrap();
