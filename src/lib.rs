@@ -35,7 +35,7 @@
 //! layer 4  build image registry sbom kube load compose
 //! layer 3  workspace plan
 //! layer 2  config
-//! layer 1  cli output events exit canonical reference platform fsutil git interrupt
+//! layer 1  cli output events exit canonical reference platform fsutil git interrupt metacache
 //! ```
 //!
 //! `main.rs` (the binary) stands on top of all of them. Layer 1 holds the leaves: clap
@@ -60,6 +60,7 @@ pub mod image;
 pub mod interrupt;
 pub mod kube;
 pub mod load;
+pub mod metacache;
 pub mod output;
 pub mod pipeline;
 pub mod plan;

@@ -24,6 +24,7 @@ use crate::image::package::{Base, Packager, PulledPlatform, package_image};
 use crate::image::sink::{Delivered, LayoutSink, Packaged, Sink, TarballSink};
 use crate::interrupt::{self, Interrupted};
 use crate::load::LoadSink;
+use crate::metacache::{Answer, Store};
 use crate::output::{Shell, human_size};
 use crate::plan::{self, ImagePlan, Plan};
 use crate::registry;
@@ -83,10 +84,17 @@ pub fn run(settings: &Settings, mode: Mode, shell: &mut Shell) -> Result<Outcome
     // rustup's answer is needed only at build time: ask while cargo reads the workspace.
     let (ws, probe) = std::thread::scope(|s| {
         let probe = s.spawn(|| (mode != Mode::Plan).then(|| build::probe(&settings.cargo)));
-        let ws = workspace::load(settings);
+        // A plan writes nothing, not even the stored `cargo metadata` answer.
+        let store = if mode == Mode::Plan {
+            Store::No
+        } else {
+            Store::Yes
+        };
+        let ws = workspace::load(settings, store);
         (ws, crate::join(probe))
     });
     let ws = ws?;
+    metadata_status(shell, "cargo metadata", ws.metadata);
     let plan = plan::plan_images(&ws, settings)?;
     shell.emit(&plan::plan_event(&plan));
     let Some(probe) = probe else {
@@ -114,6 +122,11 @@ pub fn run(settings: &Settings, mode: Mode, shell: &mut Shell) -> Result<Outcome
     };
     interrupt::check()?;
     let graphs = graphs?;
+    for (platform, answer) in &graphs.answers {
+        let what = format!("cargo metadata --filter-platform {}", platform.triple());
+        metadata_status(shell, &what, *answer);
+    }
+    let graphs = graphs.by_platform;
 
     let cache = LayerCache::new(&plan.cache_dir);
     if mode == Mode::SbomOnly {
@@ -293,6 +306,17 @@ fn package_all<'p>(
         interrupt::check()?;
     }
     Ok(results)
+}
+
+/// `-v`: whether `what` ran or its stored answer was still valid.
+fn metadata_status(shell: &mut Shell, what: &str, answer: Answer) {
+    match answer {
+        Answer::Cached => shell.verbose(
+            "Fresh",
+            format!("`{what}` (stored answer, inputs unchanged)"),
+        ),
+        Answer::Ran => shell.verbose("Resolved", format!("`{what}` (ran cargo)")),
+    }
 }
 
 /// The SBOM of every image and platform the plan gives one, with their events.

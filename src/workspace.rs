@@ -8,6 +8,7 @@ use cargo_metadata::{DependencyKind, Metadata, MetadataCommand, Package, TargetK
 
 use crate::config::{self, ConfigError, ImageLayer, PackageConfig, Selection, Settings};
 use crate::git::{self, GitInfo};
+use crate::metacache::{self, Answer, Store};
 
 /// Errors reading or selecting from the workspace.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
@@ -130,10 +131,13 @@ pub struct Workspace {
     pub c_packages: Vec<String>,
     /// The repository state.
     pub git: GitInfo,
+    /// Whether `cargo metadata` ran or its stored answer was still valid.
+    pub metadata: Answer,
 }
 
-/// Runs `cargo metadata` and selects binaries as cargo would for `cargo build`.
-pub fn load(settings: &Settings) -> Result<Workspace, WorkspaceError> {
+/// Runs `cargo metadata` (or takes its stored answer, storing a new one when `store`
+/// says so) and selects binaries as cargo would for `cargo build`.
+pub fn load(settings: &Settings, store: Store) -> Result<Workspace, WorkspaceError> {
     let mut cmd = MetadataCommand::new();
     if let Some(p) = &settings.manifest_path {
         cmd.manifest_path(p);
@@ -149,13 +153,28 @@ pub fn load(settings: &Settings) -> Result<Workspace, WorkspaceError> {
         }
     }
     cmd.other_options(opts);
-    let metadata = cmd.exec().map_err(|e| WorkspaceError::Metadata {
-        stderr: match e {
-            cargo_metadata::Error::CargoMetadata { stderr } => stderr.trim_end().to_string(),
-            other => other.to_string(),
-        },
+    let (out, answer) =
+        metacache::output(&mut cmd.cargo_command(), &settings.cargo.cargo_env, store).map_err(
+            |e| WorkspaceError::Metadata {
+                stderr: format!("could not run cargo: {e}"),
+            },
+        )?;
+    if !out.status.success() {
+        return Err(WorkspaceError::Metadata {
+            stderr: String::from_utf8_lossy(&out.stderr).trim_end().to_string(),
+        });
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let json = stdout
+        .lines()
+        .find(|line| line.starts_with('{'))
+        .unwrap_or_default();
+    let metadata = MetadataCommand::parse(json).map_err(|e| WorkspaceError::Metadata {
+        stderr: format!("unreadable `cargo metadata` output: {e}"),
     })?;
-    from_metadata(&metadata, settings)
+    let mut ws = from_metadata(&metadata, settings)?;
+    ws.metadata = answer;
+    Ok(ws)
 }
 
 fn relative(root: &Path, p: &Path) -> String {
@@ -257,6 +276,7 @@ pub fn from_metadata(
         bins,
         c_packages,
         git,
+        metadata: Answer::Ran,
     })
 }
 

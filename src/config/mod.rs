@@ -155,6 +155,20 @@ pub struct CargoOptions {
     pub path: Option<String>,
     /// The user set `CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER`.
     pub aarch64_linker_set: bool,
+    /// The variables cargo, rustup and rustc read (what can change `cargo metadata`'s
+    /// answer): every `CARGO_*` but ours and `CARGO_TERM_*`, `RUSTUP_*`, `RUSTC*`,
+    /// `RUSTFLAGS`, `CARGO`, `PATH`, `HOME`.
+    pub cargo_env: BTreeMap<String, String>,
+}
+
+/// Whether cargo, rustup or rustc read `name` in a way that can change `cargo metadata`.
+fn cargo_reads(name: &str) -> bool {
+    (name.starts_with("CARGO_")
+        && !name.starts_with("CARGO_CONTAINERIZE_")
+        && !name.starts_with("CARGO_TERM_"))
+        || name.starts_with("RUSTUP_")
+        || name.starts_with("RUSTC")
+        || matches!(name, "CARGO" | "RUSTFLAGS" | "PATH" | "HOME")
 }
 
 /// The user's own rustflags, from the environment variables cargo reads.
@@ -265,6 +279,8 @@ pub enum Naming {
 #[derive(Debug, Clone, Default)]
 pub struct Env {
     vars: BTreeMap<String, String>,
+    /// What cargo reads ([`CargoOptions::cargo_env`]).
+    cargo: BTreeMap<String, String>,
 }
 
 impl Env {
@@ -292,17 +308,25 @@ impl Env {
             .iter()
             .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v)))
             .collect();
-        Env { vars }
+        let cargo = std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.to_string_lossy().into_owned())))
+            .filter(|(k, _)| cargo_reads(k))
+            .collect();
+        Env { vars, cargo }
     }
 
     /// An environment from pairs (tests).
     pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
-        Env {
-            vars: pairs
-                .into_iter()
-                .map(|(k, v)| (k.into(), v.into()))
-                .collect(),
-        }
+        let vars: BTreeMap<String, String> = pairs
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
+        let cargo = vars
+            .iter()
+            .filter(|(k, _)| cargo_reads(k))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        Env { vars, cargo }
     }
 
     fn get(&self, k: &str) -> Option<&str> {
@@ -392,6 +416,7 @@ pub fn resolve(args: BuildArgs, env: &Env) -> Result<Settings, ConfigError> {
             aarch64_linker_set: env
                 .get("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER")
                 .is_some(),
+            cargo_env: env.cargo.clone(),
         },
         platforms,
         tags: args.tags,

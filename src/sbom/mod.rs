@@ -23,6 +23,7 @@ use crate::image::ImageSet;
 use crate::image::artifact::{Artifact, CYCLONEDX_JSON, assemble_artifact};
 use crate::image::cache::file_sha256;
 use crate::image::config::AssembleError;
+use crate::metacache::Answer;
 use crate::plan::Plan;
 use crate::platform::Platform;
 use bom::{BaseInfo, BomInput};
@@ -128,10 +129,19 @@ pub fn artifacts(set: &ImageSet, sboms: &[Sbom]) -> Result<Vec<Artifact>, Assemb
     Ok(out)
 }
 
+/// The dependency graph of each platform, and whether its `cargo metadata` ran.
+#[derive(Debug, Default)]
+pub struct Graphs {
+    /// Platform → its graph.
+    pub by_platform: BTreeMap<Platform, CrateGraph>,
+    /// Platform → whether cargo ran or the stored answer was used.
+    pub answers: BTreeMap<Platform, Answer>,
+}
+
 /// One dependency graph per platform of the plan (empty with `--sbom none`): one
-/// `cargo metadata` run each.
-pub fn resolve_graphs(plan: &Plan) -> Result<BTreeMap<Platform, CrateGraph>, SbomError> {
-    let mut out = BTreeMap::new();
+/// `cargo metadata` run each, unless its stored answer is still valid.
+pub fn resolve_graphs(plan: &Plan) -> Result<Graphs, SbomError> {
+    let mut out = Graphs::default();
     if plan.outputs.sbom == SbomFormat::None {
         return Ok(out);
     }
@@ -147,15 +157,16 @@ pub fn resolve_graphs(plan: &Plan) -> Result<BTreeMap<Platform, CrateGraph>, Sbo
                         plan.manifest_path.as_deref(),
                         build.platform,
                     );
-                    graph.map(|g| (build.platform, g))
+                    graph.map(|(g, answer)| (build.platform, g, answer))
                 })
             })
             .collect();
         workers.into_iter().map(crate::join).collect::<Vec<_>>()
     });
     for graph in graphs {
-        let (platform, graph) = graph?;
-        out.insert(platform, graph);
+        let (platform, graph, answer) = graph?;
+        out.by_platform.insert(platform, graph);
+        out.answers.insert(platform, answer);
     }
     Ok(out)
 }

@@ -23,6 +23,7 @@ use std::process::Command;
 use cargo_metadata::{DependencyKind, Metadata, TargetKind};
 
 use crate::config::CargoOptions;
+use crate::metacache::{self, Answer, Store};
 use crate::platform::Platform;
 use crate::sbom::SbomError;
 use crate::sbom::source::CrateSource;
@@ -168,18 +169,21 @@ pub fn metadata_command(
     cmd
 }
 
-/// Runs `cargo metadata --filter-platform` once for `platform` and reads `Cargo.lock`.
+/// Runs `cargo metadata --filter-platform` once for `platform` (or takes its stored
+/// answer) and reads `Cargo.lock`.
 pub fn load_graph(
     cargo: &CargoOptions,
     manifest_path: Option<&Path>,
     platform: Platform,
-) -> Result<CrateGraph, SbomError> {
+) -> Result<(CrateGraph, Answer), SbomError> {
     let mut cmd = metadata_command(cargo, manifest_path, platform);
     let command = format!("{cmd:?}").replace('"', "");
-    let out = cmd.output().map_err(|e| SbomError::Metadata {
-        platform,
-        command: command.clone(),
-        stderr: e.to_string(),
+    let (out, answer) = metacache::output(&mut cmd, &cargo.cargo_env, Store::Yes).map_err(|e| {
+        SbomError::Metadata {
+            platform,
+            command: command.clone(),
+            stderr: e.to_string(),
+        }
     })?;
     if !out.status.success() {
         return Err(SbomError::Metadata {
@@ -201,7 +205,7 @@ pub fn load_graph(
             path: lock_path.clone(),
             message,
         })?;
-    Ok(graph_from_metadata(&metadata, &checksums, platform))
+    Ok((graph_from_metadata(&metadata, &checksums, platform), answer))
 }
 
 /// Builds the graph from already-read metadata (unit-testable without cargo).

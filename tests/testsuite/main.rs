@@ -13,6 +13,7 @@ mod events;
 mod init;
 mod kube;
 mod load;
+mod noop;
 mod outputs;
 mod plan;
 mod push;
