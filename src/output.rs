@@ -3,6 +3,7 @@
 //! Stages get a `&mut Shell` and report through it; tests build a `Shell` over buffers.
 
 use std::io::{self, IsTerminal, Read, Write};
+use std::sync::{Arc, Mutex};
 
 use anstyle::{AnsiColor, Style};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -28,10 +29,74 @@ pub enum MessageFormat {
     Json,
 }
 
+type SharedWrite = Arc<Mutex<Box<dyn Write + Send>>>;
+
+/// Prints status lines on the shell's stderr from any thread ([`Shell::reporter`]).
+#[derive(Clone)]
+pub struct Reporter {
+    err: SharedWrite,
+    verbosity: Verbosity,
+    color: bool,
+    bars: Option<MultiProgress>,
+}
+
+impl std::fmt::Debug for Reporter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reporter")
+            .field("verbosity", &self.verbosity)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Reporter {
+    /// A reporter that prints nothing.
+    pub fn silent() -> Reporter {
+        Reporter {
+            err: Arc::new(Mutex::new(Box::new(io::sink()))),
+            verbosity: Verbosity::Quiet,
+            color: false,
+            bars: None,
+        }
+    }
+
+    /// A status line shown only with `-v`.
+    pub fn verbose(&self, verb: &str, msg: impl std::fmt::Display) {
+        if self.verbosity >= Verbosity::Verbose {
+            self.print_status(CYAN, verb, &msg);
+        }
+    }
+
+    fn print_status(&self, style: Style, verb: &str, msg: &dyn std::fmt::Display) {
+        let line = if self.color {
+            format!("{style}{verb:>12}{style:#} {msg}\n")
+        } else {
+            format!("{verb:>12} {msg}\n")
+        };
+        // Status output is best effort: a closed stderr must not fail the build.
+        let Ok(mut err) = self.err.lock() else {
+            return;
+        };
+        match &self.bars {
+            Some(bars) => bars.suspend(|| {
+                let _ = err.write_all(line.as_bytes());
+            }),
+            None => {
+                let _ = err.write_all(line.as_bytes());
+            }
+        }
+    }
+}
+
+impl Default for Reporter {
+    fn default() -> Self {
+        Reporter::silent()
+    }
+}
+
 /// Status on stderr, results on stdout.
 pub struct Shell {
     out: Box<dyn Write>,
-    err: Box<dyn Write>,
+    err: SharedWrite,
     verbosity: Verbosity,
     color: bool,
     format: MessageFormat,
@@ -54,7 +119,7 @@ impl Shell {
             .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
         Shell {
             out: Box::new(io::stdout()),
-            err: Box::new(io::stderr()),
+            err: Arc::new(Mutex::new(Box::new(io::stderr()))),
             verbosity,
             color,
             format: MessageFormat::Human,
@@ -63,10 +128,14 @@ impl Shell {
     }
 
     /// A shell over arbitrary writers (tests), without colors.
-    pub fn from_write(out: Box<dyn Write>, err: Box<dyn Write>, verbosity: Verbosity) -> Self {
+    pub fn from_write(
+        out: Box<dyn Write>,
+        err: Box<dyn Write + Send>,
+        verbosity: Verbosity,
+    ) -> Self {
         Shell {
             out,
-            err,
+            err: Arc::new(Mutex::new(err)),
             verbosity,
             color: false,
             format: MessageFormat::Human,
@@ -121,22 +190,23 @@ impl Shell {
     }
 
     fn print_status(&mut self, style: Style, verb: &str, msg: &dyn std::fmt::Display) {
-        let line = if self.color {
-            format!("{style}{verb:>12}{style:#} {msg}\n")
-        } else {
-            format!("{verb:>12} {msg}\n")
-        };
-        // Status output is best effort: a closed stderr must not fail the build.
-        match &self.bars {
-            Some(bars) => {
-                let err = &mut self.err;
-                bars.suspend(|| {
-                    let _ = err.write_all(line.as_bytes());
-                });
-            }
-            None => {
-                let _ = self.err.write_all(line.as_bytes());
-            }
+        self.reporter().print_status(style, verb, msg);
+    }
+
+    fn write_err(&self, bytes: &[u8]) {
+        if let Ok(mut err) = self.err.lock() {
+            let _ = err.write_all(bytes);
+        }
+    }
+
+    /// A handle that prints status lines from other threads (a retry waiting inside an
+    /// upload), at this shell's verbosity and colors.
+    pub fn reporter(&self) -> Reporter {
+        Reporter {
+            err: self.err.clone(),
+            verbosity: self.verbosity,
+            color: self.color,
+            bars: self.bars.clone(),
         }
     }
 
@@ -184,7 +254,7 @@ impl Shell {
             } else {
                 "warning".to_string()
             };
-            let _ = writeln!(self.err, "{label}: {msg}");
+            self.write_err(format!("{label}: {msg}\n").as_bytes());
         }
     }
 
@@ -195,12 +265,12 @@ impl Shell {
         } else {
             "error".to_string()
         };
-        let _ = writeln!(self.err, "{label}: {msg}");
+        self.write_err(format!("{label}: {msg}\n").as_bytes());
     }
 
     /// Raw text on stderr (rendered diagnostics).
     pub fn err_raw(&mut self, text: &str) {
-        let _ = self.err.write_all(text.as_bytes());
+        self.write_err(text.as_bytes());
     }
 
     /// One line of machine output on stdout. A closed pipe is reported to the caller,

@@ -44,6 +44,14 @@ impl Repository {
         if registry.is_empty() || (!path.is_empty() && !path.split('/').all(valid_component)) {
             return Err(bad());
         }
+        // A port is 1-65535: `host:99999` can never connect, so it is a usage error and
+        // not something to retry.
+        if let Some((_, port)) = registry.rsplit_once(':')
+            && !registry.ends_with(']')
+            && !port.parse::<u16>().is_ok_and(|p| p != 0)
+        {
+            return Err(bad());
+        }
         Ok(Repository { registry, path })
     }
 
@@ -165,6 +173,14 @@ mod tests {
         );
         assert!(Repository::parse("[::1]:5000/x").unwrap().is_loopback());
         assert!(Repository::parse("ghcr.io/My-Org").is_err());
+        for bad_port in [
+            "127.0.0.1:99999/ns",
+            "reg.example:0/ns",
+            "reg.example:http/ns",
+        ] {
+            assert!(Repository::parse(bad_port).is_err(), "{bad_port}");
+        }
+        assert!(Repository::parse("[::1]/x").is_ok());
         assert!(Repository::parse("ghcr.io//x").is_err());
     }
 }

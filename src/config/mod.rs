@@ -302,6 +302,9 @@ impl Env {
             "CARGO_CONTAINERIZE_REGISTRY_PASSWORD",
             "CARGO_CONTAINERIZE_RETRY_ATTEMPTS",
             "CARGO_CONTAINERIZE_RETRY_BASE_MS",
+            "CARGO_CONTAINERIZE_CONNECT_TIMEOUT",
+            "CARGO_CONTAINERIZE_READ_TIMEOUT",
+            "CARGO_CONTAINERIZE_REQUEST_TIMEOUT",
         ];
         #[allow(clippy::disallowed_methods)]
         let vars = keys

@@ -23,6 +23,33 @@ pub struct RegistrySettings {
     pub retry: RetryPolicy,
     /// Parallel blob uploads.
     pub jobs: usize,
+    /// How long any network wait may last.
+    pub timeouts: Timeouts,
+}
+
+/// The bounds on every network wait (`CARGO_CONTAINERIZE_CONNECT_TIMEOUT`,
+/// `_READ_TIMEOUT`, `_REQUEST_TIMEOUT`, in seconds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Opening a connection (TCP and TLS handshake).
+    pub connect: Duration,
+    /// Waiting for the registry: the answer to a request without a body, and each read
+    /// of a response body (a registry that goes silent this long has stalled); also how
+    /// long a credential helper may take.
+    pub read: Duration,
+    /// A whole request: sending a blob and getting the answer, or reading a whole
+    /// response body (a registry that trickles bytes cannot hold the run forever).
+    pub request: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            connect: Duration::from_secs(30),
+            read: Duration::from_secs(60),
+            request: Duration::from_secs(600),
+        }
+    }
 }
 
 /// How to authenticate to a registry.
@@ -103,21 +130,49 @@ pub fn resolve_registry(
         registry_ca,
         retry: retry_policy(env)?,
         jobs: jobs.map_or(4, |j| j.max(1) as usize),
+        timeouts: timeouts(env)?,
     })
+}
+
+/// An environment variable holding a number, if set.
+fn env_number(env: &Env, key: &str) -> Result<Option<u64>, ConfigError> {
+    env.get(key)
+        .map(|v| {
+            v.trim().parse::<u64>().map_err(|_| ConfigError::BadArg {
+                origin: key.into(),
+                message: format!("`{v}` is not a number"),
+            })
+        })
+        .transpose()
+}
+
+/// The default [`Timeouts`] with the environment's overrides (whole seconds, at least 1).
+fn timeouts(env: &Env) -> Result<Timeouts, ConfigError> {
+    let mut t = Timeouts::default();
+    for (key, field) in [
+        ("CARGO_CONTAINERIZE_CONNECT_TIMEOUT", &mut t.connect),
+        ("CARGO_CONTAINERIZE_READ_TIMEOUT", &mut t.read),
+        ("CARGO_CONTAINERIZE_REQUEST_TIMEOUT", &mut t.request),
+    ] {
+        match env_number(env, key)? {
+            Some(0) => {
+                return Err(ConfigError::BadArg {
+                    origin: key.into(),
+                    message: "a timeout of 0 seconds would fail every request; give at least 1 \
+                              (every network wait is bounded, there is no \"never\")"
+                        .into(),
+                });
+            }
+            Some(secs) => *field = Duration::from_secs(secs),
+            None => {}
+        }
+    }
+    Ok(t)
 }
 
 /// The default [`RetryPolicy`] with the environment's overrides.
 fn retry_policy(env: &Env) -> Result<RetryPolicy, ConfigError> {
-    let number = |key: &str| -> Result<Option<u64>, ConfigError> {
-        env.get(key)
-            .map(|v| {
-                v.parse::<u64>().map_err(|_| ConfigError::BadArg {
-                    origin: key.into(),
-                    message: format!("`{v}` is not a number"),
-                })
-            })
-            .transpose()
-    };
+    let number = |key: &str| env_number(env, key);
     let mut retry = RetryPolicy::default();
     if let Some(n) = number("CARGO_CONTAINERIZE_RETRY_ATTEMPTS")? {
         retry.attempts = u32::try_from(n.max(1)).unwrap_or(u32::MAX);
@@ -150,6 +205,25 @@ mod tests {
                 .retry,
             RetryPolicy::default()
         );
+        let t = Env::from_pairs([
+            ("CARGO_CONTAINERIZE_CONNECT_TIMEOUT", "2"),
+            ("CARGO_CONTAINERIZE_READ_TIMEOUT", "3"),
+            ("CARGO_CONTAINERIZE_REQUEST_TIMEOUT", " 4 "),
+        ]);
+        let t = resolve_registry(vec![], None, None, &t).unwrap().timeouts;
+        assert_eq!(
+            (t.connect, t.read, t.request),
+            (
+                Duration::from_secs(2),
+                Duration::from_secs(3),
+                Duration::from_secs(4)
+            )
+        );
+        let zero = Env::from_pairs([("CARGO_CONTAINERIZE_READ_TIMEOUT", "0")]);
+        assert!(matches!(
+            resolve_registry(vec![], None, None, &zero),
+            Err(ConfigError::BadArg { origin, .. }) if origin == "CARGO_CONTAINERIZE_READ_TIMEOUT"
+        ));
         let bad = Env::from_pairs([("CARGO_CONTAINERIZE_RETRY_BASE_MS", "soon")]);
         assert!(matches!(
             resolve_registry(vec![], None, None, &bad),

@@ -7,6 +7,7 @@
 use std::fs::File;
 use std::io::BufReader;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use docker_credential::{CredentialRetrievalError, DockerCredential};
 
@@ -29,11 +30,33 @@ pub struct AuthError {
     pub message: String,
 }
 
-fn from_file(path: &PathBuf, repo: &Repository) -> Result<Option<Credential>, AuthError> {
+fn from_file(
+    path: &PathBuf,
+    repo: &Repository,
+    limit: Duration,
+) -> Result<Option<Credential>, AuthError> {
     let Ok(file) = File::open(path) else {
         return Ok(None);
     };
-    match docker_credential::get_credential_from_reader(BufReader::new(file), repo.auth_key()) {
+    // A credential helper may wait for a prompt nobody sees (a locked keychain): the
+    // lookup runs aside and is given up on after `limit`.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let key = repo.auth_key().to_string();
+    std::thread::spawn(move || {
+        let _ = tx.send(docker_credential::get_credential_from_reader(
+            BufReader::new(file),
+            &key,
+        ));
+    });
+    let answer = rx.recv_timeout(limit).map_err(|_| AuthError {
+        registry: repo.registry.clone(),
+        source_desc: format!("the credential helper configured in `{}`", path.display()),
+        message: format!(
+            "no answer within {} s (CARGO_CONTAINERIZE_READ_TIMEOUT); the helper may be waiting for a password prompt or a locked keychain",
+            limit.as_secs()
+        ),
+    })?;
+    match answer {
         Ok(DockerCredential::UsernamePassword(username, password)) => {
             Ok(Some(Credential::Basic { username, password }))
         }
@@ -69,6 +92,7 @@ fn from_file(path: &PathBuf, repo: &Repository) -> Result<Option<Credential>, Au
 pub fn credential_for(
     repo: &Repository,
     sources: &AuthSources,
+    limit: Duration,
 ) -> Result<(Credential, String), AuthError> {
     if let Some(c) = &sources.env {
         return Ok((
@@ -78,7 +102,7 @@ pub fn credential_for(
     }
     let files = sources.docker_config.iter().chain(&sources.podman_auth);
     for path in files {
-        if let Some(c) = from_file(path, repo)? {
+        if let Some(c) = from_file(path, repo, limit)? {
             return Ok((c, format!("`{}`", path.display())));
         }
     }
@@ -88,6 +112,8 @@ pub fn credential_for(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const LIMIT: Duration = Duration::from_secs(30);
 
     fn repo() -> Repository {
         Repository::parse("127.0.0.1:5000/team").unwrap()
@@ -110,7 +136,7 @@ mod tests {
             docker_config: Some(docker.clone()),
             podman_auth: vec![podman],
         };
-        let (c, from) = credential_for(&repo(), &sources).unwrap();
+        let (c, from) = credential_for(&repo(), &sources, LIMIT).unwrap();
         assert_eq!(
             c,
             Credential::Basic {
@@ -124,7 +150,7 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            credential_for(&repo(), &none).unwrap().0,
+            credential_for(&repo(), &none, LIMIT).unwrap().0,
             Credential::Anonymous
         );
         let env = AuthSources {
@@ -135,7 +161,7 @@ mod tests {
             ..Default::default()
         };
         assert!(
-            matches!(credential_for(&repo(), &env).unwrap().0, Credential::Basic { ref username, .. } if username == "ci")
+            matches!(credential_for(&repo(), &env, LIMIT).unwrap().0, Credential::Basic { ref username, .. } if username == "ci")
         );
     }
 
@@ -153,7 +179,7 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            credential_for(&repo(), &sources).unwrap().0,
+            credential_for(&repo(), &sources, LIMIT).unwrap().0,
             Credential::IdentityToken("refresh-me".into())
         );
     }
@@ -218,7 +244,9 @@ mod store_tests {
             ..Default::default()
         };
         assert_eq!(
-            credential_for(&repo, &sources).unwrap().0,
+            credential_for(&repo, &sources, Duration::from_secs(30))
+                .unwrap()
+                .0,
             Credential::Basic {
                 username: "me".into(),
                 password: "pw:with:colons".into()

@@ -43,9 +43,11 @@ pub fn connect(
     extra_ca: Option<CaCertificate>,
     shell: &mut Shell,
 ) -> Result<RegistryClient, RegistryError> {
-    let (credential, from) = auth::credential_for(repo, &settings.auth)?;
+    let (credential, from) = auth::credential_for(repo, &settings.auth, settings.timeouts.read)?;
     shell.verbose("Credentials", format!("for {}: {from}", repo.registry));
-    connect_as(repo, credential, settings, extra_ca)
+    let mut client = connect_as(repo, credential, settings, extra_ca)?;
+    client.set_reporter(shell.reporter());
+    Ok(client)
 }
 
 /// A client for `repo`'s registry with `credential` (`login` checks the one it was
@@ -61,6 +63,7 @@ pub fn connect_as(
         plain_http: repo.is_loopback() || settings.insecure_registries.contains(&repo.registry),
         extra_ca,
         policy: settings.retry,
+        timeouts: settings.timeouts,
     };
     RegistryClient::new(repo, credential, &opts)
 }
@@ -190,6 +193,22 @@ pub enum RegistryError {
         /// What the registry said.
         detail: String,
     },
+    /// The credentials were accepted, but do not grant what the request needs.
+    #[error(
+        "{registry} accepted the credentials, but they do not allow `{scopes}` (insufficient_scope)"
+    )]
+    #[diagnostic(
+        code(containerize::registry::denied),
+        help(
+            "the account or token can pull but not push here: use one with write access to the repository (a GitHub token needs write:packages; a registry robot account needs push rights), or check that the repository name is yours"
+        )
+    )]
+    InsufficientScope {
+        /// The registry.
+        registry: String,
+        /// What was asked for.
+        scopes: String,
+    },
     /// Authenticated, but not allowed.
     #[error("{registry} denied {action} (HTTP {status}{code})")]
     #[diagnostic(
@@ -233,7 +252,7 @@ pub enum RegistryError {
     #[diagnostic(
         code(containerize::registry::connection),
         help(
-            "check that the registry is up and reachable; registries other than localhost are spoken to over HTTPS (use --insecure-registry HOST for plain HTTP)"
+            "check that the registry is up and reachable; registries other than localhost are spoken to over HTTPS (use --insecure-registry HOST for plain HTTP); a registry that stalls is given up on after CARGO_CONTAINERIZE_READ_TIMEOUT (default 60 s) of silence, CARGO_CONTAINERIZE_CONNECT_TIMEOUT (30 s) to connect and CARGO_CONTAINERIZE_REQUEST_TIMEOUT (600 s) for a whole blob"
         )
     )]
     Connection {
@@ -364,6 +383,28 @@ pub enum RegistryError {
         /// What failed.
         reason: String,
     },
+    /// A document larger than any registry document should be.
+    #[error("{what} from {registry} is larger than {limit} bytes{declared}")]
+    #[diagnostic(
+        code(containerize::registry::too_large),
+        help(
+            "manifests, indexes and image configs are small JSON documents (containerd refuses those over 4 MiB too); this reference does not name an image, or the registry is misbehaving"
+        )
+    )]
+    TooLarge {
+        /// The registry.
+        registry: String,
+        /// What was being read.
+        what: String,
+        /// The cap.
+        limit: u64,
+        /// `(it says N bytes)` when the registry declared a length.
+        declared: String,
+    },
+    /// Ctrl-C during a request.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Interrupted(#[from] crate::interrupt::Interrupted),
     /// Reading credentials.
     #[error(transparent)]
     #[diagnostic(transparent)]

@@ -20,7 +20,8 @@ use crate::image::layout::Layout;
 use crate::platform::Platform;
 use crate::reference::ImageReference;
 use crate::registry::RegistryError;
-use crate::registry::transport::{RegistryClient, Request};
+use crate::registry::transport::retry::{self, Failure};
+use crate::registry::transport::{BodyError, RegistryClient, Request};
 
 /// `media_type` and its Docker v2 schema 2 name (registries still serve those: a v2s2
 /// manifest list is an index, a v2s2 manifest a manifest, `rootfs.diff.tar.gzip` a gzip
@@ -201,25 +202,42 @@ impl Source<'_> {
             vec![format!("repository:{}:pull", r.repository.path)],
         );
         req.accept = accept;
-        let resp = client.send(&req)?;
-        if resp.status() != StatusCode::OK {
-            let status = resp.status().as_u16();
-            return Err(RegistryError::Unexpected {
-                registry: client.registry().to_string(),
-                action: format!("fetching {kind}/{reference} of the base image {r}"),
-                status,
-                code: String::new(),
-                message: if status == 404 {
-                    "no such image or tag".into()
-                } else {
-                    String::new()
-                },
-            });
-        }
-        let bytes = resp
-            .bytes()
-            .map_err(|e| unexpected(client, "reading the base image", e.to_string()))?
-            .to_vec();
+        let what = format!("{kind}/{reference} of the base image {r}");
+        let mut renewed = false;
+        // A body that breaks off is fetched again, like any transient failure.
+        let bytes = client.retrying(
+            &format!("download of {kind}/{reference}"),
+            |_| {
+                let resp = retry::transient_status(client.attempt(&req, &mut renewed)?)?;
+                if resp.status() != StatusCode::OK {
+                    let status = resp.status().as_u16();
+                    return Err(Failure::Fatal(RegistryError::Unexpected {
+                        registry: client.registry().to_string(),
+                        action: format!("fetching {what}"),
+                        status,
+                        code: String::new(),
+                        message: if status == 404 {
+                            "no such image or tag".into()
+                        } else {
+                            String::new()
+                        },
+                    }));
+                }
+                match client.read_document(resp, &what) {
+                    Ok(bytes) => Ok(bytes),
+                    Err(RegistryError::ReadBody { reason, .. }) => Err(Failure::Transient {
+                        outcome: retry::Outcome::Connection,
+                        detail: reason,
+                    }),
+                    Err(e) => Err(e.into()),
+                }
+            },
+            |last| RegistryError::Connection {
+                url: client.absolute(&req.url),
+                attempts: last.attempts,
+                message: last.detail,
+            },
+        )?;
         let digest = sha256(&bytes);
         if reference.starts_with("sha256:") && digest != reference {
             return Err(RegistryError::DigestMismatch {
@@ -243,7 +261,8 @@ impl Source<'_> {
     }
 }
 
-/// Downloads a blob into the layout (unless present), verifying its digest.
+/// Downloads a blob into the layout (unless present), verifying its digest. A body that
+/// breaks off, stalls or comes short is fetched again like any transient failure.
 fn fetch_blob(
     client: &RegistryClient,
     r: &ImageReference,
@@ -251,44 +270,75 @@ fn fetch_blob(
     size: u64,
     layout: &Layout,
 ) -> Result<(), RegistryError> {
-    let req = Request::new(
-        Method::GET,
-        format!("/v2/{}/blobs/{digest}", r.repository.path),
-        vec![format!("repository:{}:pull", r.repository.path)],
-    );
-    let mut resp = client.send(&req)?;
-    if resp.status() != StatusCode::OK {
-        return Err(RegistryError::Unexpected {
-            registry: client.registry().to_string(),
-            action: format!("downloading blob {digest} of {r}"),
-            status: resp.status().as_u16(),
-            code: String::new(),
-            message: String::new(),
-        });
-    }
-    let tmp = layout.new_blob()?;
+    let url = format!("/v2/{}/blobs/{digest}", r.repository.path);
     let dest = crate::image::blob_path(&layout.blobs_dir(), digest);
     let io_err = |e: io::Error| RegistryError::Fs(FsError::new("write", &dest, e));
-    let file = tmp.reopen().map_err(io_err)?;
-    let mut w = HashWriter::new(io::BufWriter::new(file));
-    resp.copy_to(&mut w)
-        .map_err(|e| RegistryError::Connection {
-            url: format!("blob {digest}"),
-            attempts: 1,
-            message: e.to_string(),
-        })?;
-    w.flush().map_err(io_err)?;
-    let (_, got, len) = w.finish();
-    if got != digest || len != size {
-        return Err(RegistryError::DigestMismatch {
-            registry: client.registry().to_string(),
-            what: format!("blob of {r}"),
-            expected: digest.to_string(),
-            got,
-        });
-    }
-    layout.commit_blob(tmp, digest)?;
-    Ok(())
+    let mut renewed = false;
+    client.retrying(
+        &format!("download of {digest}"),
+        |_| {
+            let req = Request::new(
+                Method::GET,
+                url.clone(),
+                vec![format!("repository:{}:pull", r.repository.path)],
+            );
+            let resp = retry::transient_status(client.attempt(&req, &mut renewed)?)?;
+            if resp.status() != StatusCode::OK {
+                return Err(Failure::Fatal(RegistryError::Unexpected {
+                    registry: client.registry().to_string(),
+                    action: format!("downloading blob {digest} of {r}"),
+                    status: resp.status().as_u16(),
+                    code: String::new(),
+                    message: String::new(),
+                }));
+            }
+            let tmp = layout.new_blob().map_err(RegistryError::from)?;
+            let file = tmp.reopen().map_err(io_err)?;
+            let mut w = HashWriter::new(io::BufWriter::new(file));
+            let broke = |detail: String| Failure::Transient {
+                outcome: retry::Outcome::Connection,
+                detail,
+            };
+            match client.read_body(resp, &mut w, Some(size)) {
+                Ok(_) => {}
+                Err(BodyError::Io(e)) => return Err(broke(format!("the blob broke off: {e}"))),
+                Err(BodyError::Write(e)) => return Err(io_err(e).into()),
+                Err(BodyError::Interrupted(e)) => return Err(RegistryError::from(e).into()),
+                Err(BodyError::TooLarge { .. }) => {
+                    return Err(Failure::Fatal(RegistryError::DigestMismatch {
+                        registry: client.registry().to_string(),
+                        what: format!(
+                            "blob of {r} (more than the {size} bytes its manifest gives)"
+                        ),
+                        expected: digest.to_string(),
+                        got: "a longer blob".into(),
+                    }));
+                }
+            }
+            w.flush().map_err(io_err)?;
+            let (_, got, len) = w.finish();
+            if len < size {
+                return Err(broke(format!("the registry sent {len} of {size} bytes")));
+            }
+            if got != digest {
+                return Err(Failure::Fatal(RegistryError::DigestMismatch {
+                    registry: client.registry().to_string(),
+                    what: format!("blob of {r}"),
+                    expected: digest.to_string(),
+                    got,
+                }));
+            }
+            layout
+                .commit_blob(tmp, digest)
+                .map_err(RegistryError::from)?;
+            Ok(())
+        },
+        |last| RegistryError::Connection {
+            url: client.absolute(&url),
+            attempts: last.attempts,
+            message: last.detail,
+        },
+    )
 }
 
 /// Which manifest of a pulled document serves a platform.

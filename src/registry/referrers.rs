@@ -205,11 +205,8 @@ fn add_to_fallback_index(
     let resp = client.send(&get)?;
     let existing = match resp.status() {
         StatusCode::OK => {
-            let bytes = resp.bytes().map_err(|e| RegistryError::ReadBody {
-                registry: client.registry().to_string(),
-                what: format!("the referrers tag {tag} in {}", repo.path),
-                reason: e.to_string(),
-            })?;
+            let bytes =
+                client.read_document(resp, &format!("the referrers tag {tag} in {}", repo.path))?;
             // Something else under that name (not an index) is replaced, as the spec says.
             serde_json::from_slice::<ImageIndex>(&bytes).ok()
         }

@@ -207,7 +207,8 @@ pub(crate) fn ensure_blob(
         check_digest(client, &resp, "an uploaded blob", digest)?;
         Ok(BlobOutcome::Uploaded(size))
     };
-    retry::with_retries(&client.policy(), attempt, |last| RegistryError::GaveUp {
+    let what = format!("upload of {digest} to {}", repo.path);
+    client.retrying(&what, attempt, |last| RegistryError::GaveUp {
         url: client.absolute(&upload_start),
         attempts: last.attempts,
         last: format!("{} while uploading {digest}", last.detail),

@@ -13,6 +13,7 @@ mod events;
 mod init;
 mod kube;
 mod load;
+mod network;
 mod noop;
 mod outputs;
 mod plan;

@@ -695,9 +695,10 @@ fn an_expired_bearer_token_is_refreshed_mid_push() {
     );
     let fx = Fixture::new("hello-http");
     let repo = format!("{}/team", proxy.addr);
-    let run = fx
-        .run_with(&["--push", "--repo", &repo], &reg.cred_env("REGISTRY_"))
-        .ok();
+    // The held PUT must outlast the token, not the client's patience.
+    let mut env = reg.cred_env("REGISTRY_").to_vec();
+    env.push(("CARGO_CONTAINERIZE_READ_TIMEOUT", "120"));
+    let run = fx.run_with(&["--push", "--repo", &repo], &env).ok();
     let log = proxy.stats().log;
     let manifest_puts: Vec<&String> = log
         .iter()

@@ -12,12 +12,12 @@ pub mod token;
 
 use std::path::PathBuf;
 use std::sync::Mutex;
-use std::time::Duration;
 
 use reqwest::blocking::{Body, Client, RequestBuilder, Response};
 use reqwest::{Method, StatusCode, header};
 
-use crate::config::registry::{Credential, RetryPolicy};
+use crate::config::registry::{Credential, RetryPolicy, Timeouts};
+use crate::output::Reporter;
 use crate::reference::Repository;
 use crate::registry::RegistryError;
 use challenge::parse_challenge;
@@ -91,6 +91,8 @@ pub struct ClientOptions {
     pub extra_ca: Option<CaCertificate>,
     /// Retry settings.
     pub policy: RetryPolicy,
+    /// Bounds on every wait.
+    pub timeouts: Timeouts,
 }
 
 /// A client for one registry.
@@ -102,6 +104,8 @@ pub struct RegistryClient {
     registry: String,
     credential: Credential,
     policy: RetryPolicy,
+    timeouts: Timeouts,
+    reporter: Reporter,
     state: Mutex<AuthState>,
 }
 
@@ -117,8 +121,10 @@ impl RegistryClient {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let mut builder = Client::builder()
             .user_agent(concat!("cargo-containerize/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(Duration::from_secs(30))
-            .timeout(None::<Duration>);
+            .connect_timeout(opts.timeouts.connect)
+            // The wait for an answer to a request without a body, and for each read of a
+            // response body; a blob upload gets the whole-request bound instead (below).
+            .timeout(opts.timeouts.read);
         let invalid_ca = |ca: &CaCertificate, e: reqwest::Error| RegistryError::InvalidCa {
             path: ca.path.clone(),
             reason: error_chain(&e),
@@ -143,6 +149,8 @@ impl RegistryClient {
             registry: repo.registry.clone(),
             credential,
             policy: opts.policy,
+            timeouts: opts.timeouts,
+            reporter: Reporter::silent(),
             state: Mutex::new(AuthState::default()),
         })
     }
@@ -152,9 +160,100 @@ impl RegistryClient {
         &self.registry
     }
 
+    /// Reports retries through `reporter` (`-v` lines).
+    pub fn set_reporter(&mut self, reporter: Reporter) {
+        self.reporter = reporter;
+    }
+
     /// The retry policy (upload sessions restart with it).
     pub fn policy(&self) -> RetryPolicy {
         self.policy
+    }
+
+    /// Runs `attempt` through the retry loop with this client's policy, saying on `-v`
+    /// what failed and how long it waits before each retry (`what`: the request).
+    pub fn retrying<T>(
+        &self,
+        what: &str,
+        attempt: impl FnMut(u32) -> Result<T, Failure>,
+        give_up: impl FnOnce(retry::Exhausted) -> RegistryError,
+    ) -> Result<T, RegistryError> {
+        let attempts = self.policy.attempts;
+        retry::with_retries_reporting(&self.policy, attempt, give_up, |n, detail, delay| {
+            self.reporter.verbose(
+                "Retrying",
+                format!(
+                    "{what} in {:.1} s (attempt {} of {attempts} failed: {detail})",
+                    delay.as_secs_f64(),
+                    n
+                ),
+            );
+        })
+    }
+
+    /// A small JSON document's body (manifest, index, config, token answer), at most
+    /// [`MAX_DOCUMENT`] bytes; `what` names it in errors.
+    pub fn read_document(&self, resp: Response, what: &str) -> Result<Vec<u8>, RegistryError> {
+        let mut bytes = Vec::new();
+        match self.read_body(resp, &mut bytes, Some(MAX_DOCUMENT)) {
+            Ok(_) => Ok(bytes),
+            Err(BodyError::TooLarge { declared }) => Err(RegistryError::TooLarge {
+                registry: self.registry.clone(),
+                what: what.to_string(),
+                limit: MAX_DOCUMENT,
+                declared: declared.map_or_else(String::new, |n| format!(" (it says {n} bytes)")),
+            }),
+            Err(BodyError::Interrupted(e)) => Err(e.into()),
+            Err(BodyError::Io(e) | BodyError::Write(e)) => Err(RegistryError::ReadBody {
+                registry: self.registry.clone(),
+                what: what.to_string(),
+                reason: e.to_string(),
+            }),
+        }
+    }
+
+    /// Reads `resp`'s body into `out`: at most `limit` bytes (a larger body, or a
+    /// declared `Content-Length` over it, is [`BodyError::TooLarge`]), within the
+    /// whole-request bound (each read is bounded by the read timeout already), stopping
+    /// at once on Ctrl-C. Returns the bytes read.
+    pub fn read_body(
+        &self,
+        mut resp: Response,
+        out: &mut dyn std::io::Write,
+        limit: Option<u64>,
+    ) -> Result<u64, BodyError> {
+        let declared = resp.content_length();
+        if let (Some(limit), Some(len)) = (limit, declared)
+            && len > limit
+        {
+            return Err(BodyError::TooLarge { declared });
+        }
+        let deadline = std::time::Instant::now() + self.timeouts.request;
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut total = 0u64;
+        loop {
+            crate::interrupt::check()?;
+            if std::time::Instant::now() > deadline {
+                return Err(BodyError::Io(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!(
+                        "the body took longer than {} s (CARGO_CONTAINERIZE_REQUEST_TIMEOUT)",
+                        self.timeouts.request.as_secs()
+                    ),
+                )));
+            }
+            let n = match std::io::Read::read(&mut resp, &mut buf) {
+                Ok(0) => return Ok(total),
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(BodyError::Io(e)),
+            };
+            total += n as u64;
+            if limit.is_some_and(|l| total > l) {
+                return Err(BodyError::TooLarge { declared });
+            }
+            out.write_all(&buf[..n]).map_err(BodyError::Write)?;
+        }
     }
 
     /// Resolves a Location header or path against the registry.
@@ -199,8 +298,11 @@ impl RegistryClient {
             } => {
                 let f = std::fs::File::open(path)
                     .map_err(|e| RegistryError::Fs(crate::fsutil::FsError::new("read", path, e)))?;
+                // Sending the blob and getting the answer, as one bound; Ctrl-C stops
+                // the stream at once.
                 b.header(header::CONTENT_LENGTH, *size)
-                    .body(Body::sized(progress.reader(f), *size))
+                    .timeout(self.timeouts.request)
+                    .body(Body::sized(Interruptible(progress.reader(f)), *size))
             }
         };
         Ok(b)
@@ -219,8 +321,9 @@ impl RegistryClient {
     pub fn send(&self, req: &Request) -> Result<Response, RegistryError> {
         let url = self.absolute(&req.url);
         let mut renewed = false;
-        retry::with_retries(
-            &self.policy,
+        let what = format!("{} {url}", req.method);
+        self.retrying(
+            &what,
             |_| retry::transient_status(self.attempt(req, &mut renewed)?),
             |last| match last.outcome {
                 Outcome::Connection => RegistryError::Connection {
@@ -245,7 +348,8 @@ impl RegistryClient {
     pub fn attempt(&self, req: &Request, renewed: &mut bool) -> Result<Response, Failure> {
         loop {
             let auth = self.authorization(&req.scopes, false)?;
-            let resp = match self.build(req, auth.as_deref())?.send() {
+            let sent = send_interruptible(self.build(req, auth.as_deref())?);
+            let resp = match sent.map_err(RegistryError::from)? {
                 Ok(resp) => resp,
                 Err(e) => {
                     let message = error_chain(&e);
@@ -264,6 +368,20 @@ impl RegistryClient {
                 return Ok(resp);
             }
             if *renewed {
+                // Valid credentials without the right (a pull-only account or token): the
+                // registry says so in its challenge.
+                let insufficient = resp
+                    .headers()
+                    .get(header::WWW_AUTHENTICATE)
+                    .and_then(|v| v.to_str().ok())
+                    .is_some_and(|v| v.contains("insufficient_scope"));
+                if insufficient {
+                    return Err(RegistryError::InsufficientScope {
+                        registry: self.registry.clone(),
+                        scopes: req.scopes.join(" "),
+                    }
+                    .into());
+                }
                 return Err(self
                     .unauthorized(&req.scopes, "the registry rejected the credentials (401)")
                     .into());
@@ -287,6 +405,68 @@ impl RegistryClient {
             self.authorization(&req.scopes, true)?;
             *renewed = true;
         }
+    }
+}
+
+/// The largest manifest, index, config or token answer read (containerd's limit too).
+pub const MAX_DOCUMENT: u64 = 4 * 1024 * 1024;
+
+/// A response body that could not be read whole.
+#[derive(Debug)]
+pub enum BodyError {
+    /// Over the limit (`declared`: the registry's `Content-Length`).
+    TooLarge {
+        /// What the registry declared, if anything.
+        declared: Option<u64>,
+    },
+    /// The connection broke, stalled or took too long: worth another attempt.
+    Io(std::io::Error),
+    /// Writing what was read failed (a full disk).
+    Write(std::io::Error),
+    /// Ctrl-C.
+    Interrupted(crate::interrupt::Interrupted),
+}
+
+impl From<crate::interrupt::Interrupted> for BodyError {
+    fn from(e: crate::interrupt::Interrupted) -> Self {
+        BodyError::Interrupted(e)
+    }
+}
+
+/// Sends `request` on a thread of its own and waits for it, so that Ctrl-C ends the wait
+/// at once (the abandoned request ends by its own timeouts, or with the process).
+fn send_interruptible(
+    request: RequestBuilder,
+) -> Result<reqwest::Result<Response>, crate::interrupt::Interrupted> {
+    crate::interrupt::check()?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(request.send());
+    });
+    loop {
+        match rx.recv_timeout(std::time::Duration::from_millis(100)) {
+            Ok(result) => {
+                crate::interrupt::check()?;
+                return Ok(result);
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => crate::interrupt::check()?,
+            // The sending thread always sends before it ends.
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                return Err(crate::interrupt::Interrupted);
+            }
+        }
+    }
+}
+
+/// A request body that ends the request with an error as soon as Ctrl-C is pressed.
+struct Interruptible<R>(R);
+
+impl<R: std::io::Read> std::io::Read for Interruptible<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if crate::interrupt::requested() {
+            return Err(std::io::Error::other("interrupted"));
+        }
+        self.0.read(buf)
     }
 }
 

@@ -90,8 +90,19 @@ pub struct Exhausted {
 /// error.
 pub fn with_retries<T>(
     policy: &RetryPolicy,
+    attempt: impl FnMut(u32) -> Result<T, Failure>,
+    give_up: impl FnOnce(Exhausted) -> RegistryError,
+) -> Result<T, RegistryError> {
+    with_retries_reporting(policy, attempt, give_up, |_, _, _| {})
+}
+
+/// [`with_retries`], calling `on_retry(failed attempt, what failed, delay)` before each
+/// wait.
+pub fn with_retries_reporting<T>(
+    policy: &RetryPolicy,
     mut attempt: impl FnMut(u32) -> Result<T, Failure>,
     give_up: impl FnOnce(Exhausted) -> RegistryError,
+    on_retry: impl Fn(u32, &str, Duration),
 ) -> Result<T, RegistryError> {
     let mut n = 0;
     loop {
@@ -101,7 +112,10 @@ pub fn with_retries<T>(
             Err(Failure::Fatal(e)) => return Err(e),
             Err(Failure::Transient { outcome, detail }) => {
                 match decide(policy, &outcome, n, jitter()) {
-                    Decision::Retry(delay) => std::thread::sleep(delay),
+                    Decision::Retry(delay) => {
+                        on_retry(n, &detail, delay);
+                        sleep_unless_interrupted(delay)?;
+                    }
                     Decision::GiveUp => {
                         return Err(give_up(Exhausted {
                             attempts: n,
@@ -112,6 +126,19 @@ pub fn with_retries<T>(
                 }
             }
         }
+    }
+}
+
+/// Waits `delay` between attempts, in short steps so Ctrl-C ends the wait at once.
+fn sleep_unless_interrupted(delay: Duration) -> Result<(), RegistryError> {
+    let until = std::time::Instant::now() + delay;
+    loop {
+        crate::interrupt::check()?;
+        let left = until.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return Ok(());
+        }
+        std::thread::sleep(left.min(Duration::from_millis(100)));
     }
 }
 

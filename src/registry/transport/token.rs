@@ -138,7 +138,8 @@ impl RegistryClient {
                     }
                 }
             };
-            let resp = match b.send() {
+            let sent = super::send_interruptible(b).map_err(RegistryError::from)?;
+            let resp = match sent {
                 Ok(resp) => resp,
                 Err(e) => {
                     return Err(Failure::Transient {
@@ -177,7 +178,8 @@ impl RegistryClient {
                 detail: format!("HTTP {}", resp.status().as_u16()),
             })
         };
-        retry::with_retries(&self.policy, attempt, |last| RegistryError::GaveUp {
+        let what = format!("token request to {realm}");
+        self.retrying(&what, attempt, |last| RegistryError::GaveUp {
             url: realm.to_string(),
             attempts: last.attempts,
             last: last.detail,

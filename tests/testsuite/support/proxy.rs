@@ -36,7 +36,19 @@ pub struct Faults {
     /// Hold the first manifest PUT this long before forwarding it (long enough for the
     /// client's bearer token to expire on the way).
     pub stall_first_manifest_put: Option<Duration>,
+    /// Read each blob upload's body, then never answer (the connection stays open, up to
+    /// [`HOLD`]).
+    pub silent_blob_uploads: bool,
+    /// Send manifest GET answers one byte a second (up to [`HOLD`]).
+    pub trickle_manifest_gets: bool,
+    /// Answer manifest GETs with a `Content-Length` of 300 MB (and then junk).
+    pub huge_manifest_gets: bool,
+    /// Send only the first half of the body of the next N blob GETs, then close.
+    pub truncate_blob_gets: usize,
 }
+
+/// The longest a fault holds a connection (every wait in the tests is bounded).
+pub const HOLD: Duration = Duration::from_secs(120);
 
 /// What went through.
 #[derive(Debug, Default, Clone)]
@@ -219,6 +231,29 @@ fn handle<C: Conn>(mut client: C, upstream: &str, shared: &Mutex<Shared>) {
         }
         None => {}
     }
+    if is_blob_upload && shared.lock().unwrap().faults.silent_blob_uploads {
+        log("silent", body.len());
+        let until = std::time::Instant::now() + HOLD;
+        while std::time::Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        return;
+    }
+    let is_manifest_get = method == "GET" && path.contains("/manifests/");
+    if is_manifest_get && shared.lock().unwrap().faults.huge_manifest_gets {
+        log("200 (300 MB)", 0);
+        let _ = client.write_all(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/vnd.oci.image.index.v1+json\r\nContent-Length: 314572800\r\nConnection: close\r\n\r\n",
+        );
+        let junk = vec![b' '; 64 * 1024];
+        for _ in 0..64 {
+            if client.write_all(&junk).is_err() {
+                break;
+            }
+        }
+        client.close();
+        return;
+    }
     if method == "PUT" && path.contains("/manifests/") {
         let stall = shared
             .lock()
@@ -297,6 +332,37 @@ fn handle<C: Conn>(mut client: C, upstream: &str, shared: &Mutex<Shared>) {
         .nth(1)
         .unwrap_or("?")
         .to_string();
+    let (trickle, truncate_get) = {
+        let mut s = shared.lock().unwrap();
+        let trickle = is_manifest_get && s.faults.trickle_manifest_gets;
+        let is_blob_get = method == "GET" && path.contains("/blobs/sha256:");
+        let truncate = is_blob_get && status == "200" && s.faults.truncate_blob_gets > 0;
+        if truncate {
+            s.faults.truncate_blob_gets -= 1;
+        }
+        (trickle, truncate)
+    };
+    if trickle {
+        log(&format!("{status} (1 byte/s)"), body.len());
+        let until = std::time::Instant::now() + HOLD;
+        for b in &response {
+            if std::time::Instant::now() > until || client.write_all(&[*b]).is_err() {
+                break;
+            }
+            let _ = client.flush();
+            std::thread::sleep(Duration::from_secs(1));
+        }
+        client.close();
+        return;
+    }
+    if truncate_get {
+        log(&format!("{status} (truncated)"), body.len());
+        let end = find_header_end(&response).unwrap_or(0);
+        let half = end + (response.len() - end) / 2;
+        let _ = client.write_all(&response[..half]);
+        client.close();
+        return;
+    }
     log(&status, body.len());
     let _ = client.write_all(&response);
     client.close();

@@ -1,0 +1,325 @@
+//! Every network wait is bounded, and the bounds are the documented, configurable ones:
+//! a registry that goes silent, trickles bytes, sends a giant document or cuts a blob
+//! short ends the run (or is retried) within them; Ctrl-C during a push stops it at once;
+//! a pull-only account and an impossible port get errors that say what is wrong.
+
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::proxy::{FaultProxy, Faults};
+use crate::support::{self, Fixture, Registry, Run};
+
+/// Short bounds, so a stalled registry ends the run in seconds.
+const FAST: [(&str, &str); 5] = [
+    ("CARGO_CONTAINERIZE_CONNECT_TIMEOUT", "2"),
+    ("CARGO_CONTAINERIZE_READ_TIMEOUT", "2"),
+    ("CARGO_CONTAINERIZE_REQUEST_TIMEOUT", "3"),
+    ("CARGO_CONTAINERIZE_RETRY_ATTEMPTS", "2"),
+    ("CARGO_CONTAINERIZE_RETRY_BASE_MS", "10"),
+];
+
+/// Runs the tool with `env`, killed (and the test failed) after `limit`.
+fn run_within(fx: &Fixture, args: &[&str], env: &[(&str, &str)], limit: Duration) -> Run {
+    let mut cmd = support::containerize_cmd(&fx.root);
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let child = cmd.spawn().unwrap();
+    wait_within(child, limit)
+}
+
+fn wait_within(mut child: Child, limit: Duration) -> Run {
+    let started = Instant::now();
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return Run::of(child.wait_with_output().unwrap());
+        }
+        if started.elapsed() > limit {
+            // SAFETY: kill(2) on the child's own process group.
+            unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "still running after {limit:?}: a network wait is unbounded\nstderr:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// hello-http pushed to `reg` as `team/base:latest`, to build on with `--base`.
+fn push_base(reg: &Registry) {
+    let fx = Fixture::new("hello-http");
+    let repo = format!("{}/team", reg.host());
+    fx.run(&[
+        "--push",
+        "--repo",
+        &repo,
+        "-t",
+        "latest",
+        "--sbom",
+        "none",
+        "--no-kube",
+    ])
+    .ok();
+    // The image is `team/hello-http`; the tests build on it.
+    assert_eq!(reg.tags("team/hello-http"), ["latest"]);
+}
+
+#[test]
+fn a_registry_that_never_answers_is_given_up_on_within_the_read_timeout() {
+    // Accepts connections and never says a word.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let held = std::thread::spawn(move || {
+        let mut conns = Vec::new();
+        listener.set_nonblocking(true).unwrap();
+        let until = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < until {
+            if let Ok((c, _)) = listener.accept() {
+                conns.push(c);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    });
+    let fx = Fixture::new("hello-http");
+    let repo = format!("{addr}/team");
+    let started = Instant::now();
+    let run = run_within(
+        &fx,
+        &["--push", "--repo", &repo, "-v"],
+        &FAST,
+        Duration::from_secs(40),
+    )
+    .fails_with(4);
+    let took = started.elapsed();
+    assert!(
+        run.stderr.contains("timed out") || run.stderr.contains("operation timed out"),
+        "says it timed out:\n{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("CARGO_CONTAINERIZE_READ_TIMEOUT"),
+        "names the bound to raise:\n{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("Retrying"),
+        "-v shows the retry:\n{}",
+        run.stderr
+    );
+    // Two attempts of 2 s each, plus the build: far below the 40 s bound.
+    assert!(took < Duration::from_secs(30), "took {took:?}");
+    drop(held);
+}
+
+#[test]
+fn a_blob_upload_that_is_never_answered_ends_within_the_request_timeout_and_tags_nothing() {
+    let reg = Registry::start("none", &[]);
+    let proxy = FaultProxy::start(
+        reg.host(),
+        Faults {
+            silent_blob_uploads: true,
+            ..Faults::default()
+        },
+    );
+    let fx = Fixture::new("hello-http");
+    let repo = format!("{}/team", proxy.addr);
+    let run = run_within(
+        &fx,
+        &["--push", "--repo", &repo, "-v"],
+        &FAST,
+        Duration::from_secs(60),
+    )
+    .fails_with(4);
+    assert!(
+        run.stderr.contains("Retrying upload of sha256:"),
+        "-v shows the retry:\n{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("timed out"), "{}", run.stderr);
+    assert!(
+        proxy.stats().log.iter().any(|l| l.ends_with("-> silent")),
+        "{:?}",
+        proxy.stats().log
+    );
+    assert!(reg.tags("team/hello-http").is_empty());
+}
+
+#[test]
+fn ctrl_c_during_a_stalled_push_stops_at_once_with_130_and_no_tag() {
+    let reg = Registry::start("none", &[]);
+    let proxy = FaultProxy::start(
+        reg.host(),
+        Faults {
+            silent_blob_uploads: true,
+            ..Faults::default()
+        },
+    );
+    let fx = Fixture::new("hello-http");
+    let repo = format!("{}/team", proxy.addr);
+    let mut cmd = support::containerize_cmd(&fx.root);
+    cmd.args(["--push", "--repo", &repo])
+        .env("CARGO_CONTAINERIZE_REQUEST_TIMEOUT", "300")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    let child = cmd.spawn().unwrap();
+    let pid = child.id() as i32;
+    // Wait (bounded) until an upload hangs in the proxy.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !proxy.stats().log.iter().any(|l| l.ends_with("-> silent")) {
+        assert!(Instant::now() < deadline, "no upload reached the proxy");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let pressed = Instant::now();
+    // SAFETY: kill(2) on the child's own process group, as a terminal sends Ctrl-C.
+    unsafe { libc::kill(-pid, libc::SIGINT) };
+    let run = wait_within(child, Duration::from_secs(20)).fails_with(130);
+    assert!(
+        pressed.elapsed() < Duration::from_secs(5),
+        "stopped {:?} after Ctrl-C:\n{}",
+        pressed.elapsed(),
+        run.stderr
+    );
+    assert!(run.stderr.contains("interrupted"), "{}", run.stderr);
+    assert!(reg.tags("team/hello-http").is_empty());
+}
+
+#[test]
+fn a_huge_or_trickled_base_manifest_is_refused_within_the_bounds() {
+    let reg = Registry::start("none", &[]);
+    push_base(&reg);
+    for (faults, expect) in [
+        (
+            Faults {
+                huge_manifest_gets: true,
+                ..Faults::default()
+            },
+            "larger than 4194304 bytes (it says 314572800 bytes)",
+        ),
+        (
+            Faults {
+                trickle_manifest_gets: true,
+                ..Faults::default()
+            },
+            "CARGO_CONTAINERIZE_REQUEST_TIMEOUT",
+        ),
+    ] {
+        let proxy = FaultProxy::start(reg.host(), faults);
+        let fx = Fixture::new("hello-http");
+        let base = format!("{}/team/hello-http:latest", proxy.addr);
+        let run = run_within(
+            &fx,
+            &["--base", &base, "--no-kube"],
+            &FAST,
+            Duration::from_secs(60),
+        )
+        .fails_with(4);
+        assert!(run.stderr.contains(expect), "{expect}:\n{}", run.stderr);
+        assert!(
+            !fx.layout().join("index.json").exists(),
+            "no image was written"
+        );
+    }
+}
+
+#[test]
+fn a_base_blob_cut_short_is_downloaded_again() {
+    let reg = Registry::start("none", &[]);
+    push_base(&reg);
+    let proxy = FaultProxy::start(
+        reg.host(),
+        Faults {
+            // The config, then a layer.
+            truncate_blob_gets: 2,
+            ..Faults::default()
+        },
+    );
+    let fx = Fixture::new("hello-http");
+    let base = format!("{}/team/hello-http:latest", proxy.addr);
+    let run = run_within(
+        &fx,
+        &["--base", &base, "--no-kube", "-v"],
+        &[("CARGO_CONTAINERIZE_RETRY_BASE_MS", "10")],
+        Duration::from_secs(120),
+    )
+    .ok();
+    assert_eq!(
+        run.stderr.matches("Retrying download of").count(),
+        2,
+        "the config and the layer are fetched again:\n{}",
+        run.stderr
+    );
+    let log = proxy.stats().log;
+    assert!(
+        log.iter().any(|l| l.ends_with("(truncated)")),
+        "a blob was cut short: {log:?}"
+    );
+    support::validate_layout(&fx.layout());
+}
+
+#[test]
+fn a_pull_only_account_is_told_it_may_not_push() {
+    let reg = Registry::start("token", &[]);
+    let fx = Fixture::new("hello-http");
+    let repo = format!("{}/team", reg.host());
+    let run = run_within(
+        &fx,
+        &["--push", "--repo", &repo],
+        &[
+            (
+                "CARGO_CONTAINERIZE_REGISTRY_USERNAME",
+                reg.var("REGISTRY_RO_USER"),
+            ),
+            (
+                "CARGO_CONTAINERIZE_REGISTRY_PASSWORD",
+                reg.var("REGISTRY_RO_PASSWORD"),
+            ),
+        ],
+        Duration::from_secs(120),
+    )
+    .fails_with(4);
+    assert!(run.stderr.contains("insufficient_scope"), "{}", run.stderr);
+    assert!(run.stderr.contains("write access"), "{}", run.stderr);
+    assert!(
+        !run.stderr.contains("rejected the credentials"),
+        "valid credentials are not called rejected:\n{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn an_impossible_port_or_a_zero_timeout_is_a_usage_error_at_once() {
+    let fx = Fixture::new("hello-http");
+    let started = Instant::now();
+    let run = run_within(
+        &fx,
+        &["--push", "--repo", "127.0.0.1:99999/ns"],
+        &[],
+        Duration::from_secs(60),
+    )
+    .fails_with(2);
+    assert!(run.stderr.contains("127.0.0.1:99999"), "{}", run.stderr);
+    assert!(started.elapsed() < Duration::from_secs(30));
+    let run = run_within(
+        &fx,
+        &["--push", "--repo", "127.0.0.1:5000/ns"],
+        &[("CARGO_CONTAINERIZE_READ_TIMEOUT", "0")],
+        Duration::from_secs(60),
+    )
+    .fails_with(2);
+    assert!(
+        run.stderr.contains("CARGO_CONTAINERIZE_READ_TIMEOUT"),
+        "{}",
+        run.stderr
+    );
+}
