@@ -18,6 +18,7 @@ use std::path::PathBuf;
 use crate::config::registry::{Credential, RegistrySettings};
 use crate::fsutil::{self, FsError};
 use crate::image::ImageSet;
+use crate::image::artifact::Artifact;
 use crate::image::layout::Layout;
 use crate::output::Shell;
 use crate::output::human_size;
@@ -112,9 +113,13 @@ pub fn pull_base(
     Ok(base)
 }
 
-/// Pushes every job, one client per registry, mounting shared blobs across repositories.
+/// Pushes every job, one client per registry, mounting shared blobs across repositories:
+/// first every image (blobs, manifests, indexes), then `artifacts` (SBOMs) as referrers,
+/// and only then the tags, so a tag moves only to an image that is complete with
+/// everything attached. A tag that fails is reported with exactly the tags that did move.
 pub fn push_all(
     jobs: &[PushJob<'_>],
+    artifacts: &[(Repository, &Artifact)],
     layout: &Layout,
     settings: &RegistrySettings,
     shell: &mut Shell,
@@ -160,18 +165,54 @@ pub fn push_all(
         shell.status(
             "Pushed",
             format!(
-                "{} ({} uploaded in {} blob(s), {} already there, {} mounted; tags {})",
+                "{} ({} uploaded in {} blob(s), {} already there, {} mounted)",
                 pushed.reference(),
                 human_size(pushed.uploaded_bytes),
                 pushed.uploaded,
                 pushed.skipped,
                 pushed.mounted,
-                pushed.tags.join(", ")
             ),
         );
         out.push(pushed);
     }
+    referrers::push_artifacts(artifacts, layout, settings, shell)?;
+    let mut moved: Vec<String> = Vec::new();
+    for job in jobs {
+        let Some((client, _)) = clients.get(&job.repository.registry) else {
+            continue;
+        };
+        let mut these = Vec::new();
+        let result = push::set_tags(client, &job.repository, job.set, &job.tags, &mut these);
+        moved.extend(these.iter().map(|t| format!("{}:{t}", job.repository)));
+        if let Err(cause) = result {
+            let not_moved = jobs
+                .iter()
+                .flat_map(|j| j.tags.iter().map(move |t| format!("{}:{t}", j.repository)))
+                .filter(|t| !moved.contains(t))
+                .collect();
+            return Err(RegistryError::TagsIncomplete {
+                moved,
+                not_moved,
+                cause: Box::new(cause),
+            });
+        }
+        if !job.tags.is_empty() {
+            shell.status(
+                "Tagged",
+                format!("{} with {}", job.repository, job.tags.join(", ")),
+            );
+        }
+    }
     Ok(out)
+}
+
+/// `a, b` or `none`.
+fn list(items: &[String]) -> String {
+    if items.is_empty() {
+        "none".into()
+    } else {
+        items.join(", ")
+    }
 }
 
 /// Registry failures (pushes, pulls, `login`); each names the registry and what to check.
@@ -382,6 +423,26 @@ pub enum RegistryError {
         subject: String,
         /// What failed.
         reason: String,
+    },
+    /// Every image and attachment is in the registry, but not every tag could be set.
+    #[error(
+        "{cause}\nwhile setting tags; moved: {}; not moved: {}",
+        list(moved),
+        list(not_moved)
+    )]
+    #[diagnostic(
+        code(containerize::registry::tags),
+        help(
+            "every image is complete in the registry (blobs, manifests, SBOMs); the tags listed as moved point at the new images, the others still point where they did before: run the push again to move them"
+        )
+    )]
+    TagsIncomplete {
+        /// `repo:tag` now pointing at the new image.
+        moved: Vec<String>,
+        /// `repo:tag` left where they were.
+        not_moved: Vec<String>,
+        /// Why the first of those failed.
+        cause: Box<RegistryError>,
     },
     /// A document larger than any registry document should be.
     #[error("{what} from {registry} is larger than {limit} bytes{declared}")]

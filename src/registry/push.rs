@@ -148,8 +148,8 @@ fn blob_steps<'a>(steps: &[Step<'a>]) -> Vec<(&'a str, u64)> {
         .collect()
 }
 
-/// Pushes every platform of `set` to `repo` and points `tags` at it, in [`push_order`]:
-/// the blobs by `uploads.jobs` at once, then the documents one by one.
+/// Pushes every platform of `set` to `repo` in [`push_order`]: the blobs by
+/// `uploads.jobs` at once, then the documents one by one. Tags are left to [`set_tags`].
 pub fn push_set(
     client: &RegistryClient,
     layout: &Layout,
@@ -166,7 +166,7 @@ pub fn push_set(
     let (top, media_type) = set.top();
     let media_type = media_type.to_string();
     if manifest_present(client, repo, &top.digest, &media_type, &top.digest)? {
-        return retag(client, repo, set, tags, known, progress);
+        return Ok(already_there(repo, set, tags, known, progress));
     }
     let steps = push_order(set, tags);
     let blobs = blob_steps(&steps);
@@ -233,18 +233,8 @@ pub fn push_set(
                 media_type.as_ref(),
                 &document.digest,
             )?,
-            Step::Tag {
-                tag,
-                document,
-                media_type,
-            } => put_manifest(
-                client,
-                repo,
-                tag,
-                &document.bytes,
-                media_type.as_ref(),
-                &document.digest,
-            )?,
+            // Tags move in [`set_tags`], once everything the image needs is there.
+            Step::Tag { .. } => {}
         }
     }
     Ok(PushedImage {
@@ -258,18 +248,37 @@ pub fn push_set(
     })
 }
 
-/// The image is already in `repo` (an unchanged re-push): sets only the tags that do not
-/// already point at it, and uploads nothing.
-fn retag(
+/// Points `tags` at `set`'s top document, skipping those that already point at it;
+/// `moved` gets each tag once it points at the image (the caller reports exactly which
+/// moved when one fails).
+pub fn set_tags(
     client: &RegistryClient,
+    repo: &Repository,
+    set: &ImageSet,
+    tags: &[String],
+    moved: &mut Vec<String>,
+) -> Result<(), RegistryError> {
+    let (top, media_type) = set.top();
+    let media_type = media_type.to_string();
+    for tag in tags {
+        crate::interrupt::check()?;
+        if !manifest_present(client, repo, tag, &media_type, &top.digest)? {
+            put_manifest(client, repo, tag, &top.bytes, &media_type, &top.digest)?;
+        }
+        moved.push(tag.clone());
+    }
+    Ok(())
+}
+
+/// The image is already in `repo` (an unchanged re-push): uploads nothing.
+fn already_there(
     repo: &Repository,
     set: &ImageSet,
     tags: &[String],
     known: &KnownBlobs,
     progress: &Progress,
-) -> Result<PushedImage, RegistryError> {
-    let (top, media_type) = set.top();
-    let media_type = media_type.to_string();
+) -> PushedImage {
+    let (top, _) = set.top();
     let steps = push_order(set, tags);
     let blobs = blob_steps(&steps);
     for (digest, _) in &blobs {
@@ -278,12 +287,7 @@ fn retag(
     let total = blobs.iter().map(|(_, size)| size).sum();
     progress.set_total(total);
     progress.inc(total);
-    for tag in tags {
-        if !manifest_present(client, repo, tag, &media_type, &top.digest)? {
-            put_manifest(client, repo, tag, &top.bytes, &media_type, &top.digest)?;
-        }
-    }
-    Ok(PushedImage {
+    PushedImage {
         repository: repo.clone(),
         digest: top.digest.clone(),
         tags: tags.to_vec(),
@@ -291,7 +295,7 @@ fn retag(
         uploaded: 0,
         skipped: blobs.len(),
         mounted: 0,
-    })
+    }
 }
 
 #[cfg(test)]

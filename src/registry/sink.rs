@@ -36,13 +36,12 @@ impl Sink for RegistrySink {
                 })
             })
             .collect();
-        let pushed = registry::push_all(&jobs, source, &self.0, shell)?;
         let targets: Vec<_> = images
             .iter()
             .filter_map(|p| Some((p.plan.repository.clone()?, p.artifacts)))
             .flat_map(|(repo, artifacts)| artifacts.iter().map(move |a| (repo.clone(), a)))
             .collect();
-        registry::referrers::push_artifacts(&targets, source, &self.0, shell)?;
+        let pushed = registry::push_all(&jobs, &targets, source, &self.0, shell)?;
         Ok(jobs
             .iter()
             .zip(pushed)

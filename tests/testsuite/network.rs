@@ -323,3 +323,52 @@ fn an_impossible_port_or_a_zero_timeout_is_a_usage_error_at_once() {
         run.stderr
     );
 }
+
+#[test]
+fn a_tag_that_cannot_be_set_is_reported_with_exactly_the_tags_that_moved() {
+    let reg = Registry::start("none", &[]);
+    let proxy = FaultProxy::start(
+        reg.host(),
+        Faults {
+            fail_tag_puts_after: Some(1),
+            ..Faults::default()
+        },
+    );
+    let fx = Fixture::new("hello-http");
+    let repo = format!("{}/team", proxy.addr);
+    let run = run_within(
+        &fx,
+        &["--push", "--repo", &repo, "-t", "latest", "-t", "0.1.0"],
+        &FAST,
+        Duration::from_secs(120),
+    )
+    .fails_with(4);
+    let image = format!("{}/team/hello-http", proxy.addr);
+    assert!(
+        run.stderr.contains(&format!("moved: {image}:latest;")),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains(&format!("not moved: {image}:0.1.0")),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !run.stderr.contains("nothing was tagged"),
+        "no false reassurance:\n{}",
+        run.stderr
+    );
+    assert_eq!(reg.tags("team/hello-http"), ["latest"]);
+    // The SBOM went out before any tag moved.
+    let log = proxy.stats().log;
+    let first_tag = log
+        .iter()
+        .position(|l| l.starts_with("PUT /v2/team/hello-http/manifests/latest"))
+        .expect("a tag PUT");
+    let sbom = log
+        .iter()
+        .position(|l| l.starts_with("PUT /v2/team/hello-http/manifests/sha256-"))
+        .expect("the SBOM's referrers tag");
+    assert!(sbom < first_tag, "{log:#?}");
+}

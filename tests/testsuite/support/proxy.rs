@@ -45,6 +45,9 @@ pub struct Faults {
     pub huge_manifest_gets: bool,
     /// Send only the first half of the body of the next N blob GETs, then close.
     pub truncate_blob_gets: usize,
+    /// Let this many tag PUTs (manifests PUT under a name that is no digest and no
+    /// `sha256-` referrers tag) through, then answer every further one with 503.
+    pub fail_tag_puts_after: Option<usize>,
 }
 
 /// The longest a fault holds a connection (every wait in the tests is bounded).
@@ -103,6 +106,14 @@ impl Conn for rustls::StreamOwned<rustls::ServerConnection, TcpStream> {
         let _ = self.flush();
         let _ = self.sock.shutdown(Shutdown::Both);
     }
+}
+
+/// A manifest PUT under a tag (not a digest, not the `sha256-<hex>` referrers tag).
+fn is_tag_put(method: &str, path: &str) -> bool {
+    method == "PUT"
+        && path
+            .split_once("/manifests/")
+            .is_some_and(|(_, r)| !r.starts_with("sha256:") && !r.starts_with("sha256-"))
 }
 
 fn respond(client: &mut impl Write, status: &str, extra: &str) {
@@ -179,7 +190,9 @@ fn handle<C: Conn>(mut client: C, upstream: &str, shared: &Mutex<Shared>) {
         } else if s.faults.unavailable > 0 {
             s.faults.unavailable -= 1;
             Some("503")
-        } else if is_blob_upload && s.faults.always_fail_blob_uploads {
+        } else if (is_tag_put(&method, &path) && s.faults.fail_tag_puts_after == Some(0))
+            || (is_blob_upload && s.faults.always_fail_blob_uploads)
+        {
             Some("503")
         } else if is_blob_upload && s.faults.fake_blob_success {
             Some("fake")
@@ -190,6 +203,12 @@ fn handle<C: Conn>(mut client: C, upstream: &str, shared: &Mutex<Shared>) {
             None
         }
     };
+    if fault.is_none() && is_tag_put(&method, &path) {
+        let mut s = shared.lock().unwrap();
+        if let Some(n) = s.faults.fail_tag_puts_after.as_mut() {
+            *n = n.saturating_sub(1);
+        }
+    }
     let limit = if fault == Some("drop") {
         content_length / 2
     } else {
