@@ -4,6 +4,7 @@
 
 mod support;
 
+mod bases;
 mod c_dep;
 mod cli;
 mod compose;
