@@ -54,3 +54,7 @@ if [ "$(getent ahostsv4 "$host" 2>/dev/null | awk '{print $1}' | sort -u)" != "1
     printf '127.0.0.1 %s\n' "$host" | $SUDO tee -a /etc/hosts >/dev/null
   fi
 fi
+# rust-audit-info (crates.io) reads the dependency list out of the binaries in the images.
+if ! command -v rust-audit-info >/dev/null 2>&1; then
+  cargo install --locked --quiet rust-audit-info
+fi

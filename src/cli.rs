@@ -334,6 +334,11 @@ pub struct BuildArgs {
     #[arg(long)]
     pub no_compose: bool,
 
+    /// Embed each binary's dependency list (cargo-auditable format) for scanners
+    /// [default: true] [metadata, per image: auditable]
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    pub auditable: Option<bool>,
+
     /// What stdout carries: image references (human) or one JSON event per line (json)
     #[arg(
         long,

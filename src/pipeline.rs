@@ -127,6 +127,13 @@ pub fn run(settings: &Settings, mode: Mode, shell: &mut Shell) -> Result<Outcome
         metadata_status(shell, &what, *answer);
     }
     let graphs = graphs.by_platform;
+    // The binaries the images get carry their dependency list (and the SBOM hashes those).
+    let built = sbom::auditable::embed_all(
+        &plan,
+        built,
+        &graphs,
+        &FeatureFlags::from_cargo(&plan.cargo),
+    )?;
 
     let cache = LayerCache::new(&plan.cache_dir);
     if mode == Mode::SbomOnly {

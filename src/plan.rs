@@ -315,7 +315,10 @@ pub fn plan_images(ws: &Workspace, settings: &Settings) -> Result<Plan, PlanErro
             &settings.overrides,
             Source::Cli("--image-label/--image-annotation"),
         ));
-        let image_settings = config::resolve_image(&layers, settings.platforms.as_deref())?;
+        let mut image_settings = config::resolve_image(&layers, settings.platforms.as_deref())?;
+        if let Some(a) = settings.auditable {
+            image_settings.auditable = a;
+        }
         let assets_dir = match &image_settings.assets {
             None => None,
             Some((dir, _)) => {

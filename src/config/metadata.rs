@@ -110,6 +110,9 @@ pub struct ImageLayer {
     pub kubernetes: Option<crate::config::kube::KubeLayer>,
     /// Whether the image gets a service in `compose.yaml` (default true).
     pub compose: Option<bool>,
+    /// Whether the binary carries its dependency list (cargo-auditable's `.dep-v0`
+    /// section; default true).
+    pub auditable: Option<bool>,
     /// Arguments that make the binary check its own health and exit 0 when healthy
     /// (compose's `healthcheck`; the image has no shell or curl to run one).
     pub health_check: Option<Vec<String>>,
@@ -209,6 +212,8 @@ pub struct ImageSettings {
     pub kubernetes: crate::config::kube::KubeSettings,
     /// A service in `compose.yaml`.
     pub compose: bool,
+    /// The binary carries its dependency list (`auditable`).
+    pub auditable: bool,
     /// The binary's health-check arguments, if it has such a mode.
     pub health_check: Option<Vec<String>>,
 }
@@ -233,6 +238,7 @@ pub fn resolve_image(
         repository: None,
         kubernetes: crate::config::kube::KubeSettings::default(),
         compose: true,
+        auditable: true,
         health_check: None,
     };
     let mut assets_dest: Option<String> = None;
@@ -297,6 +303,9 @@ pub fn resolve_image(
                 ));
             }
             assets_dest = Some(dest.clone());
+        }
+        if let Some(a) = layer.auditable {
+            s.auditable = a;
         }
         if let Some(c) = layer.compose {
             s.compose = c;

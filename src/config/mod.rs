@@ -249,6 +249,8 @@ pub struct Settings {
     pub kube_dir: Option<PathBuf>,
     /// `--no-compose`: write no `compose.yaml`.
     pub no_compose: bool,
+    /// `--auditable[=BOOL]`: overrides every image's `auditable`.
+    pub auditable: Option<bool>,
     /// Shell verbosity.
     pub verbosity: Verbosity,
 }
@@ -461,6 +463,7 @@ pub fn resolve(args: BuildArgs, env: &Env) -> Result<Settings, ConfigError> {
         },
         no_kube: args.no_kube,
         no_compose: args.no_compose,
+        auditable: args.auditable,
         kube_dir: args.kube_dir,
     })
 }

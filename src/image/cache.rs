@@ -22,7 +22,7 @@ pub struct LayerCache {
 
 /// What identifies a file's content without reading it: path, size, mtime, ctime, inode
 /// and device (what cargo's own fingerprints rely on). A rebuilt binary changes them.
-fn stat_key(path: &Path) -> Option<String> {
+pub fn stat_key(path: &Path) -> Option<String> {
     use std::os::unix::fs::MetadataExt;
     let m = std::fs::metadata(path).ok()?;
     let abs = std::fs::canonicalize(path).ok()?;

@@ -8,6 +8,7 @@
 //! ([`bom`]). Attaching them to the images (layout and registry) is the image and registry
 //! stages' job: see `image::artifact` and `registry::referrers`.
 
+pub mod auditable;
 pub mod bom;
 pub mod resolve;
 pub mod source;
@@ -32,6 +33,20 @@ use resolve::{CrateGraph, FeatureFlags};
 /// Errors making SBOMs.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum SbomError {
+    /// The dependency list could not be added to a binary.
+    #[error("could not add the dependency list to `{}`: {reason}", binary.display())]
+    #[diagnostic(
+        code(containerize::auditable),
+        help(
+            "the executable is not an ELF file this tool can rewrite; set auditable = false in [package.metadata.containerize] (or pass --auditable=false) and report the binary's `file` output"
+        )
+    )]
+    Auditable {
+        /// The executable.
+        binary: PathBuf,
+        /// What the ELF rewriter said.
+        reason: String,
+    },
     /// `cargo metadata --filter-platform` failed.
     #[error("`{command}` failed for {platform}:\n{stderr}")]
     #[diagnostic(
@@ -138,11 +153,13 @@ pub struct Graphs {
     pub answers: BTreeMap<Platform, Answer>,
 }
 
-/// One dependency graph per platform of the plan (empty with `--sbom none`): one
+/// One dependency graph per platform of the plan (empty with `--sbom none` and no
+/// auditable binary): one
 /// `cargo metadata` run each, unless its stored answer is still valid.
 pub fn resolve_graphs(plan: &Plan) -> Result<Graphs, SbomError> {
     let mut out = Graphs::default();
-    if plan.outputs.sbom == SbomFormat::None {
+    let auditable = plan.images.iter().any(|i| i.settings.auditable);
+    if plan.outputs.sbom == SbomFormat::None && !auditable {
         return Ok(out);
     }
     // One `cargo metadata --filter-platform` per platform, run side by side.

@@ -130,6 +130,55 @@ fn cargo_tree(fx: &Fixture, triple: &str, features: &[&str], out: &Path) -> BTre
 }
 
 /// Names of the `required` components plus the root.
+/// The executable `/app/<bin>` from the image's last layer for `platform`.
+fn binary_in_image(fx: &Fixture, image: &str, platform: &str) -> Vec<u8> {
+    use std::io::Read;
+    let summary = fx.image_json(image);
+    let wanted = platform.replace('-', "/");
+    let entry = summary["platforms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["platform"] == wanted.as_str())
+        .unwrap_or_else(|| panic!("no {wanted} in {summary}"));
+    let manifest = support::json_blob(&fx.layout(), entry["digest"].as_str().unwrap());
+    let layer = manifest["layers"].as_array().unwrap().last().unwrap();
+    let bytes = support::blob(&fx.layout(), layer["digest"].as_str().unwrap());
+    let mut ar = tar::Archive::new(flate2::read::GzDecoder::new(bytes.as_slice()));
+    for e in ar.entries().unwrap() {
+        let mut e = e.unwrap();
+        if e.path().unwrap().to_string_lossy().trim_start_matches("./") == format!("app/{image}") {
+            let mut out = Vec::new();
+            e.read_to_end(&mut out).unwrap();
+            return out;
+        }
+    }
+    panic!("no /app/{image} in the last layer of {wanted}");
+}
+
+/// The package names `rust-audit-info` reads out of `binary`.
+fn audit_info(fx: &Fixture, binary: &[u8]) -> BTreeSet<String> {
+    support::require("rust-audit-info");
+    let path = fx.tmp.path().join("audited-binary");
+    std::fs::write(&path, binary).unwrap();
+    let out = std::process::Command::new("rust-audit-info")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    v["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
 fn required(sbom: &Value) -> BTreeSet<String> {
     let mut out: BTreeSet<String> = sbom["components"]
         .as_array()
@@ -262,14 +311,12 @@ fn sbom_deps_required_components_equal_cargo_tree_on_both_platforms() {
             let root = &sbom["metadata"]["component"];
             assert_eq!(root["bom-ref"], "path+.#sbom-deps@0.3.1");
             assert_eq!(root["licenses"][0]["expression"], "Apache-2.0");
-            // The binary's own hash, not a crate checksum.
-            let built = fx
-                .root
-                .join("target")
-                .join(triple)
-                .join("release/sbom-deps");
-            let sha = sha256_hex(&std::fs::read(built).unwrap());
+            // The hash of the binary in the image, not a crate checksum.
+            let in_image = binary_in_image(&fx, "sbom-deps", platform);
+            let sha = sha256_hex(&in_image);
             assert_eq!(root["hashes"][0]["content"], sha.as_str());
+            // That binary carries the same list, readable by cargo-auditable's reader.
+            assert_eq!(audit_info(&fx, &in_image), ours, "{platform} {features:?}");
             // The graph: root → gitdep → itoa.
             let deps = sbom["dependencies"].as_array().unwrap();
             let gitdep_ref = gitdep["bom-ref"].as_str().unwrap();
@@ -511,4 +558,48 @@ fn sbom_subcommand_writes_the_same_sbom_and_no_image() {
         .map(|e| e["reason"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(reasons, ["plan", "sbom-written", "finished"]);
+}
+
+/// The dependency list is on by default and off with `--auditable=false` or
+/// `auditable = false` in the metadata: then the image holds cargo's executable as is.
+#[test]
+fn auditable_data_is_on_by_default_and_off_by_flag_or_metadata() {
+    let fx = Fixture::new("hello-http");
+    let cargo_built = || {
+        std::fs::read(
+            fx.root
+                .join("target/x86_64-unknown-linux-musl/release/hello-http"),
+        )
+        .unwrap()
+    };
+    fx.run(&["--no-kube", "-q"]).ok();
+    let with = binary_in_image(&fx, "hello-http", "linux-amd64");
+    assert_ne!(
+        with,
+        cargo_built(),
+        "the image's binary carries the section"
+    );
+    assert_eq!(
+        audit_info(&fx, &with),
+        BTreeSet::from(["hello-http".to_string()])
+    );
+    fx.run(&["--no-kube", "-q", "--auditable=false"]).ok();
+    assert_eq!(
+        binary_in_image(&fx, "hello-http", "linux-amd64"),
+        cargo_built()
+    );
+    fx.edit("Cargo.toml", |s| {
+        s.replace(
+            "[package.metadata.containerize]",
+            "[package.metadata.containerize]\nauditable = false",
+        )
+    });
+    fx.run(&["--no-kube", "-q"]).ok();
+    assert_eq!(
+        binary_in_image(&fx, "hello-http", "linux-amd64"),
+        cargo_built()
+    );
+    // The flag wins over the metadata.
+    fx.run(&["--no-kube", "-q", "--auditable"]).ok();
+    assert_eq!(binary_in_image(&fx, "hello-http", "linux-amd64"), with);
 }
