@@ -22,7 +22,7 @@ use crate::config::SbomFormat;
 use crate::fsutil::{self, FsError};
 use crate::image::ImageSet;
 use crate::image::artifact::{Artifact, CYCLONEDX_JSON, assemble_artifact};
-use crate::image::cache::file_sha256;
+use crate::image::cache::LayerCache;
 use crate::image::config::AssembleError;
 use crate::metacache::Answer;
 use crate::plan::Plan;
@@ -197,6 +197,7 @@ pub fn write_sboms(
     base: &BaseInfo,
 ) -> Result<Vec<Sbom>, SbomError> {
     let mut out = Vec::new();
+    let hashes = LayerCache::new(&plan.cache_dir);
     for build in &plan.builds {
         let Some(graph) = graphs.get(&build.platform) else {
             continue;
@@ -225,7 +226,8 @@ pub fn write_sboms(
                         package: image.package.clone(),
                         platform: build.platform,
                     })?;
-            let sha = file_sha256(&binary.path)?;
+            // Remembered across runs by the file's identity, as the layer cache does.
+            let sha = hashes.file_sha256(&binary.path)?;
             let doc = bom::assemble_bom(&BomInput {
                 graph,
                 linked: &linked,
