@@ -45,6 +45,13 @@ if ! python3 -m pip show -q podman-compose >/dev/null 2>&1; then
   python3 -m pip install -q --disable-pip-version-check podman-compose 2>/dev/null \
     || python3 -m pip install -q --disable-pip-version-check --break-system-packages podman-compose
 fi
+# kubectl (its built-in kustomize renders target/containerize in tests/testsuite/kustomize.rs).
+# Debian's kubernetes-client is 1.20, whose kustomize is too old for `labels:`; take it
+# from the Kubernetes package repository when it is missing.
+if ! command -v kubectl >/dev/null; then
+  echo "kubectl is missing: install kubectl 1.27 or newer (https://kubernetes.io/docs/tasks/tools/install-kubectl-linux/)" >&2
+  exit 1
+fi
 # The private-CA test reaches a loopback registry by this machine's hostname, which
 # must resolve to 127.0.0.1 only; most hosts files say so, add it where one does not.
 host=$(cat /proc/sys/kernel/hostname)

@@ -2,15 +2,18 @@
 //!
 //! In: the [`Plan`] (each image's resolved [`KubeSettings`]) and, per image, the reference
 //! that goes into `image:` ([`ImageRef`]: the pushed `registry/repo@sha256:…`, or the local
-//! `name:tag@sha256:…`). Out: `<image>/kubernetes.yaml` (Deployment + Service + optional
-//! HPA, PDB, Ingress) and `kubernetes.yaml` with every image of the run, under
-//! `target/containerize/` or `--kube-dir`.
+//! `name:tag@sha256:…`). Out: `<image>/kubernetes.yaml` (Namespace when `namespace` is set,
+//! ServiceAccount, Deployment + Service + optional HPA, PDB, Ingress) and `kubernetes.yaml`
+//! with every image of the run, each with a `kustomization.yaml` ([`kustomize`]), under
+//! `target/containerize/` or `--kube-dir`. Everything is rendered before the first file is
+//! written.
 //!
 //! Objects are k8s-openapi values serialized by serde-saphyr (which quotes `yes`, `on`,
 //! `012`, …), never assembled as text; templates are parsed back into the same types.
 //! This module only reads values made earlier: it never runs cargo or reads the layout.
 //! See issue 5 for the defaults and why.
 
+pub mod kustomize;
 pub mod pieces;
 pub mod refs;
 pub mod render;
@@ -22,7 +25,7 @@ use std::path::{Path, PathBuf};
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::core::v1::{Namespace, Service, ServiceAccount};
 use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use serde::Serialize;
@@ -197,6 +200,10 @@ pub struct ImageRef {
 #[derive(Debug, Clone, Serialize)]
 #[serde(untagged)]
 pub enum Object {
+    /// v1 Namespace.
+    Namespace(Box<Namespace>),
+    /// v1 ServiceAccount.
+    ServiceAccount(Box<ServiceAccount>),
     /// apps/v1 Deployment.
     Deployment(Box<Deployment>),
     /// v1 Service.
@@ -212,7 +219,13 @@ pub enum Object {
 impl Objects {
     /// The objects in apply order.
     pub fn into_list(self) -> Vec<Object> {
-        let mut v = vec![Object::Deployment(Box::new(self.deployment))];
+        let mut v: Vec<Object> = self
+            .namespace
+            .map(|o| Object::Namespace(Box::new(o)))
+            .into_iter()
+            .collect();
+        v.push(Object::ServiceAccount(Box::new(self.service_account)));
+        v.push(Object::Deployment(Box::new(self.deployment)));
         v.extend(self.service.map(|o| Object::Service(Box::new(o))));
         v.extend(self.autoscaler.map(|o| Object::Autoscaler(Box::new(o))));
         v.extend(
@@ -297,8 +310,9 @@ fn workload<'a>(image: &'a ImagePlan, r: &'a ImageRef) -> Workload<'a> {
 }
 
 /// Writes `<dir>/<image>/kubernetes.yaml` for every image with Kubernetes output enabled,
-/// and `<dir>/kubernetes.yaml` with all of them; `dir` is `--kube-dir` or the plan's
-/// `target/containerize/`. Returns the files written.
+/// and `<dir>/kubernetes.yaml` with all of them, each with a `kustomization.yaml` next to
+/// it; `dir` is `--kube-dir` or the plan's `target/containerize/`. Returns the files
+/// written.
 pub fn write_all(
     ws_root: &Path,
     plan: &Plan,
@@ -308,7 +322,8 @@ pub fn write_all(
     let Some(dir) = &plan.outputs.kube_dir else {
         return Ok(Vec::new());
     };
-    let mut written = Vec::new();
+    let mut files: Vec<(PathBuf, String, Vec<&ImageRef>)> = Vec::new();
+    let mut namespaces = std::collections::BTreeSet::new();
     let mut all: Vec<Object> = Vec::new();
     let mut all_refs: Vec<(&str, &ImageRef)> = Vec::new();
     let mut names: BTreeMap<String, &str> = BTreeMap::new();
@@ -338,20 +353,44 @@ pub fn write_all(
             header(&[(&image.name, r)]),
             to_yaml(&image.name, &objects)?
         );
-        let path = dir.join(&image.name).join(FILE_NAME);
-        fsutil::create_dir_all(&dir.join(&image.name))?;
-        fsutil::write_atomic(&path, text.as_bytes())?;
-        written.push(path);
-        all.extend(objects);
+        files.push((dir.join(&image.name), text, vec![r]));
+        for o in objects {
+            // Images in one namespace share its Namespace object: the run's file holds it
+            // once.
+            if let Object::Namespace(ns) = &o
+                && !namespaces.insert(ns.metadata.name.clone())
+            {
+                continue;
+            }
+            all.push(o);
+        }
         all_refs.push((&image.name, r));
     }
     if !all_refs.is_empty() {
         let text = format!("{}{}", header(&all_refs), to_yaml("(all)", &all)?);
-        let path = dir.join(FILE_NAME);
-        fsutil::create_dir_all(dir)?;
-        fsutil::write_atomic(&path, text.as_bytes())?;
-        shell.status("Writing", format!("Kubernetes YAML {}", path.display()));
-        written.push(path);
+        files.push((
+            dir.clone(),
+            text,
+            all_refs.iter().map(|(_, r)| *r).collect(),
+        ));
+    }
+    // Everything is rendered before anything is written: a bad template or name leaves
+    // the previous files as they were.
+    let mut written = Vec::new();
+    for (d, text, refs) in &files {
+        let kustomization = kustomize::to_yaml(&kustomize::kustomization(&[FILE_NAME], refs))?;
+        fsutil::create_dir_all(d)?;
+        for (name, text) in [(FILE_NAME, text), (kustomize::FILE_NAME, &kustomization)] {
+            let path = d.join(name);
+            fsutil::write_atomic(&path, text.as_bytes())?;
+            written.push(path);
+        }
+    }
+    if !all_refs.is_empty() {
+        shell.status(
+            "Writing",
+            format!("Kubernetes YAML {}", dir.join(FILE_NAME).display()),
+        );
     }
     Ok(written)
 }
@@ -398,16 +437,17 @@ mod tests {
             .into_list();
         let yaml = to_yaml("api", &objects).unwrap();
         assert_eq!(yaml, to_yaml("api", &objects).unwrap());
-        assert_eq!(yaml.matches("\n---\n").count(), 1, "{yaml}");
+        // ServiceAccount, Deployment, Service.
+        assert_eq!(yaml.matches("\n---\n").count(), 2, "{yaml}");
         // Parsed back (with the YAML 1.1 rules PyYAML and kubectl's parser use, too), every
         // value is the same string.
         let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(&yaml).unwrap();
-        let labels = &docs[0]["metadata"]["labels"];
+        let labels = &docs[1]["metadata"]["labels"];
         for (k, v) in YAML_1_1_SCALARS {
             assert_eq!(labels[k], v, "{yaml}");
         }
-        assert_eq!(docs[1]["metadata"]["annotations"]["x"], ": x");
-        assert_eq!(docs[1]["metadata"]["annotations"]["y"], "- a\n# b\n");
+        assert_eq!(docs[2]["metadata"]["annotations"]["x"], ": x");
+        assert_eq!(docs[2]["metadata"]["annotations"]["y"], "- a\n# b\n");
     }
 
     #[test]

@@ -35,6 +35,9 @@ pub mod labels {
     pub const PART_OF: &str = "app.kubernetes.io/part-of";
     /// The tool that wrote the YAML.
     pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
+    /// The Pod Security Standard a Namespace enforces
+    /// (<https://kubernetes.io/docs/concepts/security/pod-security-admission/>).
+    pub const POD_SECURITY_ENFORCE: &str = "pod-security.kubernetes.io/enforce";
 }
 /// The uid and gid of the built-in base's `nonroot` user.
 pub const NONROOT_ID: i64 = 65532;

@@ -11,7 +11,9 @@ use k8s_openapi::api::autoscaling::v2::{
     CrossVersionObjectReference, HorizontalPodAutoscaler, HorizontalPodAutoscalerSpec, MetricSpec,
     MetricTarget, ResourceMetricSource,
 };
-use k8s_openapi::api::core::v1::{PodSpec, PodTemplateSpec, Service, ServicePort, ServiceSpec};
+use k8s_openapi::api::core::v1::{
+    Namespace, PodSpec, PodTemplateSpec, Service, ServiceAccount, ServicePort, ServiceSpec,
+};
 use k8s_openapi::api::networking::v1::{
     HTTPIngressPath, HTTPIngressRuleValue, Ingress, IngressBackend, IngressRule,
     IngressServiceBackend, IngressSpec, IngressTLS, ServiceBackendPort,
@@ -20,12 +22,16 @@ use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec}
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use super::pieces::{HTTP_PORT_NAME, Pieces, Workload, int_or_string};
+use super::pieces::{HTTP_PORT_NAME, Pieces, Workload, int_or_string, labels};
 use crate::config::kube::DisruptionBudget;
 
 /// Every object of one image, in apply order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Objects {
+    /// The Namespace of `namespace` (unless `create-namespace = false`).
+    pub namespace: Option<Namespace>,
+    /// The pod's own ServiceAccount (no token mounted).
+    pub service_account: ServiceAccount,
     /// The Deployment.
     pub deployment: Deployment,
     /// The Service (images that serve a port).
@@ -38,7 +44,6 @@ pub struct Objects {
     pub ingress: Option<Ingress>,
 }
 
-/// The Kubernetes object name of an image: its name with `_` and `.` (valid in image names,
 fn meta(p: &Pieces) -> ObjectMeta {
     ObjectMeta {
         name: Some(p.name.clone()),
@@ -75,6 +80,7 @@ pub fn deployment(p: &Pieces) -> Deployment {
                     // The app does not talk to the API server; a mounted token would only
                     // be something to steal.
                     automount_service_account_token: Some(false),
+                    service_account_name: Some(p.name.clone()),
                     termination_grace_period_seconds: Some(p.termination_grace_period_seconds),
                     security_context: Some(p.security_context.clone()),
                     containers: vec![p.container.clone()],
@@ -84,6 +90,37 @@ pub fn deployment(p: &Pieces) -> Deployment {
             },
             ..Default::default()
         }),
+        ..Default::default()
+    }
+}
+
+/// The ServiceAccount the pod runs as: one per workload, so RBAC granted to one image
+/// never reaches another, and with no token mounted (the pod spec says so too).
+pub fn service_account(p: &Pieces) -> ServiceAccount {
+    ServiceAccount {
+        metadata: meta(p),
+        automount_service_account_token: Some(false),
+        ..Default::default()
+    }
+}
+
+/// The Namespace object for `namespace`, shared by every image in it: only the labels that
+/// do not name one image, and the `restricted` Pod Security Standard enforced (every pod we
+/// write meets it, so a hand-added privileged pod is refused there).
+pub fn namespace(name: &str) -> Namespace {
+    let labels = [
+        (labels::MANAGED_BY, crate::TOOL_NAME),
+        (labels::POD_SECURITY_ENFORCE, "restricted"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    Namespace {
+        metadata: ObjectMeta {
+            name: Some(name.to_string()),
+            labels: Some(labels),
+            ..Default::default()
+        },
         ..Default::default()
     }
 }
@@ -193,6 +230,12 @@ pub fn objects(
         ..Default::default()
     });
     Objects {
+        namespace: s
+            .namespace
+            .as_deref()
+            .filter(|_| s.create_namespace)
+            .map(namespace),
+        service_account: service_account(p),
         deployment,
         service,
         autoscaler,
@@ -207,7 +250,7 @@ mod tests {
     use crate::config::Port;
     use crate::config::kube::{KubeSettings, Metrics, ProbeSettings, ServiceSettings};
     use crate::kube::KubeError;
-    use crate::kube::pieces::{labels, object_name, pieces};
+    use crate::kube::pieces::{object_name, pieces};
 
     fn settings() -> KubeSettings {
         KubeSettings {

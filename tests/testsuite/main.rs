@@ -12,6 +12,7 @@ mod errors;
 mod events;
 mod init;
 mod kube;
+mod kustomize;
 mod load;
 mod outputs;
 mod plan;

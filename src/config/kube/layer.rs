@@ -60,6 +60,8 @@ pub struct KubeLayer {
     pub name: Option<String>,
     /// `metadata.namespace` (default: none, so `kubectl -n` decides).
     pub namespace: Option<String>,
+    /// `false`: no Namespace object for `namespace` (default: one is written).
+    pub create_namespace: Option<bool>,
     /// `app.kubernetes.io/component` (default `server` with a port, else `worker`).
     pub component: Option<String>,
     /// `app.kubernetes.io/part-of` (default: the package name).

@@ -143,6 +143,8 @@ pub struct KubeSettings {
     pub name: Option<String>,
     /// `metadata.namespace`.
     pub namespace: Option<String>,
+    /// Write a Namespace object for `namespace`.
+    pub create_namespace: bool,
     /// `app.kubernetes.io/component` override.
     pub component: Option<String>,
     /// `app.kubernetes.io/part-of` override.
@@ -199,6 +201,7 @@ impl Default for KubeSettings {
             enabled: true,
             name: None,
             namespace: None,
+            create_namespace: true,
             component: None,
             part_of: None,
             labels: BTreeMap::new(),

@@ -46,7 +46,7 @@ pub fn resolve(
     for (layer, source) in layers {
         validate_layer(layer, source)?;
         last = (*source).clone();
-        overlay!(m, layer; enabled, name, namespace, component, part_of, replicas,
+        overlay!(m, layer; enabled, name, namespace, create_namespace, component, part_of, replicas,
             revision_history_limit, termination_grace_period_seconds, max_surge,
             max_unavailable, port, env_from_config_maps, env_from_secrets, cpu_env);
         for (into, from) in [
@@ -117,6 +117,7 @@ pub fn resolve(
     s.enabled = m.enabled.unwrap_or(true);
     s.name = m.name;
     s.namespace = m.namespace;
+    s.create_namespace = m.create_namespace.unwrap_or(true);
     s.component = m.component;
     s.part_of = m.part_of;
     s.replicas = int(m.replicas, DEFAULT_REPLICAS);
