@@ -45,6 +45,14 @@ if ! python3 -m pip show -q podman-compose >/dev/null 2>&1; then
   python3 -m pip install -q --disable-pip-version-check podman-compose 2>/dev/null \
     || python3 -m pip install -q --disable-pip-version-check --break-system-packages podman-compose
 fi
+# checkov (PyPI) scans the Kubernetes YAML in tests/testsuite/checkov.rs. It pins many
+# libraries of its own, so it gets a virtualenv of its own (no clash with the validators).
+if ! command -v checkov >/dev/null; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+  $SUDO python3 -m venv /opt/checkov-venv
+  $SUDO /opt/checkov-venv/bin/pip install -q --disable-pip-version-check 'checkov>=3.2,<4'
+  $SUDO ln -sf /opt/checkov-venv/bin/checkov /usr/local/bin/checkov
+fi
 # kubectl (its built-in kustomize renders target/containerize in tests/testsuite/kustomize.rs).
 # Debian's kubernetes-client is 1.20, whose kustomize is too old for `labels:`; take it
 # from the Kubernetes package repository when it is missing.

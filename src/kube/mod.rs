@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{Namespace, Service, ServiceAccount};
-use k8s_openapi::api::networking::v1::Ingress;
+use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use serde::Serialize;
 
@@ -214,6 +214,8 @@ pub enum Object {
     DisruptionBudget(Box<PodDisruptionBudget>),
     /// networking.k8s.io/v1 Ingress.
     Ingress(Box<Ingress>),
+    /// networking.k8s.io/v1 NetworkPolicy.
+    NetworkPolicy(Box<NetworkPolicy>),
 }
 
 impl Objects {
@@ -233,6 +235,10 @@ impl Objects {
                 .map(|o| Object::DisruptionBudget(Box::new(o))),
         );
         v.extend(self.ingress.map(|o| Object::Ingress(Box::new(o))));
+        v.extend(
+            self.network_policy
+                .map(|o| Object::NetworkPolicy(Box::new(o))),
+        );
         v
     }
 }
@@ -437,8 +443,8 @@ mod tests {
             .into_list();
         let yaml = to_yaml("api", &objects).unwrap();
         assert_eq!(yaml, to_yaml("api", &objects).unwrap());
-        // ServiceAccount, Deployment, Service.
-        assert_eq!(yaml.matches("\n---\n").count(), 2, "{yaml}");
+        // ServiceAccount, Deployment, Service, NetworkPolicy.
+        assert_eq!(yaml.matches("\n---\n").count(), 3, "{yaml}");
         // Parsed back (with the YAML 1.1 rules PyYAML and kubectl's parser use, too), every
         // value is the same string.
         let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(&yaml).unwrap();

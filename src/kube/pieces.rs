@@ -9,9 +9,10 @@ use k8s_openapi::api::core::v1::{
     Capabilities, ConfigMapEnvSource, Container, ContainerPort, EmptyDirVolumeSource,
     EnvFromSource, EnvVar, EnvVarSource, HTTPGetAction, PodSecurityContext, Probe,
     ResourceFieldSelector, ResourceRequirements, SeccompProfile, SecretEnvSource, SecurityContext,
-    TCPSocketAction, Volume, VolumeMount,
+    TCPSocketAction, TopologySpreadConstraint, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde::Serialize;
 
@@ -100,6 +101,8 @@ pub struct Pieces {
     pub container: Container,
     /// Pod volumes (the `/tmp` emptyDir).
     pub volumes: Vec<Volume>,
+    /// Spread over nodes, when there is more than one pod.
+    pub topology_spread_constraints: Option<Vec<TopologySpreadConstraint>>,
     /// The Service, if any.
     pub service: Option<ServicePieces>,
 }
@@ -360,6 +363,24 @@ pub fn pieces(w: &Workload) -> Result<Pieces, KubeError> {
         ..Default::default()
     };
 
+    // Two replicas on one node survive a rollout but not the node (the PDB cannot help
+    // there). ScheduleAnyway: a one-node cluster still runs every replica.
+
+    let spread = (s.replicas > 1 || s.autoscaling.is_some()).then(|| {
+        vec![TopologySpreadConstraint {
+            max_skew: 1,
+            topology_key: "kubernetes.io/hostname".into(),
+            when_unsatisfiable: "ScheduleAnyway".into(),
+            label_selector: Some(LabelSelector {
+                match_labels: Some(selector.clone()),
+                ..Default::default()
+            }),
+            // Counted per ReplicaSet, so a rollout spreads the new pods too.
+            match_label_keys: Some(vec!["pod-template-hash".into()]),
+            ..Default::default()
+        }]
+    });
+
     Ok(Pieces {
         name,
         namespace: s.namespace.clone(),
@@ -394,6 +415,7 @@ pub fn pieces(w: &Workload) -> Result<Pieces, KubeError> {
             empty_dir: Some(EmptyDirVolumeSource::default()),
             ..Default::default()
         }],
+        topology_spread_constraints: spread,
         service: s.service.as_ref().map(|svc| ServicePieces {
             type_: svc.type_.clone(),
             port: i32::from(svc.port),

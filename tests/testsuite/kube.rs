@@ -164,7 +164,8 @@ fn every_option_validates_matches_the_snapshot_and_round_trips_special_values() 
             "Service",
             "HorizontalPodAutoscaler",
             "PodDisruptionBudget",
-            "Ingress"
+            "Ingress",
+            "NetworkPolicy"
         ]
     );
     let d = kind(&docs, "Deployment");
@@ -234,6 +235,26 @@ fn bad_metadata_values_are_errors_naming_the_key_and_the_file() {
             "[package.metadata.containerize.bin.hello-http.kubernetes]\nname = \"Hello_HTTP\"\n",
             "invalid `kubernetes.name` in [package.metadata.containerize.bin.hello-http] of Cargo.toml: `Hello_HTTP` is not a valid Kubernetes name",
         ),
+        (
+            "[package.metadata.containerize.kubernetes]\nnetwork-policy.from = [{ pods = { app = \"-gateway\" } }]\n",
+            "invalid `kubernetes.network-policy.from[0].pods.app` in [package.metadata.containerize] of Cargo.toml: `-gateway` is not a valid label value",
+        ),
+        (
+            "[package.metadata.containerize.kubernetes]\nnetwork-policy = { from = [{}] }\n",
+            "invalid `kubernetes.network-policy.from[0]` in [package.metadata.containerize] of Cargo.toml: a peer needs `pods`, `namespaces` (label selectors) or `cidr`",
+        ),
+        (
+            "[package.metadata.containerize.kubernetes]\nnetwork-policy = { egress = \"deny\", egress-allow = [{ cidr = \"10.0.0.0/33\" }] }\n",
+            "invalid `kubernetes.network-policy.egress-allow[0].cidr` in [package.metadata.containerize] of Cargo.toml: `10.0.0.0/33` is not an IP range",
+        ),
+        (
+            "[package.metadata.containerize.kubernetes]\nnetwork-policy = { egress = \"none\" }\n",
+            "unknown variant `none`, expected `allow` or `deny`",
+        ),
+        (
+            "[package.metadata.containerize.kubernetes]\nprobes = \"off\"\n",
+            "expected `true`, `false` or a table",
+        ),
     ];
     for (toml, expected) in cases {
         std::fs::write(fx.root.join("Cargo.toml"), format!("{original}{toml}")).unwrap();
@@ -243,6 +264,7 @@ fn bad_metadata_values_are_errors_naming_the_key_and_the_file() {
             "expected `{expected}` in:\n{}",
             run.stderr
         );
+        assert!(!fx.out().exists(), "nothing is written on a config error");
     }
     // The unknown probe key is named with its path.
     std::fs::write(

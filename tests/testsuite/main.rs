@@ -5,6 +5,7 @@
 mod support;
 
 mod c_dep;
+mod checkov;
 mod cli;
 mod compose;
 mod config_fuzz;

@@ -86,7 +86,9 @@ pub struct KubeLayer {
     pub port: Option<i64>,
     /// The Service.
     pub service: Option<ServiceLayer>,
-    /// Liveness, readiness and startup probes (none unless declared).
+    /// Liveness, readiness and startup probes (a TCP readiness probe on the `http` port
+    /// unless declared); `false`: none at all.
+    #[serde(default, deserialize_with = "bool_or_table")]
     pub probes: Option<ProbesLayer>,
     /// Requests and limits.
     pub resources: Option<ResourcesLayer>,
@@ -106,6 +108,9 @@ pub struct KubeLayer {
     pub disruption_budget: Option<DisruptionBudgetLayer>,
     /// An Ingress to the Service.
     pub ingress: Option<IngressLayer>,
+    /// The NetworkPolicy (on by default); `false`: none.
+    #[serde(default, deserialize_with = "bool_or_table")]
+    pub network_policy: Option<NetworkPolicyLayer>,
     /// A directory of templates (`deployment.yaml`, `service.yaml`) replacing the built-in
     /// ones, relative to the Cargo.toml that sets it.
     pub templates: Option<String>,
@@ -124,16 +129,107 @@ pub struct ServiceLayer {
     pub port: Option<i64>,
 }
 
+/// A table that can also be written as `true`/`false` (`probes = false`,
+/// `network-policy = false`): the bool sets its `enabled`.
+pub trait Switchable: Default {
+    /// Sets `enabled`.
+    fn switched(on: bool) -> Self;
+}
+
+/// Deserializes a [`Switchable`] table or a bool, keeping serde's errors (unknown keys,
+/// with their path) for the table.
+fn bool_or_table<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Switchable + Deserialize<'de>,
+{
+    struct V<T>(std::marker::PhantomData<T>);
+    impl<'de, T: Switchable + Deserialize<'de>> serde::de::Visitor<'de> for V<T> {
+        type Value = T;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("`true`, `false` or a table")
+        }
+        fn visit_bool<E: serde::de::Error>(self, on: bool) -> Result<T, E> {
+            Ok(T::switched(on))
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, m: A) -> Result<T, A::Error> {
+            T::deserialize(serde::de::value::MapAccessDeserializer::new(m))
+        }
+    }
+    d.deserialize_any(V(std::marker::PhantomData)).map(Some)
+}
+
 /// `kubernetes.probes`.
 #[derive(Debug, Default, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct ProbesLayer {
+    /// `false` (or `probes = false`): no probes, not even the default readiness probe.
+    pub enabled: Option<bool>,
     /// Restarts the container when it fails (e.g. `/healthz`).
     pub liveness: Option<ProbeLayer>,
     /// Takes the pod out of the Service when it fails (e.g. `/readyz`).
     pub readiness: Option<ProbeLayer>,
     /// Holds the other probes back until the app has started (for slow starters).
     pub startup: Option<ProbeLayer>,
+}
+
+impl Switchable for ProbesLayer {
+    fn switched(on: bool) -> Self {
+        ProbesLayer {
+            enabled: Some(on),
+            ..Default::default()
+        }
+    }
+}
+
+/// `kubernetes.network-policy`.
+#[derive(Debug, Default, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct NetworkPolicyLayer {
+    /// `false` (or `network-policy = false`): no NetworkPolicy.
+    pub enabled: Option<bool>,
+    /// Who may connect to the declared ports (default: any pod of the namespace).
+    pub from: Option<Vec<PeerLayer>>,
+    /// `allow` (default: egress unrestricted) or `deny` (DNS to kube-system, plus
+    /// `egress-allow`).
+    pub egress: Option<EgressMode>,
+    /// What the pods may reach when `egress = "deny"`.
+    pub egress_allow: Option<Vec<PeerLayer>>,
+}
+
+impl Switchable for NetworkPolicyLayer {
+    fn switched(on: bool) -> Self {
+        NetworkPolicyLayer {
+            enabled: Some(on),
+            ..Default::default()
+        }
+    }
+}
+
+/// Egress of a NetworkPolicy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EgressMode {
+    /// Unrestricted.
+    Allow,
+    /// DNS to kube-system and the `egress-allow` entries only.
+    Deny,
+}
+
+/// One peer of a NetworkPolicy rule: pods (by labels) in namespaces (by labels), or an IP
+/// range; `ports` only in `egress-allow`.
+#[derive(Debug, Default, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct PeerLayer {
+    /// Pod labels (`podSelector.matchLabels`).
+    pub pods: Option<BTreeMap<String, String>>,
+    /// Namespace labels (`namespaceSelector.matchLabels`), e.g.
+    /// `{ "kubernetes.io/metadata.name" = "monitoring" }`.
+    pub namespaces: Option<BTreeMap<String, String>>,
+    /// An IP range (`ipBlock.cidr`), e.g. `10.0.0.0/8`.
+    pub cidr: Option<String>,
+    /// Ports (`5432`, `"53/udp"`); all ports when absent.
+    pub ports: Option<Vec<crate::config::Port>>,
 }
 
 /// One probe: an HTTP GET of `path`, or a TCP connect without one.

@@ -18,8 +18,9 @@ use std::collections::BTreeMap;
 use crate::config::{Port, Source};
 
 pub use layer::{
-    AutoscalingLayer, DisruptionBudgetLayer, IngressLayer, IntOrPercent, KubeLayer, MetricsLayer,
-    ProbeLayer, ProbesLayer, QuantitiesLayer, ResourcesLayer, ServiceLayer,
+    AutoscalingLayer, DisruptionBudgetLayer, EgressMode, IngressLayer, IntOrPercent, KubeLayer,
+    MetricsLayer, NetworkPolicyLayer, PeerLayer, ProbeLayer, ProbesLayer, QuantitiesLayer,
+    ResourcesLayer, ServiceLayer, Switchable,
 };
 pub use resolve::resolve;
 pub use validate::{dns_label, dns_subdomain, env_name, label_value, qualified_key, quantity};
@@ -134,6 +135,29 @@ pub struct Ingress {
     pub tls_secret: Option<String>,
 }
 
+/// One resolved NetworkPolicy peer.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Peer {
+    /// Pod labels (empty with no namespaces and no cidr: every pod of the namespace).
+    pub pods: BTreeMap<String, String>,
+    /// Namespace labels, if the peer is in other namespaces.
+    pub namespaces: Option<BTreeMap<String, String>>,
+    /// An IP range instead of pods.
+    pub cidr: Option<String>,
+    /// Ports (egress only; empty: all).
+    pub ports: Vec<Port>,
+}
+
+/// Resolved NetworkPolicy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetworkPolicy {
+    /// Who may connect to the declared ports; `None`: any pod of the namespace (or any
+    /// source at all when the Service is exposed outside the namespace).
+    pub from: Option<Vec<Peer>>,
+    /// `Some`: egress denied except DNS to kube-system and these peers.
+    pub egress_allow: Option<Vec<Peer>>,
+}
+
 /// Everything the Kubernetes YAML of one image needs from the metadata, resolved.
 #[derive(Debug, Clone, PartialEq)]
 pub struct KubeSettings {
@@ -191,6 +215,8 @@ pub struct KubeSettings {
     pub disruption_budget: Option<DisruptionBudget>,
     /// Ingress.
     pub ingress: Option<Ingress>,
+    /// NetworkPolicy (`None`: `network-policy = false`).
+    pub network_policy: Option<NetworkPolicy>,
     /// Template directory as written, and the table that set it.
     pub templates: Option<(String, Source)>,
 }
@@ -230,6 +256,10 @@ impl Default for KubeSettings {
             autoscaling: None,
             disruption_budget: None,
             ingress: None,
+            network_policy: Some(NetworkPolicy {
+                from: None,
+                egress_allow: None,
+            }),
             templates: None,
         }
     }

@@ -11,8 +11,9 @@ use super::validate::validate_layer;
 use super::{
     Autoscaling, DEFAULT_CPU_REQUEST, DEFAULT_MEMORY_LIMIT, DEFAULT_MEMORY_REQUEST, DEFAULT_PORT,
     DEFAULT_REPLICAS, DEFAULT_REVISION_HISTORY_LIMIT, DEFAULT_SERVICE_PORT,
-    DEFAULT_TERMINATION_GRACE_PERIOD_SECONDS, DisruptionBudget, Ingress, IntOrPercent, KubeLayer,
-    KubeSettings, Metrics, ProbeLayer, ProbeSettings, Probes, Resources, ServiceSettings,
+    DEFAULT_TERMINATION_GRACE_PERIOD_SECONDS, DisruptionBudget, EgressMode, Ingress, IntOrPercent,
+    KubeLayer, KubeSettings, Metrics, NetworkPolicy, Peer, PeerLayer, ProbeLayer, ProbeSettings,
+    Probes, Resources, ServiceSettings,
 };
 
 /// Overlays `Some` fields of `$from` onto `$into` (both layers of the same type).
@@ -65,6 +66,7 @@ pub fn resolve(
             |i, f| overlay!(i, f; enabled, type_, port),
         );
         nested(&mut m.probes, &layer.probes, |i, f| {
+            overlay!(i, f; enabled);
             for (into, from) in [
                 (&mut i.liveness, &f.liveness),
                 (&mut i.readiness, &f.readiness),
@@ -107,6 +109,11 @@ pub fn resolve(
             &mut m.ingress,
             &layer.ingress,
             |i, f| overlay!(i, f; enabled, host, path, class_name, tls_secret),
+        );
+        nested(
+            &mut m.network_policy,
+            &layer.network_policy,
+            |i, f| overlay!(i, f; enabled, from, egress, egress_allow),
         );
         if let Some(t) = &layer.templates {
             s.templates = Some((t.clone(), (*source).clone()));
@@ -171,10 +178,18 @@ pub fn resolve(
             failure_threshold: int(p.failure_threshold, if startup { 60 } else { 3 }),
         })
     };
-    s.probes = Probes {
-        liveness: probe(probes.liveness, false),
-        readiness: probe(probes.readiness, false),
-        startup: probe(probes.startup, true),
+    s.probes = if probes.enabled == Some(false) {
+        Probes::default()
+    } else {
+        Probes {
+            liveness: probe(probes.liveness, false),
+            // A failing readiness probe only takes the pod out of the Service; it never
+            // restarts it, so unlike a default liveness probe it cannot cause restart
+            // storms under load. A TCP connect needs nothing from the app.
+            readiness: probe(probes.readiness, false)
+                .or_else(|| s.port.and(probe(Some(ProbeLayer::default()), false))),
+            startup: probe(probes.startup, true),
+        }
     };
 
     let res = m.resources.unwrap_or_default();
@@ -249,6 +264,36 @@ pub fn resolve(
         }),
     };
 
+    s.network_policy = match m.network_policy.unwrap_or_default() {
+        n if n.enabled == Some(false) => None,
+        n => {
+            let peers = |v: Vec<PeerLayer>| {
+                v.into_iter()
+                    .map(|p| Peer {
+                        pods: p.pods.unwrap_or_default(),
+                        namespaces: p.namespaces,
+                        cidr: p.cidr,
+                        ports: p.ports.unwrap_or_default(),
+                    })
+                    .collect::<Vec<_>>()
+            };
+            let egress_allow = match n.egress {
+                Some(EgressMode::Deny) => Some(peers(n.egress_allow.unwrap_or_default())),
+                _ if n.egress_allow.is_some() => {
+                    return Err(last.error(
+                        "kubernetes.network-policy.egress-allow",
+                        "egress-allow lists what a pod may reach when egress = \"deny\"; egress is unrestricted without it",
+                    ));
+                }
+                _ => None,
+            };
+            Some(NetworkPolicy {
+                from: n.from.map(peers),
+                egress_allow,
+            })
+        }
+    };
+
     s.ingress = match ingress {
         None => None,
         Some(i) => {
@@ -309,7 +354,13 @@ mod tests {
                 port: 80
             })
         );
-        assert_eq!(s.probes, Probes::default());
+        let readiness = s.probes.readiness.clone().unwrap();
+        assert_eq!(
+            (readiness.path, readiness.port, readiness.period_seconds),
+            (None, None, 10),
+            "a TCP readiness probe on the http port"
+        );
+        assert!(s.probes.liveness.is_none() && s.probes.startup.is_none());
         assert_eq!(s.resources.cpu_request.as_deref(), Some("100m"));
         assert_eq!(s.resources.memory_request.as_deref(), Some("128Mi"));
         assert_eq!(s.resources.memory_limit.as_deref(), Some("512Mi"));
@@ -338,6 +389,28 @@ mod tests {
         )
         .unwrap();
         assert_eq!((s.port, s.service), (Some(9000), None));
+    }
+
+    #[test]
+    fn probes_false_drops_the_default_readiness_probe_and_network_policy_false_the_policy() {
+        let s = resolve_one(
+            serde_json::json!({ "probes": false, "network-policy": false }),
+            &[HTTP],
+        )
+        .unwrap();
+        assert_eq!(s.probes, Probes::default());
+        assert_eq!(s.network_policy, None);
+        let s = resolve_one(serde_json::json!({}), &[]).unwrap();
+        assert_eq!(s.probes.readiness, None, "no port, no default probe");
+        let e = resolve_one(
+            serde_json::json!({ "network-policy": { "egress-allow": [{ "cidr": "10.0.0.0/8" }] } }),
+            &[HTTP],
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("`kubernetes.network-policy.egress-allow`"),
+            "{e}"
+        );
     }
 
     #[test]

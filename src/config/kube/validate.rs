@@ -6,7 +6,7 @@
 
 use crate::config::{ConfigError, Source};
 
-use super::KubeLayer;
+use super::{KubeLayer, PeerLayer};
 
 /// Checks every value present in one layer, naming the key and the layer's table.
 pub(super) fn validate_layer(l: &KubeLayer, src: &Source) -> Result<(), ConfigError> {
@@ -168,6 +168,23 @@ pub(super) fn validate_layer(l: &KubeLayer, src: &Source) -> Result<(), ConfigEr
             }
         }
     }
+    if let Some(n) = &l.network_policy {
+        for (list, v) in [("from", &n.from), ("egress-allow", &n.egress_allow)] {
+            for (i, peer) in v.iter().flatten().enumerate() {
+                let at = format!("network-policy.{list}[{i}]");
+                validate_peer(peer, list == "egress-allow").map_err(|(k, m)| {
+                    err(
+                        &if k.is_empty() {
+                            at.clone()
+                        } else {
+                            format!("{at}.{k}")
+                        },
+                        m,
+                    )
+                })?;
+            }
+        }
+    }
     if let Some(t) = &l.templates
         && (t.is_empty() || t.starts_with('/'))
     {
@@ -177,6 +194,59 @@ pub(super) fn validate_layer(l: &KubeLayer, src: &Source) -> Result<(), ConfigEr
         ));
     }
     Ok(())
+}
+
+/// One NetworkPolicy peer: selectors that Kubernetes accepts, or a CIDR; the error is the
+/// key below the peer (empty for the peer itself) and what is wrong.
+fn validate_peer(p: &PeerLayer, egress: bool) -> Result<(), (String, String)> {
+    for (key, map) in [("pods", &p.pods), ("namespaces", &p.namespaces)] {
+        for (k, v) in map.iter().flatten() {
+            let at = || format!("{key}.{k}");
+            qualified_key(k).map_err(|m| (at(), m))?;
+            label_value(v).map_err(|m| (at(), m))?;
+        }
+    }
+    if p.pods.is_none() && p.namespaces.is_none() && p.cidr.is_none() {
+        return Err((
+            String::new(),
+            "a peer needs `pods`, `namespaces` (label selectors) or `cidr`, e.g. { namespaces = { \"kubernetes.io/metadata.name\" = \"monitoring\" } }".into(),
+        ));
+    }
+    if let Some(c) = &p.cidr {
+        if p.pods.is_some() || p.namespaces.is_some() {
+            return Err((
+                "cidr".into(),
+                "a peer is either an IP range or pods/namespaces; write two entries".into(),
+            ));
+        }
+        cidr(c).map_err(|m| ("cidr".to_string(), m))?;
+    }
+    if p.ports.is_some() && !egress {
+        return Err((
+            "ports".into(),
+            "ingress is allowed to the pod's declared ports only; `ports` belongs in egress-allow"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
+/// An IPv4 or IPv6 range like `10.0.0.0/8`.
+pub fn cidr(s: &str) -> Result<(), String> {
+    let ok = s.split_once('/').is_some_and(|(ip, bits)| {
+        match (ip.parse::<std::net::IpAddr>(), bits.parse::<u8>()) {
+            (Ok(std::net::IpAddr::V4(_)), Ok(b)) => b <= 32,
+            (Ok(std::net::IpAddr::V6(_)), Ok(b)) => b <= 128,
+            _ => false,
+        }
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{s}` is not an IP range like 10.0.0.0/8 or fd00::/8"
+        ))
+    }
 }
 
 fn is_alnum(c: char) -> bool {
