@@ -25,13 +25,14 @@ use std::path::{Path, PathBuf};
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{Namespace, Service, ServiceAccount};
 use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use serde::Serialize;
 
 use crate::config::Source;
-pub use crate::config::kube::{KubeLayer, KubeSettings};
+pub use crate::config::kube::{KubeLayer, KubeSettings, Workload as KubeWorkload};
 use crate::exit;
 use crate::fsutil::{self, FsError};
 use crate::output::Shell;
@@ -206,6 +207,10 @@ pub enum Object {
     ServiceAccount(Box<ServiceAccount>),
     /// apps/v1 Deployment.
     Deployment(Box<Deployment>),
+    /// batch/v1 Job.
+    Job(Box<Job>),
+    /// batch/v1 CronJob.
+    CronJob(Box<CronJob>),
     /// v1 Service.
     Service(Box<Service>),
     /// autoscaling/v2 HorizontalPodAutoscaler.
@@ -227,7 +232,9 @@ impl Objects {
             .into_iter()
             .collect();
         v.push(Object::ServiceAccount(Box::new(self.service_account)));
-        v.push(Object::Deployment(Box::new(self.deployment)));
+        v.extend(self.deployment.map(|o| Object::Deployment(Box::new(o))));
+        v.extend(self.job.map(|o| Object::Job(Box::new(o))));
+        v.extend(self.cron_job.map(|o| Object::CronJob(Box::new(o))));
         v.extend(self.service.map(|o| Object::Service(Box::new(o))));
         v.extend(self.autoscaler.map(|o| Object::Autoscaler(Box::new(o))));
         v.extend(
@@ -282,9 +289,11 @@ pub fn header(images: &[(&str, &ImageRef)]) -> String {
 /// The objects of one image: the built-in builder, or the project's templates.
 pub fn build_objects(w: &Workload, templates: &Templates) -> Result<Objects, KubeError> {
     let pieces = pieces::pieces(w)?;
-    let deployment = match &templates.deployment {
-        Some(t) => template::render(t, &pieces)?,
-        None => render::deployment(&pieces),
+    // Templates hold a Deployment and a Service: a Job or CronJob has neither.
+    let deployment = match (&w.settings.workload, &templates.deployment) {
+        (KubeWorkload::Deployment, Some(t)) => Some(template::render(t, &pieces)?),
+        (KubeWorkload::Deployment, None) => Some(render::deployment(&pieces)),
+        _ => None,
     };
     let service = match (&templates.service, &pieces.service) {
         (Some(t), Some(_)) => Some(template::render(t, &pieces)?),

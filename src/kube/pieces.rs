@@ -366,7 +366,8 @@ pub fn pieces(w: &Workload) -> Result<Pieces, KubeError> {
     // Two replicas on one node survive a rollout but not the node (the PDB cannot help
     // there). ScheduleAnyway: a one-node cluster still runs every replica.
 
-    let spread = (s.replicas > 1 || s.autoscaling.is_some()).then(|| {
+    let deployment = s.workload == crate::config::kube::Workload::Deployment;
+    let spread = (deployment && (s.replicas > 1 || s.autoscaling.is_some())).then(|| {
         vec![TopologySpreadConstraint {
             max_skew: 1,
             topology_key: "kubernetes.io/hostname".into(),

@@ -11,6 +11,7 @@ use k8s_openapi::api::autoscaling::v2::{
     CrossVersionObjectReference, HorizontalPodAutoscaler, HorizontalPodAutoscalerSpec, MetricSpec,
     MetricTarget, ResourceMetricSource,
 };
+use k8s_openapi::api::batch::v1::{CronJob, CronJobSpec, Job, JobSpec, JobTemplateSpec};
 use k8s_openapi::api::core::v1::{
     Namespace, PodSpec, PodTemplateSpec, Service, ServiceAccount, ServicePort, ServiceSpec,
 };
@@ -26,7 +27,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::pieces::{HTTP_PORT_NAME, Pieces, Workload, int_or_string, labels};
 use crate::config::Port;
-use crate::config::kube::{DisruptionBudget, KubeSettings, Peer};
+use crate::config::kube::{DisruptionBudget, JobSettings, KubeSettings, Peer, Workload as Kind};
 
 /// Every object of one image, in apply order.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,8 +36,12 @@ pub struct Objects {
     pub namespace: Option<Namespace>,
     /// The pod's own ServiceAccount (no token mounted).
     pub service_account: ServiceAccount,
-    /// The Deployment.
-    pub deployment: Deployment,
+    /// The Deployment (`kind = "deployment"`).
+    pub deployment: Option<Deployment>,
+    /// The Job (`kind = "job"`).
+    pub job: Option<Job>,
+    /// The CronJob (`kind = "cronjob"`).
+    pub cron_job: Option<CronJob>,
     /// The Service (images that serve a port).
     pub service: Option<Service>,
     /// autoscaling/v2 HorizontalPodAutoscaler.
@@ -66,6 +71,29 @@ fn selector(p: &Pieces) -> LabelSelector {
     }
 }
 
+/// The pod template every workload kind shares.
+fn pod_template(p: &Pieces) -> PodTemplateSpec {
+    PodTemplateSpec {
+        metadata: Some(ObjectMeta {
+            labels: Some(p.labels.clone()),
+            annotations: (!p.pod_annotations.is_empty()).then(|| p.pod_annotations.clone()),
+            ..Default::default()
+        }),
+        spec: Some(PodSpec {
+            // The app does not talk to the API server; a mounted token would only
+            // be something to steal.
+            automount_service_account_token: Some(false),
+            service_account_name: Some(p.name.clone()),
+            termination_grace_period_seconds: Some(p.termination_grace_period_seconds),
+            security_context: Some(p.security_context.clone()),
+            containers: vec![p.container.clone()],
+            volumes: Some(p.volumes.clone()),
+            topology_spread_constraints: p.topology_spread_constraints.clone(),
+            ..Default::default()
+        }),
+    }
+}
+
 /// The Deployment.
 pub fn deployment(p: &Pieces) -> Deployment {
     Deployment {
@@ -75,24 +103,50 @@ pub fn deployment(p: &Pieces) -> Deployment {
             revision_history_limit: Some(p.revision_history_limit),
             selector: selector(p),
             strategy: Some(p.strategy.clone()),
-            template: PodTemplateSpec {
+            template: pod_template(p),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// A Job's spec: its pod is never restarted in place (a failed run is a new pod, counted
+/// against `backoffLimit`), and the finished Job is deleted after `ttlSecondsAfterFinished`.
+fn job_spec(p: &Pieces, j: &JobSettings) -> JobSpec {
+    let mut template = pod_template(p);
+    if let Some(spec) = template.spec.as_mut() {
+        spec.restart_policy = Some("Never".into());
+    }
+    JobSpec {
+        backoff_limit: Some(j.backoff_limit),
+        ttl_seconds_after_finished: Some(j.ttl_seconds_after_finished),
+        template,
+        ..Default::default()
+    }
+}
+
+/// The Job (`kind = "job"`).
+pub fn job(p: &Pieces, j: &JobSettings) -> Job {
+    Job {
+        metadata: meta(p),
+        spec: Some(job_spec(p, j)),
+        ..Default::default()
+    }
+}
+
+/// The CronJob (`kind = "cronjob"`).
+pub fn cron_job(p: &Pieces, schedule: &str, concurrency_policy: &str, j: &JobSettings) -> CronJob {
+    CronJob {
+        metadata: meta(p),
+        spec: Some(CronJobSpec {
+            schedule: schedule.to_string(),
+            concurrency_policy: Some(concurrency_policy.to_string()),
+            job_template: JobTemplateSpec {
                 metadata: Some(ObjectMeta {
                     labels: Some(p.labels.clone()),
-                    annotations: (!p.pod_annotations.is_empty()).then(|| p.pod_annotations.clone()),
                     ..Default::default()
                 }),
-                spec: Some(PodSpec {
-                    // The app does not talk to the API server; a mounted token would only
-                    // be something to steal.
-                    automount_service_account_token: Some(false),
-                    service_account_name: Some(p.name.clone()),
-                    termination_grace_period_seconds: Some(p.termination_grace_period_seconds),
-                    security_context: Some(p.security_context.clone()),
-                    containers: vec![p.container.clone()],
-                    volumes: Some(p.volumes.clone()),
-                    topology_spread_constraints: p.topology_spread_constraints.clone(),
-                    ..Default::default()
-                }),
+                spec: Some(job_spec(p, j)),
             },
             ..Default::default()
         }),
@@ -254,14 +308,24 @@ pub fn service(p: &Pieces) -> Option<Service> {
     })
 }
 
-/// Every object of one image. `deployment`/`service` may come from templates instead.
+/// Every object of one image. `deployment`/`service` may come from templates instead; a
+/// Job or CronJob (no Deployment) comes from the settings.
 pub fn objects(
     w: &Workload,
     p: &Pieces,
-    deployment: Deployment,
+    deployment: Option<Deployment>,
     service: Option<Service>,
 ) -> Objects {
     let s = w.settings;
+    let (job, cron_job) = match &s.workload {
+        Kind::Deployment => (None, None),
+        Kind::Job(j) => (Some(job(p, j)), None),
+        Kind::CronJob {
+            schedule,
+            concurrency_policy,
+            job: j,
+        } => (None, Some(cron_job(p, schedule, concurrency_policy, j))),
+    };
     let autoscaler = s.autoscaling.as_ref().map(|a| HorizontalPodAutoscaler {
         metadata: meta(p),
         spec: Some(HorizontalPodAutoscalerSpec {
@@ -347,6 +411,8 @@ pub fn objects(
             .map(namespace),
         service_account: service_account(p),
         deployment,
+        job,
+        cron_job,
         service,
         autoscaler,
         disruption_budget,

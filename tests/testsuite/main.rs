@@ -12,6 +12,7 @@ mod config_fuzz;
 mod errors;
 mod events;
 mod init;
+mod jobs;
 mod kube;
 mod kustomize;
 mod load;

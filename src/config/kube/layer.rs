@@ -56,6 +56,16 @@ impl<'de> Deserialize<'de> for IntOrPercent {
 pub struct KubeLayer {
     /// `false` writes no YAML for this image.
     pub enabled: Option<bool>,
+    /// `deployment` (default), `job` (runs to completion once) or `cronjob` (on `schedule`).
+    pub kind: Option<WorkloadKind>,
+    /// The CronJob's schedule, cron syntax (`"*/15 * * * *"`, `"@daily"`).
+    pub schedule: Option<String>,
+    /// Job `backoffLimit`: retries before the Job fails.
+    pub backoff_limit: Option<i64>,
+    /// Job `ttlSecondsAfterFinished`: when a finished Job (and its logs) is deleted.
+    pub ttl_seconds_after_finished: Option<i64>,
+    /// CronJob `concurrencyPolicy`: `Forbid` (default), `Allow` or `Replace`.
+    pub concurrency_policy: Option<String>,
     /// Object and container name (default: the image name with `_`/`.` turned into `-`).
     pub name: Option<String>,
     /// `metadata.namespace` (default: none, so `kubectl -n` decides).
@@ -114,6 +124,19 @@ pub struct KubeLayer {
     /// A directory of templates (`deployment.yaml`, `service.yaml`) replacing the built-in
     /// ones, relative to the Cargo.toml that sets it.
     pub templates: Option<String>,
+}
+
+/// What runs the binary.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WorkloadKind {
+    /// A server or worker that keeps running (apps/v1 Deployment).
+    #[default]
+    Deployment,
+    /// Runs to completion once (batch/v1 Job).
+    Job,
+    /// Runs to completion on a schedule (batch/v1 CronJob).
+    Cronjob,
 }
 
 /// `kubernetes.service`.

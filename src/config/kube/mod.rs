@@ -20,10 +20,12 @@ use crate::config::{Port, Source};
 pub use layer::{
     AutoscalingLayer, DisruptionBudgetLayer, EgressMode, IngressLayer, IntOrPercent, KubeLayer,
     MetricsLayer, NetworkPolicyLayer, PeerLayer, ProbeLayer, ProbesLayer, QuantitiesLayer,
-    ResourcesLayer, ServiceLayer, Switchable,
+    ResourcesLayer, ServiceLayer, Switchable, WorkloadKind,
 };
 pub use resolve::resolve;
-pub use validate::{dns_label, dns_subdomain, env_name, label_value, qualified_key, quantity};
+pub use validate::{
+    cron_schedule, dns_label, dns_subdomain, env_name, label_value, qualified_key, quantity,
+};
 
 /// Replicas: two, so a rolling update or a node drain never takes the service down.
 pub const DEFAULT_REPLICAS: i32 = 2;
@@ -158,11 +160,52 @@ pub struct NetworkPolicy {
     pub egress_allow: Option<Vec<Peer>>,
 }
 
+/// Resolved Job settings (also the CronJob's job template).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobSettings {
+    /// `backoffLimit`.
+    pub backoff_limit: i32,
+    /// `ttlSecondsAfterFinished`.
+    pub ttl_seconds_after_finished: i32,
+}
+
+/// What runs the binary, resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Workload {
+    /// A Deployment (with Service, HPA, PDB, Ingress as configured).
+    Deployment,
+    /// A Job.
+    Job(JobSettings),
+    /// A CronJob.
+    CronJob {
+        /// `schedule`, validated.
+        schedule: String,
+        /// `concurrencyPolicy`.
+        concurrency_policy: String,
+        /// The job template's settings.
+        job: JobSettings,
+    },
+}
+
+impl Workload {
+    /// Whether the binary runs to completion (a Job or CronJob), so nothing restarts it.
+    pub fn runs_to_completion(&self) -> bool {
+        !matches!(self, Workload::Deployment)
+    }
+}
+
+/// Retries of a Job before it fails (the API default, 6, retries for about six minutes).
+pub const DEFAULT_BACKOFF_LIMIT: i32 = 3;
+/// A finished Job and its pod's logs stay a day, then are deleted.
+pub const DEFAULT_TTL_SECONDS_AFTER_FINISHED: i32 = 86_400;
+
 /// Everything the Kubernetes YAML of one image needs from the metadata, resolved.
 #[derive(Debug, Clone, PartialEq)]
 pub struct KubeSettings {
     /// Write YAML for this image.
     pub enabled: bool,
+    /// Deployment, Job or CronJob.
+    pub workload: Workload,
     /// Object name override.
     pub name: Option<String>,
     /// `metadata.namespace`.
@@ -225,6 +268,7 @@ impl Default for KubeSettings {
     fn default() -> Self {
         KubeSettings {
             enabled: true,
+            workload: Workload::Deployment,
             name: None,
             namespace: None,
             create_namespace: true,

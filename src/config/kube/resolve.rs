@@ -15,6 +15,9 @@ use super::{
     KubeLayer, KubeSettings, Metrics, NetworkPolicy, Peer, PeerLayer, ProbeLayer, ProbeSettings,
     Probes, Resources, ServiceSettings,
 };
+use super::{
+    DEFAULT_BACKOFF_LIMIT, DEFAULT_TTL_SECONDS_AFTER_FINISHED, JobSettings, Workload, WorkloadKind,
+};
 
 /// Overlays `Some` fields of `$from` onto `$into` (both layers of the same type).
 macro_rules! overlay {
@@ -47,7 +50,8 @@ pub fn resolve(
     for (layer, source) in layers {
         validate_layer(layer, source)?;
         last = (*source).clone();
-        overlay!(m, layer; enabled, name, namespace, create_namespace, component, part_of, replicas,
+        overlay!(m, layer; enabled, kind, schedule, backoff_limit, ttl_seconds_after_finished,
+            concurrency_policy, name, namespace, create_namespace, component, part_of, replicas,
             revision_history_limit, termination_grace_period_seconds, max_surge,
             max_unavailable, port, env_from_config_maps, env_from_secrets, cpu_env);
         for (into, from) in [
@@ -122,6 +126,8 @@ pub fn resolve(
 
     let int = |v: Option<i64>, default: i32| v.map_or(default, |v| v as i32);
     s.enabled = m.enabled.unwrap_or(true);
+    s.workload = workload(&m, &last)?;
+    let completes = s.workload.runs_to_completion();
     s.name = m.name;
     s.namespace = m.namespace;
     s.create_namespace = m.create_namespace.unwrap_or(true);
@@ -157,7 +163,8 @@ pub fn resolve(
         Some(p) => Some(p as u16),
         None => first_tcp.or(wants_port.then_some(DEFAULT_PORT)),
     };
-    if s.port.is_some() && service_layer.enabled != Some(false) {
+    // A Job's pods come and go: nothing to put behind a Service.
+    if s.port.is_some() && service_layer.enabled != Some(false) && !completes {
         s.service = Some(ServiceSettings {
             type_: service_layer.type_.unwrap_or_else(|| "ClusterIP".into()),
             port: service_layer
@@ -186,8 +193,11 @@ pub fn resolve(
             // A failing readiness probe only takes the pod out of the Service; it never
             // restarts it, so unlike a default liveness probe it cannot cause restart
             // storms under load. A TCP connect needs nothing from the app.
-            readiness: probe(probes.readiness, false)
-                .or_else(|| s.port.and(probe(Some(ProbeLayer::default()), false))),
+            readiness: probe(probes.readiness, false).or_else(|| {
+                s.port
+                    .filter(|_| !completes)
+                    .and(probe(Some(ProbeLayer::default()), false))
+            }),
             startup: probe(probes.startup, true),
         }
     };
@@ -227,6 +237,12 @@ pub fn resolve(
 
     s.autoscaling = match m.autoscaling.filter(|a| a.enabled != Some(false)) {
         None => None,
+        Some(_) if completes => {
+            return Err(last.error(
+                "kubernetes.autoscaling",
+                "a Job or CronJob runs to completion: it has no replicas to keep; remove autoscaling or use kind = \"deployment\"",
+            ));
+        }
         Some(a) => {
             let min = int(a.min_replicas, s.replicas.max(1));
             let max = int(a.max_replicas, 10.max(min));
@@ -252,6 +268,12 @@ pub fn resolve(
 
     s.disruption_budget = match m.disruption_budget.filter(|d| d.enabled != Some(false)) {
         None => None,
+        Some(_) if completes => {
+            return Err(last.error(
+                "kubernetes.disruption-budget",
+                "a Job or CronJob runs to completion: it has no replicas to keep; remove disruption-budget or use kind = \"deployment\"",
+            ));
+        }
         Some(d) => Some(match (d.min_available, d.max_unavailable) {
             (Some(_), Some(_)) => {
                 return Err(last.error(
@@ -296,6 +318,12 @@ pub fn resolve(
 
     s.ingress = match ingress {
         None => None,
+        Some(_) if completes => {
+            return Err(last.error(
+                "kubernetes.ingress",
+                "a Job or CronJob has no Service to route to; remove ingress or use kind = \"deployment\"",
+            ));
+        }
         Some(i) => {
             let Some(host) = i.host else {
                 return Err(last.error("kubernetes.ingress.host", "an Ingress needs a host"));
@@ -315,6 +343,65 @@ pub fn resolve(
         }
     };
     Ok(s)
+}
+
+/// `kind` and the keys that belong to one kind only.
+fn workload(m: &KubeLayer, last: &Source) -> Result<Workload, ConfigError> {
+    let kind = m.kind.unwrap_or_default();
+    let only = |key: &str, set: bool, kinds: &str| {
+        if set {
+            Err(last.error(
+                &format!("kubernetes.{key}"),
+                format!("{key} applies to {kinds} only; set kind = \"cronjob\" or \"job\" for a binary that runs to completion"),
+            ))
+        } else {
+            Ok(())
+        }
+    };
+    let job = JobSettings {
+        backoff_limit: m.backoff_limit.map_or(DEFAULT_BACKOFF_LIMIT, |n| n as i32),
+        ttl_seconds_after_finished: m
+            .ttl_seconds_after_finished
+            .map_or(DEFAULT_TTL_SECONDS_AFTER_FINISHED, |n| n as i32),
+    };
+    if kind != WorkloadKind::Cronjob {
+        only("schedule", m.schedule.is_some(), "kind = \"cronjob\"")?;
+        only(
+            "concurrency-policy",
+            m.concurrency_policy.is_some(),
+            "kind = \"cronjob\"",
+        )?;
+    }
+    Ok(match kind {
+        WorkloadKind::Deployment => {
+            only(
+                "backoff-limit",
+                m.backoff_limit.is_some(),
+                "Jobs and CronJobs",
+            )?;
+            only(
+                "ttl-seconds-after-finished",
+                m.ttl_seconds_after_finished.is_some(),
+                "Jobs and CronJobs",
+            )?;
+            Workload::Deployment
+        }
+        WorkloadKind::Job => Workload::Job(job),
+        WorkloadKind::Cronjob => Workload::CronJob {
+            schedule: m.schedule.clone().ok_or_else(|| {
+                last.error(
+                    "kubernetes.schedule",
+                    "a CronJob needs a schedule, e.g. schedule = \"0 3 * * *\" (03:00 every day)",
+                )
+            })?,
+            // A run that takes longer than the interval must not pile up behind itself.
+            concurrency_policy: m
+                .concurrency_policy
+                .clone()
+                .unwrap_or_else(|| "Forbid".into()),
+            job,
+        },
+    })
 }
 
 #[cfg(test)]
