@@ -133,3 +133,44 @@ fn every_option_fails_only_secrets_as_environment() {
         &["CKV_K8S_35"],
     );
 }
+
+#[test]
+fn secrets_and_config_maps_as_read_only_files_validate_and_stay_clean() {
+    let fx = Fixture::new("hello-http");
+    fx.edit("Cargo.toml", |s| {
+        s + "[package.metadata.containerize.kubernetes]\n\
+             namespace = \"shop\"\n\
+             probes.liveness = { path = \"/healthz\" }\n\
+             secret-volumes = [{ name = \"hello-tls\", mount = \"/etc/tls\" }]\n\
+             config-map-volumes = [{ name = \"hello.config\", mount = \"/etc/hello\" }]\n"
+    });
+    fx.run(&[]).ok();
+    let file = fx.out().join("hello-http/kubernetes.yaml");
+    validate_all_versions(&file);
+    assert_checks(&file, &["CKV_K8S_11"]);
+
+    let text = std::fs::read_to_string(&file).unwrap();
+    let docs = crate::kube::pyyaml(&file);
+    let pod = &crate::kube::kind(&docs, "Deployment")["spec"]["template"]["spec"];
+    assert_eq!(pod["securityContext"]["fsGroup"], 65532);
+    let volumes = pod["volumes"].as_array().unwrap();
+    assert_eq!(volumes[1]["secret"]["secretName"], "hello-tls");
+    assert_eq!(volumes[1]["secret"]["defaultMode"], 0o440);
+    assert_eq!(volumes[2]["configMap"]["name"], "hello.config");
+    let mounts = pod["containers"][0]["volumeMounts"].as_array().unwrap();
+    let paths: Vec<(&str, bool)> = mounts
+        .iter()
+        .map(|m| {
+            (
+                m["mountPath"].as_str().unwrap(),
+                m["readOnly"].as_bool().unwrap_or(false),
+            )
+        })
+        .collect();
+    assert_eq!(
+        paths,
+        [("/tmp", false), ("/etc/tls", true), ("/etc/hello", true)]
+    );
+    // Values never reach the YAML: only names.
+    assert!(!text.contains("kind: Secret\n"), "{text}");
+}

@@ -252,6 +252,14 @@ fn bad_metadata_values_are_errors_naming_the_key_and_the_file() {
             "unknown variant `none`, expected `allow` or `deny`",
         ),
         (
+            "[package.metadata.containerize.kubernetes]\nsecret-volumes = [{ name = \"tls\" }]\n",
+            "invalid `kubernetes.secret-volumes[0].mount` in [package.metadata.containerize] of Cargo.toml: a volume needs `mount`",
+        ),
+        (
+            "[package.metadata.containerize.kubernetes]\nconfig-map-volumes = [{ name = \"cfg\", mount = \"etc/cfg\" }]\n",
+            "invalid `kubernetes.config-map-volumes[0].mount` in [package.metadata.containerize] of Cargo.toml: `etc/cfg` must be an absolute directory",
+        ),
+        (
             "[package.metadata.containerize.kubernetes]\nprobes = \"off\"\n",
             "expected `true`, `false` or a table",
         ),

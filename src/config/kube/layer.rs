@@ -108,6 +108,10 @@ pub struct KubeLayer {
     pub env_from_config_maps: Option<Vec<String>>,
     /// Secrets whose keys become environment variables (`envFrom`), by name.
     pub env_from_secrets: Option<Vec<String>>,
+    /// Secrets mounted as read-only files (`[{ name = "tls", mount = "/etc/tls" }]`).
+    pub secret_volumes: Option<Vec<FileVolumeLayer>>,
+    /// ConfigMaps mounted as read-only files, the same way.
+    pub config_map_volumes: Option<Vec<FileVolumeLayer>>,
     /// A variable set to the CPU budget in whole cores (e.g. `TOKIO_WORKER_THREADS`).
     pub cpu_env: Option<String>,
     /// Prometheus scrape annotations.
@@ -124,6 +128,16 @@ pub struct KubeLayer {
     /// A directory of templates (`deployment.yaml`, `service.yaml`) replacing the built-in
     /// ones, relative to the Cargo.toml that sets it.
     pub templates: Option<String>,
+}
+
+/// A Secret or ConfigMap mounted as files.
+#[derive(Debug, Default, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct FileVolumeLayer {
+    /// The Secret's or ConfigMap's name.
+    pub name: Option<String>,
+    /// The directory its keys appear in, one file each.
+    pub mount: Option<String>,
 }
 
 /// What runs the binary.

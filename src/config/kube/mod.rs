@@ -18,9 +18,9 @@ use std::collections::BTreeMap;
 use crate::config::{Port, Source};
 
 pub use layer::{
-    AutoscalingLayer, DisruptionBudgetLayer, EgressMode, IngressLayer, IntOrPercent, KubeLayer,
-    MetricsLayer, NetworkPolicyLayer, PeerLayer, ProbeLayer, ProbesLayer, QuantitiesLayer,
-    ResourcesLayer, ServiceLayer, Switchable, WorkloadKind,
+    AutoscalingLayer, DisruptionBudgetLayer, EgressMode, FileVolumeLayer, IngressLayer,
+    IntOrPercent, KubeLayer, MetricsLayer, NetworkPolicyLayer, PeerLayer, ProbeLayer, ProbesLayer,
+    QuantitiesLayer, ResourcesLayer, ServiceLayer, Switchable, WorkloadKind,
 };
 pub use resolve::resolve;
 pub use validate::{
@@ -160,6 +160,15 @@ pub struct NetworkPolicy {
     pub egress_allow: Option<Vec<Peer>>,
 }
 
+/// A Secret or ConfigMap mounted read-only as files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileVolume {
+    /// The object's name.
+    pub name: String,
+    /// The mount path.
+    pub mount: String,
+}
+
 /// Resolved Job settings (also the CronJob's job template).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobSettings {
@@ -248,6 +257,10 @@ pub struct KubeSettings {
     pub env_from_config_maps: Vec<String>,
     /// `envFrom` Secrets.
     pub env_from_secrets: Vec<String>,
+    /// Secrets mounted as files.
+    pub secret_volumes: Vec<FileVolume>,
+    /// ConfigMaps mounted as files.
+    pub config_map_volumes: Vec<FileVolume>,
     /// Variable receiving the CPU budget.
     pub cpu_env: Option<String>,
     /// Prometheus scraping.
@@ -295,6 +308,8 @@ impl Default for KubeSettings {
             env: BTreeMap::new(),
             env_from_config_maps: Vec::new(),
             env_from_secrets: Vec::new(),
+            secret_volumes: Vec::new(),
+            config_map_volumes: Vec::new(),
             cpu_env: None,
             metrics: None,
             autoscaling: None,

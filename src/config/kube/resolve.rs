@@ -16,7 +16,8 @@ use super::{
     Probes, Resources, ServiceSettings,
 };
 use super::{
-    DEFAULT_BACKOFF_LIMIT, DEFAULT_TTL_SECONDS_AFTER_FINISHED, JobSettings, Workload, WorkloadKind,
+    DEFAULT_BACKOFF_LIMIT, DEFAULT_TTL_SECONDS_AFTER_FINISHED, FileVolume, FileVolumeLayer,
+    JobSettings, Workload, WorkloadKind,
 };
 
 /// Overlays `Some` fields of `$from` onto `$into` (both layers of the same type).
@@ -53,7 +54,8 @@ pub fn resolve(
         overlay!(m, layer; enabled, kind, schedule, backoff_limit, ttl_seconds_after_finished,
             concurrency_policy, name, namespace, create_namespace, component, part_of, replicas,
             revision_history_limit, termination_grace_period_seconds, max_surge,
-            max_unavailable, port, env_from_config_maps, env_from_secrets, cpu_env);
+            max_unavailable, port, env_from_config_maps, env_from_secrets, secret_volumes,
+            config_map_volumes, cpu_env);
         for (into, from) in [
             (&mut s.labels, &layer.labels),
             (&mut s.annotations, &layer.annotations),
@@ -149,6 +151,35 @@ pub fn resolve(
     s.env_from_config_maps = m.env_from_config_maps.unwrap_or_default();
     s.env_from_secrets = m.env_from_secrets.unwrap_or_default();
     s.cpu_env = m.cpu_env;
+    let files = |v: Option<Vec<FileVolumeLayer>>| -> Vec<FileVolume> {
+        v.unwrap_or_default()
+            .into_iter()
+            .filter_map(|f| {
+                Some(FileVolume {
+                    name: f.name?,
+                    mount: f.mount?,
+                })
+            })
+            .collect()
+    };
+    s.secret_volumes = files(m.secret_volumes);
+    s.config_map_volumes = files(m.config_map_volumes);
+    let mut mounts: Vec<&str> = s
+        .secret_volumes
+        .iter()
+        .chain(&s.config_map_volumes)
+        .map(|f| f.mount.as_str())
+        .collect();
+    mounts.sort_unstable();
+    if let Some(w) = mounts.windows(2).find(|w| w[0] == w[1]) {
+        return Err(last.error(
+            "kubernetes.secret-volumes",
+            format!(
+                "two volumes are mounted at `{}`; give each its own directory",
+                w[0]
+            ),
+        ));
+    }
 
     let service_layer = m.service.unwrap_or_default();
     let probes = m.probes.unwrap_or_default();

@@ -155,6 +155,46 @@ pub(super) fn validate_layer(l: &KubeLayer, src: &Source) -> Result<(), ConfigEr
             dns_subdomain(n).map_err(|m| err(&format!("{key}[{i}]"), m))?;
         }
     }
+    for (key, volumes) in [
+        ("secret-volumes", &l.secret_volumes),
+        ("config-map-volumes", &l.config_map_volumes),
+    ] {
+        for (i, v) in volumes.iter().flatten().enumerate() {
+            let at = |k: &str| format!("{key}[{i}].{k}");
+            match &v.name {
+                None => {
+                    return Err(err(
+                        &at("name"),
+                        "a volume needs `name`, the Secret's or ConfigMap's name".into(),
+                    ));
+                }
+                Some(n) => dns_subdomain(n).map_err(|m| err(&at("name"), m))?,
+            }
+            match v.mount.as_deref() {
+                None => {
+                    return Err(err(
+                        &at("mount"),
+                        "a volume needs `mount`, the directory its files appear in, e.g. mount = \"/etc/tls\"".into(),
+                    ));
+                }
+                Some(m)
+                    if !m.starts_with('/')
+                        || m == "/"
+                        || m.split('/').any(|c| c == "..")
+                        || m == "/tmp"
+                        || m.starts_with("/tmp/") =>
+                {
+                    return Err(err(
+                        &at("mount"),
+                        format!(
+                            "`{m}` must be an absolute directory other than / and /tmp (the writable emptyDir)"
+                        ),
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+    }
     if let Some(m) = &l.metrics {
         port("metrics.port", m.port)?;
         if let Some(p) = &m.path
