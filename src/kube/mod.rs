@@ -221,6 +221,8 @@ pub enum Object {
     Ingress(Box<Ingress>),
     /// networking.k8s.io/v1 NetworkPolicy.
     NetworkPolicy(Box<NetworkPolicy>),
+    /// A further document of a template, of any kind, as the template wrote it.
+    Extra(Box<serde_json::Value>),
 }
 
 impl Objects {
@@ -246,6 +248,7 @@ impl Objects {
             self.network_policy
                 .map(|o| Object::NetworkPolicy(Box::new(o))),
         );
+        v.extend(self.extra.into_iter().map(|o| Object::Extra(Box::new(o))));
         v
     }
 }
@@ -290,16 +293,27 @@ pub fn header(images: &[(&str, &ImageRef)]) -> String {
 pub fn build_objects(w: &Workload, templates: &Templates) -> Result<Objects, KubeError> {
     let pieces = pieces::pieces(w)?;
     // Templates hold a Deployment and a Service: a Job or CronJob has neither.
+    let mut extra = Vec::new();
     let deployment = match (&w.settings.workload, &templates.deployment) {
-        (KubeWorkload::Deployment, Some(t)) => Some(template::render(t, &pieces)?),
+        (KubeWorkload::Deployment, Some(t)) => {
+            let (d, more) = template::render(t, &pieces, w.image_name)?;
+            extra.extend(more);
+            Some(d)
+        }
         (KubeWorkload::Deployment, None) => Some(render::deployment(&pieces)),
         _ => None,
     };
     let service = match (&templates.service, &pieces.service) {
-        (Some(t), Some(_)) => Some(template::render(t, &pieces)?),
+        (Some(t), Some(_)) => {
+            let (svc, more) = template::render(t, &pieces, w.image_name)?;
+            extra.extend(more);
+            Some(svc)
+        }
         _ => render::service(&pieces),
     };
-    Ok(render::objects(w, &pieces, deployment, service))
+    let mut objects = render::objects(w, &pieces, deployment, service);
+    objects.extra = extra;
+    Ok(objects)
 }
 
 fn template_dir(ws_root: &Path, dir: &str, source: &Source) -> PathBuf {

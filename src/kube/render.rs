@@ -52,6 +52,8 @@ pub struct Objects {
     pub ingress: Option<Ingress>,
     /// networking.k8s.io/v1 NetworkPolicy.
     pub network_policy: Option<NetworkPolicy>,
+    /// Further documents of the templates, of any kind.
+    pub extra: Vec<serde_json::Value>,
 }
 
 fn meta(p: &Pieces) -> ObjectMeta {
@@ -413,6 +415,7 @@ pub fn objects(
         deployment,
         job,
         cron_job,
+        extra: Vec::new(),
         service,
         autoscaler,
         disruption_budget,

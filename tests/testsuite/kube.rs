@@ -405,8 +405,12 @@ fn project_templates_replace_the_builtin_ones_and_bad_ones_are_rejected() {
         "      automountServiceAccountToken: false\n      nodeSelector:\n        kubernetes.io/arch: amd64\n",
     );
     assert_ne!(custom, builtin);
+    // Further documents of any kind pass through, with image references resolved.
+    let with_extra = format!(
+        "{custom}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: hello-http-images\ndata:\n  image: containerize://hello-http\n"
+    );
     std::fs::create_dir(fx.root.join("k8s")).unwrap();
-    std::fs::write(fx.root.join("k8s/deployment.yaml"), &custom).unwrap();
+    std::fs::write(fx.root.join("k8s/deployment.yaml"), &with_extra).unwrap();
     fx.edit("Cargo.toml", |s| {
         s + "[package.metadata.containerize.kubernetes]\ntemplates = \"k8s\"\n"
     });
@@ -417,6 +421,15 @@ fn project_templates_replace_the_builtin_ones_and_bad_ones_are_rejected() {
     let pod = &kind(&docs, "Deployment")["spec"]["template"]["spec"];
     assert_eq!(pod["nodeSelector"]["kubernetes.io/arch"], "amd64");
     assert_eq!(kind(&docs, "Service")["spec"]["ports"][0]["port"], 80);
+    let reference = fx.image_json("hello-http")["reference"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let extra = kind(&docs, "ConfigMap");
+    assert_eq!(extra["metadata"]["name"], "hello-http-images");
+    assert_eq!(extra["data"]["image"], reference.as_str());
+    let all = pyyaml(&fx.out().join("kubernetes.yaml"));
+    assert_eq!(kind(&all, "ConfigMap"), extra);
 
     let broken = custom.replace("  revisionHistoryLimit:", "  revisionHistoryLimt:");
     std::fs::write(fx.root.join("k8s/deployment.yaml"), broken).unwrap();
