@@ -150,7 +150,7 @@ pub enum KubeError {
     #[error("`containerize://{name}` in {file}:{line} names no image of this build")]
     #[diagnostic(
         code(containerize::usage),
-        help("built: {known}; select the binary with -p/--bin, or fix the name")
+        help("binaries: {known}; select the binary with -p/--bin, or fix the name")
     )]
     UnknownRef {
         /// The binary name as written.

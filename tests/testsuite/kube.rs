@@ -392,7 +392,11 @@ spec:
         "{}",
         run.stderr
     );
-    assert!(run.stderr.contains("built: hello-http"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("binaries: hello-http"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]

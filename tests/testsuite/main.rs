@@ -21,6 +21,7 @@ mod plan;
 mod push;
 mod reliability;
 mod reproducible;
+mod resolve;
 mod run;
 mod sbom;
 mod workflows;
