@@ -22,6 +22,8 @@ command -v openssl >/dev/null || missing+=(openssl)
 [ -x /usr/bin/docker-compose ] || missing+=(docker-compose)
 # zstd: the layout checker decompresses zstd layers with it (tests/testsuite/zstd.rs).
 command -v zstd >/dev/null || missing+=(zstd)
+# python3-venv: checkov gets a virtualenv of its own (below).
+command -v checkov >/dev/null || python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
 if [ ${#missing[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
   # The packages' maintainer scripts must not start a system dockerd/containerd (it would

@@ -14,6 +14,7 @@
 //! See issue 5 for the defaults and why.
 
 pub mod kustomize;
+pub mod network;
 pub mod pieces;
 pub mod refs;
 pub mod render;
@@ -312,6 +313,7 @@ pub fn build_objects(w: &Workload, templates: &Templates) -> Result<Objects, Kub
         _ => render::service(&pieces),
     };
     let mut objects = render::objects(w, &pieces, deployment, service);
+    objects.network_policy = network::network_policy(w.settings, &pieces);
     objects.extra = extra;
     Ok(objects)
 }

@@ -1,6 +1,8 @@
-//! [`Workload`] (one image, its reference and its [`KubeSettings`]) → typed k8s-openapi
-//! objects: Namespace, ServiceAccount, Deployment, Service, NetworkPolicy and the optional
-//! HorizontalPodAutoscaler, PodDisruptionBudget and Ingress.
+//! [`Workload`] (one image, its reference and its
+//! [`KubeSettings`](crate::config::kube::KubeSettings)) → typed k8s-openapi objects:
+//! Namespace, ServiceAccount, Deployment / Job / CronJob, Service and the optional
+//! HorizontalPodAutoscaler, PodDisruptionBudget and Ingress (the NetworkPolicy is
+//! `network`'s).
 //!
 //! The objects are assembled from [`Pieces`], which are also what templates see, so the
 //! built-in templates (templates/kubernetes/) and this builder give the same objects (a
@@ -16,18 +18,15 @@ use k8s_openapi::api::core::v1::{
     Namespace, PodSpec, PodTemplateSpec, Service, ServiceAccount, ServicePort, ServiceSpec,
 };
 use k8s_openapi::api::networking::v1::{
-    HTTPIngressPath, HTTPIngressRuleValue, IPBlock, Ingress, IngressBackend, IngressRule,
-    IngressServiceBackend, IngressSpec, IngressTLS, NetworkPolicy, NetworkPolicyEgressRule,
-    NetworkPolicyIngressRule, NetworkPolicyPeer, NetworkPolicyPort, NetworkPolicySpec,
-    ServiceBackendPort,
+    HTTPIngressPath, HTTPIngressRuleValue, Ingress, IngressBackend, IngressRule,
+    IngressServiceBackend, IngressSpec, IngressTLS, NetworkPolicy, ServiceBackendPort,
 };
 use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::pieces::{HTTP_PORT_NAME, Pieces, Workload, int_or_string, labels};
-use crate::config::Port;
-use crate::config::kube::{DisruptionBudget, JobSettings, KubeSettings, Peer, Workload as Kind};
+use crate::config::kube::{DisruptionBudget, JobSettings, Workload as Kind};
 
 /// Every object of one image, in apply order.
 #[derive(Debug, Clone, PartialEq)]
@@ -56,7 +55,7 @@ pub struct Objects {
     pub extra: Vec<serde_json::Value>,
 }
 
-fn meta(p: &Pieces) -> ObjectMeta {
+pub(crate) fn meta(p: &Pieces) -> ObjectMeta {
     ObjectMeta {
         name: Some(p.name.clone()),
         namespace: p.namespace.clone(),
@@ -66,7 +65,7 @@ fn meta(p: &Pieces) -> ObjectMeta {
     }
 }
 
-fn selector(p: &Pieces) -> LabelSelector {
+pub(crate) fn selector(p: &Pieces) -> LabelSelector {
     LabelSelector {
         match_labels: Some(p.selector.clone()),
         ..Default::default()
@@ -187,108 +186,6 @@ pub fn namespace(name: &str) -> Namespace {
     }
 }
 
-fn policy_peer(p: &Peer) -> NetworkPolicyPeer {
-    let labels = |m: &std::collections::BTreeMap<String, String>| LabelSelector {
-        match_labels: (!m.is_empty()).then(|| m.clone()),
-        ..Default::default()
-    };
-    match &p.cidr {
-        Some(cidr) => NetworkPolicyPeer {
-            ip_block: Some(IPBlock {
-                cidr: cidr.clone(),
-                except: None,
-            }),
-            ..Default::default()
-        },
-        None => NetworkPolicyPeer {
-            pod_selector: Some(labels(&p.pods)),
-            namespace_selector: p.namespaces.as_ref().map(labels),
-            ..Default::default()
-        },
-    }
-}
-
-fn policy_port(number: i32, udp: bool) -> NetworkPolicyPort {
-    NetworkPolicyPort {
-        port: Some(IntOrString::Int(number)),
-        protocol: Some(if udp { "UDP" } else { "TCP" }.into()),
-        ..Default::default()
-    }
-}
-
-/// The NetworkPolicy of one workload: ingress only to its declared ports (none without
-/// ports), from the namespace's pods, the configured peers, or (for a Service exposed
-/// outside the namespace through an Ingress, NodePort or LoadBalancer) any source; egress
-/// unrestricted, or with `egress = "deny"` DNS to kube-system plus `egress-allow`.
-pub fn network_policy(s: &KubeSettings, p: &Pieces) -> Option<NetworkPolicy> {
-    let policy = s.network_policy.as_ref()?;
-    let ports: Vec<NetworkPolicyPort> = p
-        .container
-        .ports
-        .iter()
-        .flatten()
-        .map(|c| policy_port(c.container_port, c.protocol.as_deref() == Some("UDP")))
-        .collect();
-    let exposed = s.ingress.is_some()
-        || s.service
-            .as_ref()
-            .is_some_and(|svc| svc.type_ != "ClusterIP");
-    let from = match &policy.from {
-        Some(peers) => Some(peers.iter().map(policy_peer).collect()),
-        // Traffic through an ingress controller or a node port arrives from outside the
-        // namespace.
-        None if exposed => None,
-        None => Some(vec![policy_peer(&Peer::default())]),
-    };
-    let ingress = if ports.is_empty() {
-        Vec::new()
-    } else {
-        vec![NetworkPolicyIngressRule {
-            from,
-            ports: Some(ports),
-        }]
-    };
-    let mut types = vec!["Ingress".to_string()];
-    let egress = policy.egress_allow.as_ref().map(|allow| {
-        types.push("Egress".into());
-        let kube_system = Peer {
-            namespaces: Some(
-                [(
-                    "kubernetes.io/metadata.name".to_string(),
-                    "kube-system".to_string(),
-                )]
-                .into(),
-            ),
-            ..Peer::default()
-        };
-        let dns = NetworkPolicyEgressRule {
-            to: Some(vec![policy_peer(&kube_system)]),
-            ports: Some(vec![policy_port(53, true), policy_port(53, false)]),
-        };
-        let rule = |peer: &Peer| NetworkPolicyEgressRule {
-            to: Some(vec![policy_peer(peer)]),
-            ports: (!peer.ports.is_empty()).then(|| {
-                peer.ports
-                    .iter()
-                    .map(|Port { number, udp }| policy_port(i32::from(*number), *udp))
-                    .collect()
-            }),
-        };
-        std::iter::once(dns)
-            .chain(allow.iter().map(rule))
-            .collect::<Vec<_>>()
-    });
-    Some(NetworkPolicy {
-        metadata: meta(p),
-        spec: Some(NetworkPolicySpec {
-            pod_selector: Some(selector(p)),
-            policy_types: Some(types),
-            ingress: Some(ingress),
-            egress,
-        }),
-    })
-}
-
 /// The Service, for images with a port.
 pub fn service(p: &Pieces) -> Option<Service> {
     let svc = p.service.as_ref()?;
@@ -403,9 +300,9 @@ pub fn objects(
         }),
         ..Default::default()
     });
-    let network_policy = network_policy(s, p);
     Objects {
-        network_policy,
+        // Filled in by `kube::build_objects` from `network`.
+        network_policy: None,
         namespace: s
             .namespace
             .as_deref()
@@ -527,61 +424,6 @@ mod tests {
             .as_ref()
             .unwrap();
         assert_eq!(field.resource, "requests.cpu");
-    }
-
-    #[test]
-    fn network_policy_opens_only_declared_ports_and_deny_keeps_dns() {
-        let mut s = KubeSettings::default();
-        let p = pieces(&workload(&s, IMAGE)).unwrap();
-        let spec = network_policy(&s, &p).unwrap().spec.unwrap();
-        assert_eq!(spec.ingress, Some(vec![]), "no ports: no ingress at all");
-        assert_eq!(spec.policy_types, Some(vec!["Ingress".to_string()]));
-        assert!(spec.egress.is_none());
-        assert!(p.topology_spread_constraints.is_some(), "2 replicas spread");
-
-        s = settings();
-        s.replicas = 1;
-        s.network_policy = Some(crate::config::kube::NetworkPolicy {
-            from: None,
-            egress_allow: Some(vec![Peer {
-                cidr: Some("10.0.0.0/8".into()),
-                ports: vec![Port {
-                    number: 5432,
-                    udp: false,
-                }],
-                ..Peer::default()
-            }]),
-        });
-        let p = pieces(&workload(&s, IMAGE)).unwrap();
-        assert!(p.topology_spread_constraints.is_none(), "one replica");
-        let spec = network_policy(&s, &p).unwrap().spec.unwrap();
-        let rule = &spec.ingress.unwrap()[0];
-        assert_eq!(
-            rule.ports.as_ref().unwrap()[0].port,
-            Some(IntOrString::Int(8080))
-        );
-        let from = rule.from.as_ref().unwrap();
-        assert_eq!(from[0].pod_selector, Some(LabelSelector::default()));
-        let egress = spec.egress.unwrap();
-        assert_eq!(egress.len(), 2);
-        let dns = &egress[0].to.as_ref().unwrap()[0];
-        assert_eq!(
-            dns.namespace_selector
-                .as_ref()
-                .unwrap()
-                .match_labels
-                .as_ref()
-                .unwrap()["kubernetes.io/metadata.name"],
-            "kube-system"
-        );
-        assert_eq!(
-            egress[1].to.as_ref().unwrap()[0]
-                .ip_block
-                .as_ref()
-                .unwrap()
-                .cidr,
-            "10.0.0.0/8"
-        );
     }
 
     #[test]
