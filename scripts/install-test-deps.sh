@@ -22,6 +22,8 @@ command -v openssl >/dev/null || missing+=(openssl)
 [ -x /usr/bin/docker-compose ] || missing+=(docker-compose)
 # zstd: the layout checker decompresses zstd layers with it (tests/testsuite/zstd.rs).
 command -v zstd >/dev/null || missing+=(zstd)
+# python3-venv: checkov gets a virtualenv of its own (below).
+command -v checkov >/dev/null || python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
 if [ ${#missing[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
   # The packages' maintainer scripts must not start a system dockerd/containerd (it would
@@ -44,6 +46,21 @@ fi
 if ! python3 -m pip show -q podman-compose >/dev/null 2>&1; then
   python3 -m pip install -q --disable-pip-version-check podman-compose 2>/dev/null \
     || python3 -m pip install -q --disable-pip-version-check --break-system-packages podman-compose
+fi
+# checkov (PyPI) scans the Kubernetes YAML in tests/testsuite/checkov.rs. It pins many
+# libraries of its own, so it gets a virtualenv of its own (no clash with the validators).
+if ! command -v checkov >/dev/null; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+  $SUDO python3 -m venv /opt/checkov-venv
+  $SUDO /opt/checkov-venv/bin/pip install -q --disable-pip-version-check 'checkov>=3.2,<4'
+  $SUDO ln -sf /opt/checkov-venv/bin/checkov /usr/local/bin/checkov
+fi
+# kubectl (its built-in kustomize renders target/containerize in tests/testsuite/kustomize.rs).
+# Debian's kubernetes-client is 1.20, whose kustomize is too old for `labels:`; take it
+# from the Kubernetes package repository when it is missing.
+if ! command -v kubectl >/dev/null; then
+  echo "kubectl is missing: install kubectl 1.27 or newer (https://kubernetes.io/docs/tasks/tools/install-kubectl-linux/)" >&2
+  exit 1
 fi
 # The private-CA test reaches a loopback registry by this machine's hostname, which
 # must resolve to 127.0.0.1 only; most hosts files say so, add it where one does not.

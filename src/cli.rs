@@ -108,9 +108,13 @@ pub struct RunArgs {
 /// `cargo containerize resolve`.
 #[derive(Debug, clap::Args)]
 pub struct ResolveArgs {
-    /// YAML file whose containerize://BINARY references are replaced (repeatable; - for stdin)
+    /// YAML file or directory whose containerize://BINARY references are replaced (repeatable; - for stdin)
     #[arg(short = 'f', long = "filename", value_name = "FILE", required = true)]
     pub files: Vec<PathBuf>,
+
+    /// Read the directories given with -f recursively
+    #[arg(short = 'R', long)]
+    pub recursive: bool,
 
     #[command(flatten)]
     #[allow(missing_docs)]

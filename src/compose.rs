@@ -207,7 +207,13 @@ fn service(image: &ImagePlan, reference: &str, pushed: bool) -> Result<Entry, Co
             .health_check
             .as_deref()
             .map(|args| healthcheck(image, args)),
-        restart: Some(Restart::UnlessStopped),
+        // A binary that runs to completion (kind = "job"/"cronjob") runs once per `up`;
+        // restarting it would run it again and again.
+        restart: Some(if image.settings.kubernetes.workload.runs_to_completion() {
+            Restart::No
+        } else {
+            Restart::UnlessStopped
+        }),
         ..Service::default()
     };
     Ok(Entry {

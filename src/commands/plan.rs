@@ -86,7 +86,10 @@ pub fn render(plan: &Plan, cwd: &Path) -> String {
         files.extend(sboms.filter_map(|p| Some(p.file_name()?.to_string_lossy().into_owned())));
         let kube_here = plan.outputs.kube_dir.as_ref() == Some(&plan.out_dir);
         if kube_here && image.settings.kubernetes.enabled {
-            files.push("kubernetes.yaml".into());
+            files.extend([
+                crate::kube::FILE_NAME.to_string(),
+                crate::kube::kustomize::FILE_NAME.to_string(),
+            ]);
         }
         field(
             "output",
@@ -146,7 +149,12 @@ pub fn render(plan: &Plan, cwd: &Path) -> String {
     if let Some(dir) = &plan.outputs.kube_dir {
         line(
             "kubernetes",
-            format!("{}/kubernetes.yaml", show(dir, cwd).trim_end_matches('/')),
+            format!(
+                "{dir}/{}, {dir}/{}",
+                crate::kube::FILE_NAME,
+                crate::kube::kustomize::FILE_NAME,
+                dir = show(dir, cwd).trim_end_matches('/')
+            ),
         );
     }
     if let Some(file) = &plan.outputs.compose {
@@ -238,14 +246,14 @@ image api (package server v1.2.3, bin api)
   platforms  linux/amd64, linux/arm64
   tags       1.2.3, latest
   push       ghcr.io/acme/api:1.2.3, ghcr.io/acme/api:latest
-  output     target/containerize/api/ (image.json, sbom.linux-amd64.cdx.json, sbom.linux-arm64.cdx.json, kubernetes.yaml)
+  output     target/containerize/api/ (image.json, sbom.linux-amd64.cdx.json, sbom.linux-arm64.cdx.json, kubernetes.yaml, kustomization.yaml)
 
 build linux/amd64 (x86_64-unknown-linux-musl, --profile release): -p server --bin api
 build linux/arm64 (aarch64-unknown-linux-musl, --profile release): -p server --bin api
 outputs
   layout     target/containerize/oci/
   archive    /elsewhere/images.tar
-  kubernetes target/containerize/kubernetes.yaml
+  kubernetes target/containerize/kubernetes.yaml, target/containerize/kustomization.yaml
 "
         );
     }

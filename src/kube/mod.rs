@@ -2,15 +2,19 @@
 //!
 //! In: the [`Plan`] (each image's resolved [`KubeSettings`]) and, per image, the reference
 //! that goes into `image:` ([`ImageRef`]: the pushed `registry/repo@sha256:…`, or the local
-//! `name:tag@sha256:…`). Out: `<image>/kubernetes.yaml` (Deployment + Service + optional
-//! HPA, PDB, Ingress) and `kubernetes.yaml` with every image of the run, under
-//! `target/containerize/` or `--kube-dir`.
+//! `name:tag@sha256:…`). Out: `<image>/kubernetes.yaml` (Namespace when `namespace` is set,
+//! ServiceAccount, Deployment + Service + optional HPA, PDB, Ingress) and `kubernetes.yaml`
+//! with every image of the run, each with a `kustomization.yaml` ([`kustomize`]), under
+//! `target/containerize/` or `--kube-dir`. Everything is rendered before the first file is
+//! written.
 //!
 //! Objects are k8s-openapi values serialized by serde-saphyr (which quotes `yes`, `on`,
 //! `012`, …), never assembled as text; templates are parsed back into the same types.
 //! This module only reads values made earlier: it never runs cargo or reads the layout.
 //! See issue 5 for the defaults and why.
 
+pub mod kustomize;
+pub mod network;
 pub mod pieces;
 pub mod refs;
 pub mod render;
@@ -22,13 +26,14 @@ use std::path::{Path, PathBuf};
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-use k8s_openapi::api::core::v1::Service;
-use k8s_openapi::api::networking::v1::Ingress;
+use k8s_openapi::api::batch::v1::{CronJob, Job};
+use k8s_openapi::api::core::v1::{Namespace, Service, ServiceAccount};
+use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use serde::Serialize;
 
 use crate::config::Source;
-pub use crate::config::kube::{KubeLayer, KubeSettings};
+pub use crate::config::kube::{KubeLayer, KubeSettings, Workload as KubeWorkload};
 use crate::exit;
 use crate::fsutil::{self, FsError};
 use crate::output::Shell;
@@ -146,7 +151,7 @@ pub enum KubeError {
     #[error("`containerize://{name}` in {file}:{line} names no image of this build")]
     #[diagnostic(
         code(containerize::usage),
-        help("built: {known}; select the binary with -p/--bin, or fix the name")
+        help("binaries: {known}; select the binary with -p/--bin, or fix the name")
     )]
     UnknownRef {
         /// The binary name as written.
@@ -197,8 +202,16 @@ pub struct ImageRef {
 #[derive(Debug, Clone, Serialize)]
 #[serde(untagged)]
 pub enum Object {
+    /// v1 Namespace.
+    Namespace(Box<Namespace>),
+    /// v1 ServiceAccount.
+    ServiceAccount(Box<ServiceAccount>),
     /// apps/v1 Deployment.
     Deployment(Box<Deployment>),
+    /// batch/v1 Job.
+    Job(Box<Job>),
+    /// batch/v1 CronJob.
+    CronJob(Box<CronJob>),
     /// v1 Service.
     Service(Box<Service>),
     /// autoscaling/v2 HorizontalPodAutoscaler.
@@ -207,12 +220,24 @@ pub enum Object {
     DisruptionBudget(Box<PodDisruptionBudget>),
     /// networking.k8s.io/v1 Ingress.
     Ingress(Box<Ingress>),
+    /// networking.k8s.io/v1 NetworkPolicy.
+    NetworkPolicy(Box<NetworkPolicy>),
+    /// A further document of a template, of any kind, as the template wrote it.
+    Extra(Box<serde_json::Value>),
 }
 
 impl Objects {
     /// The objects in apply order.
     pub fn into_list(self) -> Vec<Object> {
-        let mut v = vec![Object::Deployment(Box::new(self.deployment))];
+        let mut v: Vec<Object> = self
+            .namespace
+            .map(|o| Object::Namespace(Box::new(o)))
+            .into_iter()
+            .collect();
+        v.push(Object::ServiceAccount(Box::new(self.service_account)));
+        v.extend(self.deployment.map(|o| Object::Deployment(Box::new(o))));
+        v.extend(self.job.map(|o| Object::Job(Box::new(o))));
+        v.extend(self.cron_job.map(|o| Object::CronJob(Box::new(o))));
         v.extend(self.service.map(|o| Object::Service(Box::new(o))));
         v.extend(self.autoscaler.map(|o| Object::Autoscaler(Box::new(o))));
         v.extend(
@@ -220,6 +245,11 @@ impl Objects {
                 .map(|o| Object::DisruptionBudget(Box::new(o))),
         );
         v.extend(self.ingress.map(|o| Object::Ingress(Box::new(o))));
+        v.extend(
+            self.network_policy
+                .map(|o| Object::NetworkPolicy(Box::new(o))),
+        );
+        v.extend(self.extra.into_iter().map(|o| Object::Extra(Box::new(o))));
         v
     }
 }
@@ -263,15 +293,29 @@ pub fn header(images: &[(&str, &ImageRef)]) -> String {
 /// The objects of one image: the built-in builder, or the project's templates.
 pub fn build_objects(w: &Workload, templates: &Templates) -> Result<Objects, KubeError> {
     let pieces = pieces::pieces(w)?;
-    let deployment = match &templates.deployment {
-        Some(t) => template::render(t, &pieces)?,
-        None => render::deployment(&pieces),
+    // Templates hold a Deployment and a Service: a Job or CronJob has neither.
+    let mut extra = Vec::new();
+    let deployment = match (&w.settings.workload, &templates.deployment) {
+        (KubeWorkload::Deployment, Some(t)) => {
+            let (d, more) = template::render(t, &pieces, w.image_name)?;
+            extra.extend(more);
+            Some(d)
+        }
+        (KubeWorkload::Deployment, None) => Some(render::deployment(&pieces)),
+        _ => None,
     };
     let service = match (&templates.service, &pieces.service) {
-        (Some(t), Some(_)) => Some(template::render(t, &pieces)?),
+        (Some(t), Some(_)) => {
+            let (svc, more) = template::render(t, &pieces, w.image_name)?;
+            extra.extend(more);
+            Some(svc)
+        }
         _ => render::service(&pieces),
     };
-    Ok(render::objects(w, &pieces, deployment, service))
+    let mut objects = render::objects(w, &pieces, deployment, service);
+    objects.network_policy = network::network_policy(w.settings, &pieces);
+    objects.extra = extra;
+    Ok(objects)
 }
 
 fn template_dir(ws_root: &Path, dir: &str, source: &Source) -> PathBuf {
@@ -297,8 +341,9 @@ fn workload<'a>(image: &'a ImagePlan, r: &'a ImageRef) -> Workload<'a> {
 }
 
 /// Writes `<dir>/<image>/kubernetes.yaml` for every image with Kubernetes output enabled,
-/// and `<dir>/kubernetes.yaml` with all of them; `dir` is `--kube-dir` or the plan's
-/// `target/containerize/`. Returns the files written.
+/// and `<dir>/kubernetes.yaml` with all of them, each with a `kustomization.yaml` next to
+/// it; `dir` is `--kube-dir` or the plan's `target/containerize/`. Returns the files
+/// written.
 pub fn write_all(
     ws_root: &Path,
     plan: &Plan,
@@ -308,7 +353,8 @@ pub fn write_all(
     let Some(dir) = &plan.outputs.kube_dir else {
         return Ok(Vec::new());
     };
-    let mut written = Vec::new();
+    let mut files: Vec<(PathBuf, String, Vec<&ImageRef>)> = Vec::new();
+    let mut namespaces = std::collections::BTreeSet::new();
     let mut all: Vec<Object> = Vec::new();
     let mut all_refs: Vec<(&str, &ImageRef)> = Vec::new();
     let mut names: BTreeMap<String, &str> = BTreeMap::new();
@@ -338,20 +384,44 @@ pub fn write_all(
             header(&[(&image.name, r)]),
             to_yaml(&image.name, &objects)?
         );
-        let path = dir.join(&image.name).join(FILE_NAME);
-        fsutil::create_dir_all(&dir.join(&image.name))?;
-        fsutil::write_atomic(&path, text.as_bytes())?;
-        written.push(path);
-        all.extend(objects);
+        files.push((dir.join(&image.name), text, vec![r]));
+        for o in objects {
+            // Images in one namespace share its Namespace object: the run's file holds it
+            // once.
+            if let Object::Namespace(ns) = &o
+                && !namespaces.insert(ns.metadata.name.clone())
+            {
+                continue;
+            }
+            all.push(o);
+        }
         all_refs.push((&image.name, r));
     }
     if !all_refs.is_empty() {
         let text = format!("{}{}", header(&all_refs), to_yaml("(all)", &all)?);
-        let path = dir.join(FILE_NAME);
-        fsutil::create_dir_all(dir)?;
-        fsutil::write_atomic(&path, text.as_bytes())?;
-        shell.status("Writing", format!("Kubernetes YAML {}", path.display()));
-        written.push(path);
+        files.push((
+            dir.clone(),
+            text,
+            all_refs.iter().map(|(_, r)| *r).collect(),
+        ));
+    }
+    // Everything is rendered before anything is written: a bad template or name leaves
+    // the previous files as they were.
+    let mut written = Vec::new();
+    for (d, text, refs) in &files {
+        let kustomization = kustomize::to_yaml(&kustomize::kustomization(&[FILE_NAME], refs))?;
+        fsutil::create_dir_all(d)?;
+        for (name, text) in [(FILE_NAME, text), (kustomize::FILE_NAME, &kustomization)] {
+            let path = d.join(name);
+            fsutil::write_atomic(&path, text.as_bytes())?;
+            written.push(path);
+        }
+    }
+    if !all_refs.is_empty() {
+        shell.status(
+            "Writing",
+            format!("Kubernetes YAML {}", dir.join(FILE_NAME).display()),
+        );
     }
     Ok(written)
 }
@@ -398,16 +468,17 @@ mod tests {
             .into_list();
         let yaml = to_yaml("api", &objects).unwrap();
         assert_eq!(yaml, to_yaml("api", &objects).unwrap());
-        assert_eq!(yaml.matches("\n---\n").count(), 1, "{yaml}");
+        // ServiceAccount, Deployment, Service, NetworkPolicy.
+        assert_eq!(yaml.matches("\n---\n").count(), 3, "{yaml}");
         // Parsed back (with the YAML 1.1 rules PyYAML and kubectl's parser use, too), every
         // value is the same string.
         let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(&yaml).unwrap();
-        let labels = &docs[0]["metadata"]["labels"];
+        let labels = &docs[1]["metadata"]["labels"];
         for (k, v) in YAML_1_1_SCALARS {
             assert_eq!(labels[k], v, "{yaml}");
         }
-        assert_eq!(docs[1]["metadata"]["annotations"]["x"], ": x");
-        assert_eq!(docs[1]["metadata"]["annotations"]["y"], "- a\n# b\n");
+        assert_eq!(docs[2]["metadata"]["annotations"]["x"], ": x");
+        assert_eq!(docs[2]["metadata"]["annotations"]["y"], "- a\n# b\n");
     }
 
     #[test]

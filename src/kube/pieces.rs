@@ -6,17 +6,19 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{DeploymentStrategy, RollingUpdateDeployment};
 use k8s_openapi::api::core::v1::{
-    Capabilities, ConfigMapEnvSource, Container, ContainerPort, EmptyDirVolumeSource,
-    EnvFromSource, EnvVar, EnvVarSource, HTTPGetAction, PodSecurityContext, Probe,
-    ResourceFieldSelector, ResourceRequirements, SeccompProfile, SecretEnvSource, SecurityContext,
-    TCPSocketAction, Volume, VolumeMount,
+    Capabilities, ConfigMapEnvSource, ConfigMapVolumeSource, Container, ContainerPort,
+    EmptyDirVolumeSource, EnvFromSource, EnvVar, EnvVarSource, HTTPGetAction, PodSecurityContext,
+    Probe, ResourceFieldSelector, ResourceRequirements, SeccompProfile, SecretEnvSource,
+    SecretVolumeSource, SecurityContext, TCPSocketAction, TopologySpreadConstraint, Volume,
+    VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde::Serialize;
 
 use super::KubeError;
-use crate::config::kube::{IntOrPercent, KubeSettings, ProbeSettings, dns_label};
+use crate::config::kube::{FileVolume, IntOrPercent, KubeSettings, ProbeSettings, dns_label};
 
 /// The name of the container port the Service and the probes point at.
 pub const HTTP_PORT_NAME: &str = "http";
@@ -35,7 +37,12 @@ pub mod labels {
     pub const PART_OF: &str = "app.kubernetes.io/part-of";
     /// The tool that wrote the YAML.
     pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
+    /// The Pod Security Standard a Namespace enforces
+    /// (<https://kubernetes.io/docs/concepts/security/pod-security-admission/>).
+    pub const POD_SECURITY_ENFORCE: &str = "pod-security.kubernetes.io/enforce";
 }
+/// Mode of Secret and ConfigMap files: read by the owner and the pod's group, nobody else.
+pub const FILE_MODE: i32 = 0o440;
 /// The uid and gid of the built-in base's `nonroot` user.
 pub const NONROOT_ID: i64 = 65532;
 
@@ -97,6 +104,8 @@ pub struct Pieces {
     pub container: Container,
     /// Pod volumes (the `/tmp` emptyDir).
     pub volumes: Vec<Volume>,
+    /// Spread over nodes, when there is more than one pod.
+    pub topology_spread_constraints: Option<Vec<TopologySpreadConstraint>>,
     /// The Service, if any.
     pub service: Option<ServicePieces>,
 }
@@ -327,6 +336,52 @@ pub fn pieces(w: &Workload) -> Result<Pieces, KubeError> {
         ..Default::default()
     };
 
+    // `/tmp` (the only writable place), then each Secret and ConfigMap as read-only files.
+    let mut volumes = vec![Volume {
+        name: "tmp".into(),
+        empty_dir: Some(EmptyDirVolumeSource::default()),
+        ..Default::default()
+    }];
+    let mut mounts = vec![VolumeMount {
+        name: "tmp".into(),
+        mount_path: "/tmp".into(),
+        ..Default::default()
+    }];
+    let file_volumes: Vec<(&str, &FileVolume)> = s
+        .secret_volumes
+        .iter()
+        .map(|v| ("secret", v))
+        .chain(s.config_map_volumes.iter().map(|v| ("config", v)))
+        .collect();
+    for (i, (kind, v)) in file_volumes.iter().enumerate() {
+        let readable = format!("{kind}-{}", v.name.replace('.', "-"));
+        let vname = if dns_label(&readable).is_ok() {
+            readable
+        } else {
+            format!("{kind}-{i}")
+        };
+        volumes.push(Volume {
+            name: vname.clone(),
+            secret: (*kind == "secret").then(|| SecretVolumeSource {
+                secret_name: Some(v.name.clone()),
+                default_mode: Some(FILE_MODE),
+                ..Default::default()
+            }),
+            config_map: (*kind == "config").then(|| ConfigMapVolumeSource {
+                name: v.name.clone(),
+                default_mode: Some(FILE_MODE),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+        mounts.push(VolumeMount {
+            name: vname,
+            mount_path: v.mount.clone(),
+            read_only: Some(true),
+            ..Default::default()
+        });
+    }
+
     let container = Container {
         name: name.clone(),
         image: Some(w.image.to_string()),
@@ -349,13 +404,28 @@ pub fn pieces(w: &Workload) -> Result<Pieces, KubeError> {
         }),
         // Crash output shows in `kubectl describe` even without a termination log file.
         termination_message_policy: Some("FallbackToLogsOnError".into()),
-        volume_mounts: Some(vec![VolumeMount {
-            name: "tmp".into(),
-            mount_path: "/tmp".into(),
-            ..Default::default()
-        }]),
+        volume_mounts: Some(mounts),
         ..Default::default()
     };
+
+    // Two replicas on one node survive a rollout but not the node (the PDB cannot help
+    // there). ScheduleAnyway: a one-node cluster still runs every replica.
+
+    let deployment = s.workload == crate::config::kube::Workload::Deployment;
+    let spread = (deployment && (s.replicas > 1 || s.autoscaling.is_some())).then(|| {
+        vec![TopologySpreadConstraint {
+            max_skew: 1,
+            topology_key: "kubernetes.io/hostname".into(),
+            when_unsatisfiable: "ScheduleAnyway".into(),
+            label_selector: Some(LabelSelector {
+                match_labels: Some(selector.clone()),
+                ..Default::default()
+            }),
+            // Counted per ReplicaSet, so a rollout spreads the new pods too.
+            match_label_keys: Some(vec!["pod-template-hash".into()]),
+            ..Default::default()
+        }]
+    });
 
     Ok(Pieces {
         name,
@@ -379,6 +449,9 @@ pub fn pieces(w: &Workload) -> Result<Pieces, KubeError> {
             run_as_non_root: Some(true),
             run_as_user: Some(uid),
             run_as_group: Some(gid),
+            // Secret and ConfigMap files are root-owned unless the pod has an fsGroup: with
+            // it they belong to the app's group, which mode 0440 lets read.
+            fs_group: (!file_volumes.is_empty()).then_some(gid),
             seccomp_profile: Some(SeccompProfile {
                 type_: "RuntimeDefault".into(),
                 localhost_profile: None,
@@ -386,11 +459,8 @@ pub fn pieces(w: &Workload) -> Result<Pieces, KubeError> {
             ..Default::default()
         },
         container,
-        volumes: vec![Volume {
-            name: "tmp".into(),
-            empty_dir: Some(EmptyDirVolumeSource::default()),
-            ..Default::default()
-        }],
+        volumes,
+        topology_spread_constraints: spread,
         service: s.service.as_ref().map(|svc| ServicePieces {
             type_: svc.type_.clone(),
             port: i32::from(svc.port),

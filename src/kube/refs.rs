@@ -72,6 +72,24 @@ pub fn replace(
     Ok(out)
 }
 
+/// The binaries `text` references (outside comments), sorted, each once: what `resolve`
+/// builds.
+pub fn names(text: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    for line in text.lines() {
+        let mut rest = &line[..comment_start(line).unwrap_or(line.len())];
+        while let Some(at) = rest.find(SCHEME) {
+            let after = &rest[at + SCHEME.len()..];
+            let len = after.find(|c| !name_char(c)).unwrap_or(after.len());
+            names.push(after[..len].to_string());
+            rest = &after[len..];
+        }
+    }
+    names.sort();
+    names.dedup();
+    names
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -109,6 +127,11 @@ alpha: 2
                 .replace("\"containerize://api\"", "\"ghcr.io/o/api@sha256:abc\"")
         );
         assert!(out.contains("# deploy the API: containerize://api stays"));
+        assert_eq!(names(input), ["api"]);
+        assert_eq!(
+            names("a: containerize://web\nb: [containerize://api, containerize://web]\n"),
+            ["api", "web"]
+        );
     }
 
     #[test]

@@ -1,6 +1,8 @@
-//! [`Workload`] (one image, its reference and its [`KubeSettings`](crate::config::kube::KubeSettings)) → typed k8s-openapi
-//! objects: Deployment, Service and the optional HorizontalPodAutoscaler,
-//! PodDisruptionBudget and Ingress.
+//! [`Workload`] (one image, its reference and its
+//! [`KubeSettings`](crate::config::kube::KubeSettings)) → typed k8s-openapi objects:
+//! Namespace, ServiceAccount, Deployment / Job / CronJob, Service and the optional
+//! HorizontalPodAutoscaler, PodDisruptionBudget and Ingress (the NetworkPolicy is
+//! `network`'s).
 //!
 //! The objects are assembled from [`Pieces`], which are also what templates see, so the
 //! built-in templates (templates/kubernetes/) and this builder give the same objects (a
@@ -11,23 +13,34 @@ use k8s_openapi::api::autoscaling::v2::{
     CrossVersionObjectReference, HorizontalPodAutoscaler, HorizontalPodAutoscalerSpec, MetricSpec,
     MetricTarget, ResourceMetricSource,
 };
-use k8s_openapi::api::core::v1::{PodSpec, PodTemplateSpec, Service, ServicePort, ServiceSpec};
+use k8s_openapi::api::batch::v1::{CronJob, CronJobSpec, Job, JobSpec, JobTemplateSpec};
+use k8s_openapi::api::core::v1::{
+    Namespace, PodSpec, PodTemplateSpec, Service, ServiceAccount, ServicePort, ServiceSpec,
+};
 use k8s_openapi::api::networking::v1::{
     HTTPIngressPath, HTTPIngressRuleValue, Ingress, IngressBackend, IngressRule,
-    IngressServiceBackend, IngressSpec, IngressTLS, ServiceBackendPort,
+    IngressServiceBackend, IngressSpec, IngressTLS, NetworkPolicy, ServiceBackendPort,
 };
 use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use super::pieces::{HTTP_PORT_NAME, Pieces, Workload, int_or_string};
-use crate::config::kube::DisruptionBudget;
+use super::pieces::{HTTP_PORT_NAME, Pieces, Workload, int_or_string, labels};
+use crate::config::kube::{DisruptionBudget, JobSettings, Workload as Kind};
 
 /// Every object of one image, in apply order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Objects {
-    /// The Deployment.
-    pub deployment: Deployment,
+    /// The Namespace of `namespace` (unless `create-namespace = false`).
+    pub namespace: Option<Namespace>,
+    /// The pod's own ServiceAccount (no token mounted).
+    pub service_account: ServiceAccount,
+    /// The Deployment (`kind = "deployment"`).
+    pub deployment: Option<Deployment>,
+    /// The Job (`kind = "job"`).
+    pub job: Option<Job>,
+    /// The CronJob (`kind = "cronjob"`).
+    pub cron_job: Option<CronJob>,
     /// The Service (images that serve a port).
     pub service: Option<Service>,
     /// autoscaling/v2 HorizontalPodAutoscaler.
@@ -36,10 +49,13 @@ pub struct Objects {
     pub disruption_budget: Option<PodDisruptionBudget>,
     /// networking.k8s.io/v1 Ingress.
     pub ingress: Option<Ingress>,
+    /// networking.k8s.io/v1 NetworkPolicy.
+    pub network_policy: Option<NetworkPolicy>,
+    /// Further documents of the templates, of any kind.
+    pub extra: Vec<serde_json::Value>,
 }
 
-/// The Kubernetes object name of an image: its name with `_` and `.` (valid in image names,
-fn meta(p: &Pieces) -> ObjectMeta {
+pub(crate) fn meta(p: &Pieces) -> ObjectMeta {
     ObjectMeta {
         name: Some(p.name.clone()),
         namespace: p.namespace.clone(),
@@ -49,10 +65,33 @@ fn meta(p: &Pieces) -> ObjectMeta {
     }
 }
 
-fn selector(p: &Pieces) -> LabelSelector {
+pub(crate) fn selector(p: &Pieces) -> LabelSelector {
     LabelSelector {
         match_labels: Some(p.selector.clone()),
         ..Default::default()
+    }
+}
+
+/// The pod template every workload kind shares.
+fn pod_template(p: &Pieces) -> PodTemplateSpec {
+    PodTemplateSpec {
+        metadata: Some(ObjectMeta {
+            labels: Some(p.labels.clone()),
+            annotations: (!p.pod_annotations.is_empty()).then(|| p.pod_annotations.clone()),
+            ..Default::default()
+        }),
+        spec: Some(PodSpec {
+            // The app does not talk to the API server; a mounted token would only
+            // be something to steal.
+            automount_service_account_token: Some(false),
+            service_account_name: Some(p.name.clone()),
+            termination_grace_period_seconds: Some(p.termination_grace_period_seconds),
+            security_context: Some(p.security_context.clone()),
+            containers: vec![p.container.clone()],
+            volumes: Some(p.volumes.clone()),
+            topology_spread_constraints: p.topology_spread_constraints.clone(),
+            ..Default::default()
+        }),
     }
 }
 
@@ -65,25 +104,84 @@ pub fn deployment(p: &Pieces) -> Deployment {
             revision_history_limit: Some(p.revision_history_limit),
             selector: selector(p),
             strategy: Some(p.strategy.clone()),
-            template: PodTemplateSpec {
+            template: pod_template(p),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// A Job's spec: its pod is never restarted in place (a failed run is a new pod, counted
+/// against `backoffLimit`), and the finished Job is deleted after `ttlSecondsAfterFinished`.
+fn job_spec(p: &Pieces, j: &JobSettings) -> JobSpec {
+    let mut template = pod_template(p);
+    if let Some(spec) = template.spec.as_mut() {
+        spec.restart_policy = Some("Never".into());
+    }
+    JobSpec {
+        backoff_limit: Some(j.backoff_limit),
+        ttl_seconds_after_finished: Some(j.ttl_seconds_after_finished),
+        template,
+        ..Default::default()
+    }
+}
+
+/// The Job (`kind = "job"`).
+pub fn job(p: &Pieces, j: &JobSettings) -> Job {
+    Job {
+        metadata: meta(p),
+        spec: Some(job_spec(p, j)),
+        ..Default::default()
+    }
+}
+
+/// The CronJob (`kind = "cronjob"`).
+pub fn cron_job(p: &Pieces, schedule: &str, concurrency_policy: &str, j: &JobSettings) -> CronJob {
+    CronJob {
+        metadata: meta(p),
+        spec: Some(CronJobSpec {
+            schedule: schedule.to_string(),
+            concurrency_policy: Some(concurrency_policy.to_string()),
+            job_template: JobTemplateSpec {
                 metadata: Some(ObjectMeta {
                     labels: Some(p.labels.clone()),
-                    annotations: (!p.pod_annotations.is_empty()).then(|| p.pod_annotations.clone()),
                     ..Default::default()
                 }),
-                spec: Some(PodSpec {
-                    // The app does not talk to the API server; a mounted token would only
-                    // be something to steal.
-                    automount_service_account_token: Some(false),
-                    termination_grace_period_seconds: Some(p.termination_grace_period_seconds),
-                    security_context: Some(p.security_context.clone()),
-                    containers: vec![p.container.clone()],
-                    volumes: Some(p.volumes.clone()),
-                    ..Default::default()
-                }),
+                spec: Some(job_spec(p, j)),
             },
             ..Default::default()
         }),
+        ..Default::default()
+    }
+}
+
+/// The ServiceAccount the pod runs as: one per workload, so RBAC granted to one image
+/// never reaches another, and with no token mounted (the pod spec says so too).
+pub fn service_account(p: &Pieces) -> ServiceAccount {
+    ServiceAccount {
+        metadata: meta(p),
+        automount_service_account_token: Some(false),
+        ..Default::default()
+    }
+}
+
+/// The Namespace object for `namespace`, shared by every image in it: only the labels that
+/// do not name one image, and the `restricted` Pod Security Standard enforced (every pod we
+/// write meets it, so a hand-added privileged pod is refused there).
+pub fn namespace(name: &str) -> Namespace {
+    let labels = [
+        (labels::MANAGED_BY, crate::TOOL_NAME),
+        (labels::POD_SECURITY_ENFORCE, "restricted"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    Namespace {
+        metadata: ObjectMeta {
+            name: Some(name.to_string()),
+            labels: Some(labels),
+            ..Default::default()
+        },
         ..Default::default()
     }
 }
@@ -109,14 +207,24 @@ pub fn service(p: &Pieces) -> Option<Service> {
     })
 }
 
-/// Every object of one image. `deployment`/`service` may come from templates instead.
+/// Every object of one image. `deployment`/`service` may come from templates instead; a
+/// Job or CronJob (no Deployment) comes from the settings.
 pub fn objects(
     w: &Workload,
     p: &Pieces,
-    deployment: Deployment,
+    deployment: Option<Deployment>,
     service: Option<Service>,
 ) -> Objects {
     let s = w.settings;
+    let (job, cron_job) = match &s.workload {
+        Kind::Deployment => (None, None),
+        Kind::Job(j) => (Some(job(p, j)), None),
+        Kind::CronJob {
+            schedule,
+            concurrency_policy,
+            job: j,
+        } => (None, Some(cron_job(p, schedule, concurrency_policy, j))),
+    };
     let autoscaler = s.autoscaling.as_ref().map(|a| HorizontalPodAutoscaler {
         metadata: meta(p),
         spec: Some(HorizontalPodAutoscalerSpec {
@@ -193,7 +301,18 @@ pub fn objects(
         ..Default::default()
     });
     Objects {
+        // Filled in by `kube::build_objects` from `network`.
+        network_policy: None,
+        namespace: s
+            .namespace
+            .as_deref()
+            .filter(|_| s.create_namespace)
+            .map(namespace),
+        service_account: service_account(p),
         deployment,
+        job,
+        cron_job,
+        extra: Vec::new(),
         service,
         autoscaler,
         disruption_budget,
@@ -207,7 +326,7 @@ mod tests {
     use crate::config::Port;
     use crate::config::kube::{KubeSettings, Metrics, ProbeSettings, ServiceSettings};
     use crate::kube::KubeError;
-    use crate::kube::pieces::{labels, object_name, pieces};
+    use crate::kube::pieces::{object_name, pieces};
 
     fn settings() -> KubeSettings {
         KubeSettings {

@@ -1,12 +1,14 @@
-//! User templates (minijinja) → typed Deployment / Service.
+//! User templates (minijinja) → typed Deployment / Service, plus any further objects.
 //!
 //! A project can replace the built-in objects with its own templates (`templates` in
 //! `[…containerize.kubernetes]`: a directory with `deployment.yaml` and/or `service.yaml`).
 //! A template sees the [`Pieces`] of the image. Its output is parsed back into the
 //! k8s-openapi type and re-serialized, so what is written is always a typed object: an
 //! unknown field, a wrong type or the wrong kind is an error naming the template and the
-//! field, never a broken manifest. The built-in templates in `templates/kubernetes/` give
-//! exactly what [`super::render`] builds (tested below); they are the starting point to copy.
+//! field, never a broken manifest. Further documents (of any kind) pass through untyped,
+//! after `containerize://<image>` in them is replaced by the image reference. The built-in
+//! templates in `templates/kubernetes/` give exactly what [`super::render`] builds (tested
+//! below); they are the starting point to copy.
 
 use std::path::{Path, PathBuf};
 
@@ -83,12 +85,16 @@ fn dir_error<'a>(dir: &'a Path, origin: &'a str) -> impl FnOnce(std::io::Error) 
     }
 }
 
-/// Renders `template` with `pieces` and parses the output into a `T` (Deployment,
-/// Service), strictly: the re-serialized object must hold everything the template wrote.
-pub fn render<T: DeserializeOwned + Serialize>(
+/// Renders `template` with `pieces` and parses the output: the one document of `T`'s kind
+/// (Deployment, Service) into a `T`, strictly (the re-serialized object must hold
+/// everything the template wrote), and every other document, of any kind, as it is, so a
+/// template can add a ConfigMap, a ServiceMonitor or any custom resource next to it.
+/// `containerize://<image>` in the output becomes `pieces.image`.
+pub fn render<T: DeserializeOwned + Serialize + k8s_openapi::Resource>(
     template: &Template,
     pieces: &Pieces,
-) -> Result<T, KubeError> {
+    image_name: &str,
+) -> Result<(T, Vec<Value>), KubeError> {
     let err = |message: String| KubeError::Template {
         path: template.path.clone(),
         message,
@@ -102,7 +108,47 @@ pub fn render<T: DeserializeOwned + Serialize>(
         .get_template(&name)
         .and_then(|t| t.render(minijinja::value::Serde(pieces)))
         .map_err(|e| err(render_error(&e)))?;
-    parse(&text).map_err(err)
+    let images = [(image_name.to_string(), pieces.image.clone())].into();
+    let text =
+        super::refs::replace(&text, &images, "the output").map_err(|e| err(e.to_string()))?;
+    parse_all(&text).map_err(err)
+}
+
+/// The documents of a template's output: the one of `T`'s kind, typed, and the others.
+pub fn parse_all<T: DeserializeOwned + Serialize + k8s_openapi::Resource>(
+    text: &str,
+) -> Result<(T, Vec<Value>), String> {
+    let docs: Vec<Value> =
+        serde_saphyr::from_multiple(text).map_err(|e| format!("the output is not YAML: {e}"))?;
+    let docs: Vec<Value> = docs.into_iter().filter(|d| !d.is_null()).collect();
+    let (main, extra): (Vec<Value>, Vec<Value>) =
+        docs.into_iter().partition(|d| d["kind"] == T::KIND);
+    let [main] = <[Value; 1]>::try_from(main).map_err(|main| {
+        let kinds: Vec<String> = extra
+            .iter()
+            .map(|d| d["kind"].as_str().unwrap_or("(none)").to_string())
+            .collect();
+        format!(
+            "the output must hold exactly one {}, but it holds {} (other kinds: {})",
+            T::KIND,
+            main.len(),
+            if kinds.is_empty() {
+                "none".to_string()
+            } else {
+                kinds.join(", ")
+            }
+        )
+    })?;
+    for (i, d) in extra.iter().enumerate() {
+        let field = |k: &str| d[k].as_str().is_some_and(|v| !v.is_empty());
+        if !field("apiVersion") || !field("kind") || d["metadata"]["name"].as_str().is_none() {
+            return Err(format!(
+                "extra document {} needs apiVersion, kind and metadata.name",
+                i + 1
+            ));
+        }
+    }
+    Ok((parse_value(main)?, extra))
 }
 
 fn render_error(e: &minijinja::Error) -> String {
@@ -112,18 +158,8 @@ fn render_error(e: &minijinja::Error) -> String {
     }
 }
 
-/// Parses one YAML document into `T`, rejecting anything the type would drop.
-pub fn parse<T: DeserializeOwned + Serialize>(text: &str) -> Result<T, String> {
-    let docs: Vec<Value> =
-        serde_saphyr::from_multiple(text).map_err(|e| format!("the output is not YAML: {e}"))?;
-    let mut docs: Vec<Value> = docs.into_iter().filter(|d| !d.is_null()).collect();
-    if docs.len() != 1 {
-        return Err(format!(
-            "the output must be exactly one object, but it holds {}",
-            docs.len()
-        ));
-    }
-    let mut value = docs.remove(0);
+/// One parsed document into `T`, rejecting anything the type would drop.
+fn parse_value<T: DeserializeOwned + Serialize>(mut value: Value) -> Result<T, String> {
     strip_nulls(&mut value);
     let typed: T = serde_path_to_error::deserialize(value.clone()).map_err(|e| {
         let path = e.path().to_string();
@@ -207,10 +243,14 @@ mod tests {
             settings: s,
         };
         let p = pieces::pieces(&w).unwrap();
-        let d: Deployment = render(&builtin("deployment.yaml", DEPLOYMENT), &p).unwrap();
+        let d: Deployment = render(&builtin("deployment.yaml", DEPLOYMENT), &p, "api")
+            .unwrap()
+            .0;
         assert_eq!(d, render::deployment(&p));
         if p.service.is_some() {
-            let svc: Service = render(&builtin("service.yaml", SERVICE), &p).unwrap();
+            let svc: Service = render(&builtin("service.yaml", SERVICE), &p, "api")
+                .unwrap()
+                .0;
             assert_eq!(Some(svc), render::service(&p));
         }
     }
@@ -267,7 +307,7 @@ mod tests {
         };
         let p = pieces::pieces(&w).unwrap();
         let typo = DEPLOYMENT.replace("revisionHistoryLimit", "revisionHistoryLimt");
-        let e = render::<Deployment>(&builtin("d.yaml", &typo), &p)
+        let e = render::<Deployment>(&builtin("d.yaml", &typo), &p, "api")
             .unwrap_err()
             .to_string();
         assert!(
@@ -275,11 +315,11 @@ mod tests {
             "{e}"
         );
         let wrong_kind = DEPLOYMENT.replace("kind: Deployment", "kind: Servise");
-        let e = render::<Deployment>(&builtin("d.yaml", &wrong_kind), &p)
+        let e = render::<Deployment>(&builtin("d.yaml", &wrong_kind), &p, "api")
             .unwrap_err()
             .to_string();
         assert!(e.contains("Servise"), "{e}");
-        let e = render::<Deployment>(&builtin("d.yaml", "{{ nme }}"), &p)
+        let e = render::<Deployment>(&builtin("d.yaml", "{{ nme }}"), &p, "api")
             .unwrap_err()
             .to_string();
         assert!(e.contains("undefined"), "{e}");
@@ -289,10 +329,41 @@ mod tests {
                 "apiVersion: v1\nkind: Service\nspec:\n  ports: 80\n",
             ),
             &p,
+            "api",
         )
         .unwrap_err()
         .to_string();
         assert!(e.contains("`spec.ports`"), "{e}");
+    }
+
+    #[test]
+    fn extra_documents_pass_through_with_image_references_resolved() {
+        let s = KubeSettings::default();
+        let w = Workload {
+            image_name: "api",
+            package: "shop",
+            version: "0.3.0",
+            user: "65532",
+            image: "api@sha256:00",
+            settings: &s,
+        };
+        let p = pieces::pieces(&w).unwrap();
+        let extra = format!(
+            "{DEPLOYMENT}\n---\napiVersion: monitoring.coreos.com/v1\nkind: PodMonitor\nmetadata:\n  name: api\nspec:\n  image: containerize://api\n"
+        );
+        let (d, extras) = render::<Deployment>(&builtin("d.yaml", &extra), &p, "api").unwrap();
+        assert_eq!(d, render::deployment(&p));
+        assert_eq!(extras.len(), 1);
+        assert_eq!(extras[0]["kind"], "PodMonitor");
+        assert_eq!(extras[0]["spec"]["image"], "api@sha256:00");
+        let nameless = format!("{DEPLOYMENT}\n---\napiVersion: v1\nkind: ConfigMap\n");
+        let e = render::<Deployment>(&builtin("d.yaml", &nameless), &p, "api")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("extra document 1 needs apiVersion, kind and metadata.name"),
+            "{e}"
+        );
     }
 
     #[test]

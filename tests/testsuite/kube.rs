@@ -12,7 +12,7 @@ use crate::support::{self, Container, Fixture, repo, require, testkit};
 
 /// Runs validate-k8s.sh for one Kubernetes version.
 #[track_caller]
-fn validate_k8s(version: &str, files: &[&Path]) {
+pub(crate) fn validate_k8s(version: &str, files: &[&Path]) {
     let out = Command::new(testkit("validate-k8s.sh"))
         .args(files)
         .env("K8S_VERSION", version)
@@ -43,13 +43,13 @@ fn newest_k8s() -> String {
 }
 
 #[track_caller]
-fn validate_all_versions(file: &Path) {
+pub(crate) fn validate_all_versions(file: &Path) {
     validate_k8s("1.30", &[file]);
     validate_k8s(&newest_k8s(), &[file]);
 }
 
 /// The documents of a YAML file as PyYAML (YAML 1.1) reads them.
-fn pyyaml(path: &Path) -> Vec<Value> {
+pub(crate) fn pyyaml(path: &Path) -> Vec<Value> {
     let out = support::output_ok(Command::new("python3")
         .args([
             "-c",
@@ -61,18 +61,18 @@ fn pyyaml(path: &Path) -> Vec<Value> {
 
 /// The YAML with our image digest replaced, after checking it is the image's digest: the
 /// digest changes with the toolchain, and reproducible.rs pins it.
-fn redact(yaml: &str, digest: &str) -> String {
+pub(crate) fn redact(yaml: &str, digest: &str) -> String {
     assert!(yaml.contains(digest), "{yaml}");
     yaml.replace(digest, "sha256:[DIGEST]")
 }
 
-fn kind<'a>(docs: &'a [Value], kind: &str) -> &'a Value {
+pub(crate) fn kind<'a>(docs: &'a [Value], kind: &str) -> &'a Value {
     docs.iter()
         .find(|d| d["kind"] == kind)
         .unwrap_or_else(|| panic!("no {kind} in {docs:?}"))
 }
 
-const EVERY_OPTION: &str = r#"
+pub(crate) const EVERY_OPTION: &str = r#"
 [package.metadata.containerize.kubernetes]
 namespace = "shop"
 part-of = "webshop"
@@ -158,11 +158,14 @@ fn every_option_validates_matches_the_snapshot_and_round_trips_special_values() 
     assert_eq!(
         kinds,
         [
+            "Namespace",
+            "ServiceAccount",
             "Deployment",
             "Service",
             "HorizontalPodAutoscaler",
             "PodDisruptionBudget",
-            "Ingress"
+            "Ingress",
+            "NetworkPolicy"
         ]
     );
     let d = kind(&docs, "Deployment");
@@ -232,6 +235,34 @@ fn bad_metadata_values_are_errors_naming_the_key_and_the_file() {
             "[package.metadata.containerize.bin.hello-http.kubernetes]\nname = \"Hello_HTTP\"\n",
             "invalid `kubernetes.name` in [package.metadata.containerize.bin.hello-http] of Cargo.toml: `Hello_HTTP` is not a valid Kubernetes name",
         ),
+        (
+            "[package.metadata.containerize.kubernetes]\nnetwork-policy.from = [{ pods = { app = \"-gateway\" } }]\n",
+            "invalid `kubernetes.network-policy.from[0].pods.app` in [package.metadata.containerize] of Cargo.toml: `-gateway` is not a valid label value",
+        ),
+        (
+            "[package.metadata.containerize.kubernetes]\nnetwork-policy = { from = [{}] }\n",
+            "invalid `kubernetes.network-policy.from[0]` in [package.metadata.containerize] of Cargo.toml: a peer needs `pods`, `namespaces` (label selectors) or `cidr`",
+        ),
+        (
+            "[package.metadata.containerize.kubernetes]\nnetwork-policy = { egress = \"deny\", egress-allow = [{ cidr = \"10.0.0.0/33\" }] }\n",
+            "invalid `kubernetes.network-policy.egress-allow[0].cidr` in [package.metadata.containerize] of Cargo.toml: `10.0.0.0/33` is not an IP range",
+        ),
+        (
+            "[package.metadata.containerize.kubernetes]\nnetwork-policy = { egress = \"none\" }\n",
+            "unknown variant `none`, expected `allow` or `deny`",
+        ),
+        (
+            "[package.metadata.containerize.kubernetes]\nsecret-volumes = [{ name = \"tls\" }]\n",
+            "invalid `kubernetes.secret-volumes[0].mount` in [package.metadata.containerize] of Cargo.toml: a volume needs `mount`",
+        ),
+        (
+            "[package.metadata.containerize.kubernetes]\nconfig-map-volumes = [{ name = \"cfg\", mount = \"etc/cfg\" }]\n",
+            "invalid `kubernetes.config-map-volumes[0].mount` in [package.metadata.containerize] of Cargo.toml: `etc/cfg` must be an absolute directory",
+        ),
+        (
+            "[package.metadata.containerize.kubernetes]\nprobes = \"off\"\n",
+            "expected `true`, `false` or a table",
+        ),
     ];
     for (toml, expected) in cases {
         std::fs::write(fx.root.join("Cargo.toml"), format!("{original}{toml}")).unwrap();
@@ -241,6 +272,7 @@ fn bad_metadata_values_are_errors_naming_the_key_and_the_file() {
             "expected `{expected}` in:\n{}",
             run.stderr
         );
+        assert!(!fx.out().exists(), "nothing is written on a config error");
     }
     // The unknown probe key is named with its path.
     std::fs::write(
@@ -360,7 +392,11 @@ spec:
         "{}",
         run.stderr
     );
-    assert!(run.stderr.contains("built: hello-http"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("binaries: hello-http"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
@@ -373,8 +409,12 @@ fn project_templates_replace_the_builtin_ones_and_bad_ones_are_rejected() {
         "      automountServiceAccountToken: false\n      nodeSelector:\n        kubernetes.io/arch: amd64\n",
     );
     assert_ne!(custom, builtin);
+    // Further documents of any kind pass through, with image references resolved.
+    let with_extra = format!(
+        "{custom}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: hello-http-images\ndata:\n  image: containerize://hello-http\n"
+    );
     std::fs::create_dir(fx.root.join("k8s")).unwrap();
-    std::fs::write(fx.root.join("k8s/deployment.yaml"), &custom).unwrap();
+    std::fs::write(fx.root.join("k8s/deployment.yaml"), &with_extra).unwrap();
     fx.edit("Cargo.toml", |s| {
         s + "[package.metadata.containerize.kubernetes]\ntemplates = \"k8s\"\n"
     });
@@ -385,6 +425,15 @@ fn project_templates_replace_the_builtin_ones_and_bad_ones_are_rejected() {
     let pod = &kind(&docs, "Deployment")["spec"]["template"]["spec"];
     assert_eq!(pod["nodeSelector"]["kubernetes.io/arch"], "amd64");
     assert_eq!(kind(&docs, "Service")["spec"]["ports"][0]["port"], 80);
+    let reference = fx.image_json("hello-http")["reference"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let extra = kind(&docs, "ConfigMap");
+    assert_eq!(extra["metadata"]["name"], "hello-http-images");
+    assert_eq!(extra["data"]["image"], reference.as_str());
+    let all = pyyaml(&fx.out().join("kubernetes.yaml"));
+    assert_eq!(kind(&all, "ConfigMap"), extra);
 
     let broken = custom.replace("  revisionHistoryLimit:", "  revisionHistoryLimt:");
     std::fs::write(fx.root.join("k8s/deployment.yaml"), broken).unwrap();
@@ -413,9 +462,10 @@ fn pushed_images_are_pinned_by_their_registry_digest_and_portless_binaries_get_n
     // No port declared: Deployments only (workers, CLI tools), one per image, each pinned
     // to exactly the reference printed on stdout (registry/team/<bin>@sha256:…).
     let docs = pyyaml(&all);
-    let kinds: Vec<&str> = docs.iter().map(|d| d["kind"].as_str().unwrap()).collect();
-    assert_eq!(kinds, ["Deployment"; 3]);
-    for (doc, reference) in docs.iter().zip(&refs) {
+    assert!(docs.iter().all(|d| d["kind"] != "Service"), "{docs:?}");
+    let deployments: Vec<&Value> = docs.iter().filter(|d| d["kind"] == "Deployment").collect();
+    assert_eq!(deployments.len(), 3);
+    for (doc, reference) in deployments.into_iter().zip(&refs) {
         assert!(reference.starts_with(&format!("{repo}/")), "{reference}");
         let c = &doc["spec"]["template"]["spec"]["containers"][0];
         assert_eq!(c["image"], reference.as_str());

@@ -56,10 +56,22 @@ impl<'de> Deserialize<'de> for IntOrPercent {
 pub struct KubeLayer {
     /// `false` writes no YAML for this image.
     pub enabled: Option<bool>,
+    /// `deployment` (default), `job` (runs to completion once) or `cronjob` (on `schedule`).
+    pub kind: Option<WorkloadKind>,
+    /// The CronJob's schedule, cron syntax (`"*/15 * * * *"`, `"@daily"`).
+    pub schedule: Option<String>,
+    /// Job `backoffLimit`: retries before the Job fails.
+    pub backoff_limit: Option<i64>,
+    /// Job `ttlSecondsAfterFinished`: when a finished Job (and its logs) is deleted.
+    pub ttl_seconds_after_finished: Option<i64>,
+    /// CronJob `concurrencyPolicy`: `Forbid` (default), `Allow` or `Replace`.
+    pub concurrency_policy: Option<String>,
     /// Object and container name (default: the image name with `_`/`.` turned into `-`).
     pub name: Option<String>,
     /// `metadata.namespace` (default: none, so `kubectl -n` decides).
     pub namespace: Option<String>,
+    /// `false`: no Namespace object for `namespace` (default: one is written).
+    pub create_namespace: Option<bool>,
     /// `app.kubernetes.io/component` (default `server` with a port, else `worker`).
     pub component: Option<String>,
     /// `app.kubernetes.io/part-of` (default: the package name).
@@ -84,7 +96,9 @@ pub struct KubeLayer {
     pub port: Option<i64>,
     /// The Service.
     pub service: Option<ServiceLayer>,
-    /// Liveness, readiness and startup probes (none unless declared).
+    /// Liveness, readiness and startup probes (a TCP readiness probe on the `http` port
+    /// unless declared); `false`: none at all.
+    #[serde(default, deserialize_with = "bool_or_table")]
     pub probes: Option<ProbesLayer>,
     /// Requests and limits.
     pub resources: Option<ResourcesLayer>,
@@ -94,6 +108,10 @@ pub struct KubeLayer {
     pub env_from_config_maps: Option<Vec<String>>,
     /// Secrets whose keys become environment variables (`envFrom`), by name.
     pub env_from_secrets: Option<Vec<String>>,
+    /// Secrets mounted as read-only files (`[{ name = "tls", mount = "/etc/tls" }]`).
+    pub secret_volumes: Option<Vec<FileVolumeLayer>>,
+    /// ConfigMaps mounted as read-only files, the same way.
+    pub config_map_volumes: Option<Vec<FileVolumeLayer>>,
     /// A variable set to the CPU budget in whole cores (e.g. `TOKIO_WORKER_THREADS`).
     pub cpu_env: Option<String>,
     /// Prometheus scrape annotations.
@@ -104,9 +122,35 @@ pub struct KubeLayer {
     pub disruption_budget: Option<DisruptionBudgetLayer>,
     /// An Ingress to the Service.
     pub ingress: Option<IngressLayer>,
+    /// The NetworkPolicy (on by default); `false`: none.
+    #[serde(default, deserialize_with = "bool_or_table")]
+    pub network_policy: Option<NetworkPolicyLayer>,
     /// A directory of templates (`deployment.yaml`, `service.yaml`) replacing the built-in
     /// ones, relative to the Cargo.toml that sets it.
     pub templates: Option<String>,
+}
+
+/// A Secret or ConfigMap mounted as files.
+#[derive(Debug, Default, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct FileVolumeLayer {
+    /// The Secret's or ConfigMap's name.
+    pub name: Option<String>,
+    /// The directory its keys appear in, one file each.
+    pub mount: Option<String>,
+}
+
+/// What runs the binary.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WorkloadKind {
+    /// A server or worker that keeps running (apps/v1 Deployment).
+    #[default]
+    Deployment,
+    /// Runs to completion once (batch/v1 Job).
+    Job,
+    /// Runs to completion on a schedule (batch/v1 CronJob).
+    Cronjob,
 }
 
 /// `kubernetes.service`.
@@ -122,16 +166,107 @@ pub struct ServiceLayer {
     pub port: Option<i64>,
 }
 
+/// A table that can also be written as `true`/`false` (`probes = false`,
+/// `network-policy = false`): the bool sets its `enabled`.
+pub trait Switchable: Default {
+    /// Sets `enabled`.
+    fn switched(on: bool) -> Self;
+}
+
+/// Deserializes a [`Switchable`] table or a bool, keeping serde's errors (unknown keys,
+/// with their path) for the table.
+fn bool_or_table<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Switchable + Deserialize<'de>,
+{
+    struct V<T>(std::marker::PhantomData<T>);
+    impl<'de, T: Switchable + Deserialize<'de>> serde::de::Visitor<'de> for V<T> {
+        type Value = T;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("`true`, `false` or a table")
+        }
+        fn visit_bool<E: serde::de::Error>(self, on: bool) -> Result<T, E> {
+            Ok(T::switched(on))
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, m: A) -> Result<T, A::Error> {
+            T::deserialize(serde::de::value::MapAccessDeserializer::new(m))
+        }
+    }
+    d.deserialize_any(V(std::marker::PhantomData)).map(Some)
+}
+
 /// `kubernetes.probes`.
 #[derive(Debug, Default, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct ProbesLayer {
+    /// `false` (or `probes = false`): no probes, not even the default readiness probe.
+    pub enabled: Option<bool>,
     /// Restarts the container when it fails (e.g. `/healthz`).
     pub liveness: Option<ProbeLayer>,
     /// Takes the pod out of the Service when it fails (e.g. `/readyz`).
     pub readiness: Option<ProbeLayer>,
     /// Holds the other probes back until the app has started (for slow starters).
     pub startup: Option<ProbeLayer>,
+}
+
+impl Switchable for ProbesLayer {
+    fn switched(on: bool) -> Self {
+        ProbesLayer {
+            enabled: Some(on),
+            ..Default::default()
+        }
+    }
+}
+
+/// `kubernetes.network-policy`.
+#[derive(Debug, Default, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct NetworkPolicyLayer {
+    /// `false` (or `network-policy = false`): no NetworkPolicy.
+    pub enabled: Option<bool>,
+    /// Who may connect to the declared ports (default: any pod of the namespace).
+    pub from: Option<Vec<PeerLayer>>,
+    /// `allow` (default: egress unrestricted) or `deny` (DNS to kube-system, plus
+    /// `egress-allow`).
+    pub egress: Option<EgressMode>,
+    /// What the pods may reach when `egress = "deny"`.
+    pub egress_allow: Option<Vec<PeerLayer>>,
+}
+
+impl Switchable for NetworkPolicyLayer {
+    fn switched(on: bool) -> Self {
+        NetworkPolicyLayer {
+            enabled: Some(on),
+            ..Default::default()
+        }
+    }
+}
+
+/// Egress of a NetworkPolicy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EgressMode {
+    /// Unrestricted.
+    Allow,
+    /// DNS to kube-system and the `egress-allow` entries only.
+    Deny,
+}
+
+/// One peer of a NetworkPolicy rule: pods (by labels) in namespaces (by labels), or an IP
+/// range; `ports` only in `egress-allow`.
+#[derive(Debug, Default, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct PeerLayer {
+    /// Pod labels (`podSelector.matchLabels`).
+    pub pods: Option<BTreeMap<String, String>>,
+    /// Namespace labels (`namespaceSelector.matchLabels`), e.g.
+    /// `{ "kubernetes.io/metadata.name" = "monitoring" }`.
+    pub namespaces: Option<BTreeMap<String, String>>,
+    /// An IP range (`ipBlock.cidr`), e.g. `10.0.0.0/8`.
+    pub cidr: Option<String>,
+    /// Ports (`5432`, `"53/udp"`); all ports when absent.
+    pub ports: Option<Vec<crate::config::Port>>,
 }
 
 /// One probe: an HTTP GET of `path`, or a TCP connect without one.

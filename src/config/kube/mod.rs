@@ -18,11 +18,14 @@ use std::collections::BTreeMap;
 use crate::config::{Port, Source};
 
 pub use layer::{
-    AutoscalingLayer, DisruptionBudgetLayer, IngressLayer, IntOrPercent, KubeLayer, MetricsLayer,
-    ProbeLayer, ProbesLayer, QuantitiesLayer, ResourcesLayer, ServiceLayer,
+    AutoscalingLayer, DisruptionBudgetLayer, EgressMode, FileVolumeLayer, IngressLayer,
+    IntOrPercent, KubeLayer, MetricsLayer, NetworkPolicyLayer, PeerLayer, ProbeLayer, ProbesLayer,
+    QuantitiesLayer, ResourcesLayer, ServiceLayer, Switchable, WorkloadKind,
 };
 pub use resolve::resolve;
-pub use validate::{dns_label, dns_subdomain, env_name, label_value, qualified_key, quantity};
+pub use validate::{
+    cron_schedule, dns_label, dns_subdomain, env_name, label_value, qualified_key, quantity,
+};
 
 /// Replicas: two, so a rolling update or a node drain never takes the service down.
 pub const DEFAULT_REPLICAS: i32 = 2;
@@ -134,15 +137,90 @@ pub struct Ingress {
     pub tls_secret: Option<String>,
 }
 
+/// One resolved NetworkPolicy peer.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Peer {
+    /// Pod labels (empty with no namespaces and no cidr: every pod of the namespace).
+    pub pods: BTreeMap<String, String>,
+    /// Namespace labels, if the peer is in other namespaces.
+    pub namespaces: Option<BTreeMap<String, String>>,
+    /// An IP range instead of pods.
+    pub cidr: Option<String>,
+    /// Ports (egress only; empty: all).
+    pub ports: Vec<Port>,
+}
+
+/// Resolved NetworkPolicy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetworkPolicy {
+    /// Who may connect to the declared ports; `None`: any pod of the namespace (or any
+    /// source at all when the Service is exposed outside the namespace).
+    pub from: Option<Vec<Peer>>,
+    /// `Some`: egress denied except DNS to kube-system and these peers.
+    pub egress_allow: Option<Vec<Peer>>,
+}
+
+/// A Secret or ConfigMap mounted read-only as files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileVolume {
+    /// The object's name.
+    pub name: String,
+    /// The mount path.
+    pub mount: String,
+}
+
+/// Resolved Job settings (also the CronJob's job template).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobSettings {
+    /// `backoffLimit`.
+    pub backoff_limit: i32,
+    /// `ttlSecondsAfterFinished`.
+    pub ttl_seconds_after_finished: i32,
+}
+
+/// What runs the binary, resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Workload {
+    /// A Deployment (with Service, HPA, PDB, Ingress as configured).
+    Deployment,
+    /// A Job.
+    Job(JobSettings),
+    /// A CronJob.
+    CronJob {
+        /// `schedule`, validated.
+        schedule: String,
+        /// `concurrencyPolicy`.
+        concurrency_policy: String,
+        /// The job template's settings.
+        job: JobSettings,
+    },
+}
+
+impl Workload {
+    /// Whether the binary runs to completion (a Job or CronJob), so nothing restarts it.
+    pub fn runs_to_completion(&self) -> bool {
+        !matches!(self, Workload::Deployment)
+    }
+}
+
+/// Retries of a Job before it fails (the API default, 6, retries for about six minutes).
+pub const DEFAULT_BACKOFF_LIMIT: i32 = 3;
+/// A finished Job and its pod's logs stay a day, then are deleted.
+pub const DEFAULT_TTL_SECONDS_AFTER_FINISHED: i32 = 86_400;
+
 /// Everything the Kubernetes YAML of one image needs from the metadata, resolved.
 #[derive(Debug, Clone, PartialEq)]
 pub struct KubeSettings {
     /// Write YAML for this image.
     pub enabled: bool,
+    /// Deployment, Job or CronJob.
+    pub workload: Workload,
     /// Object name override.
     pub name: Option<String>,
     /// `metadata.namespace`.
     pub namespace: Option<String>,
+    /// Write a Namespace object for `namespace`.
+    pub create_namespace: bool,
     /// `app.kubernetes.io/component` override.
     pub component: Option<String>,
     /// `app.kubernetes.io/part-of` override.
@@ -179,6 +257,10 @@ pub struct KubeSettings {
     pub env_from_config_maps: Vec<String>,
     /// `envFrom` Secrets.
     pub env_from_secrets: Vec<String>,
+    /// Secrets mounted as files.
+    pub secret_volumes: Vec<FileVolume>,
+    /// ConfigMaps mounted as files.
+    pub config_map_volumes: Vec<FileVolume>,
     /// Variable receiving the CPU budget.
     pub cpu_env: Option<String>,
     /// Prometheus scraping.
@@ -189,6 +271,8 @@ pub struct KubeSettings {
     pub disruption_budget: Option<DisruptionBudget>,
     /// Ingress.
     pub ingress: Option<Ingress>,
+    /// NetworkPolicy (`None`: `network-policy = false`).
+    pub network_policy: Option<NetworkPolicy>,
     /// Template directory as written, and the table that set it.
     pub templates: Option<(String, Source)>,
 }
@@ -197,8 +281,10 @@ impl Default for KubeSettings {
     fn default() -> Self {
         KubeSettings {
             enabled: true,
+            workload: Workload::Deployment,
             name: None,
             namespace: None,
+            create_namespace: true,
             component: None,
             part_of: None,
             labels: BTreeMap::new(),
@@ -222,11 +308,17 @@ impl Default for KubeSettings {
             env: BTreeMap::new(),
             env_from_config_maps: Vec::new(),
             env_from_secrets: Vec::new(),
+            secret_volumes: Vec::new(),
+            config_map_volumes: Vec::new(),
             cpu_env: None,
             metrics: None,
             autoscaling: None,
             disruption_budget: None,
             ingress: None,
+            network_policy: Some(NetworkPolicy {
+                from: None,
+                egress_allow: None,
+            }),
             templates: None,
         }
     }

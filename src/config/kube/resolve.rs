@@ -11,8 +11,13 @@ use super::validate::validate_layer;
 use super::{
     Autoscaling, DEFAULT_CPU_REQUEST, DEFAULT_MEMORY_LIMIT, DEFAULT_MEMORY_REQUEST, DEFAULT_PORT,
     DEFAULT_REPLICAS, DEFAULT_REVISION_HISTORY_LIMIT, DEFAULT_SERVICE_PORT,
-    DEFAULT_TERMINATION_GRACE_PERIOD_SECONDS, DisruptionBudget, Ingress, IntOrPercent, KubeLayer,
-    KubeSettings, Metrics, ProbeLayer, ProbeSettings, Probes, Resources, ServiceSettings,
+    DEFAULT_TERMINATION_GRACE_PERIOD_SECONDS, DisruptionBudget, EgressMode, Ingress, IntOrPercent,
+    KubeLayer, KubeSettings, Metrics, NetworkPolicy, Peer, PeerLayer, ProbeLayer, ProbeSettings,
+    Probes, Resources, ServiceSettings,
+};
+use super::{
+    DEFAULT_BACKOFF_LIMIT, DEFAULT_TTL_SECONDS_AFTER_FINISHED, FileVolume, FileVolumeLayer,
+    JobSettings, Workload, WorkloadKind,
 };
 
 /// Overlays `Some` fields of `$from` onto `$into` (both layers of the same type).
@@ -46,9 +51,11 @@ pub fn resolve(
     for (layer, source) in layers {
         validate_layer(layer, source)?;
         last = (*source).clone();
-        overlay!(m, layer; enabled, name, namespace, component, part_of, replicas,
+        overlay!(m, layer; enabled, kind, schedule, backoff_limit, ttl_seconds_after_finished,
+            concurrency_policy, name, namespace, create_namespace, component, part_of, replicas,
             revision_history_limit, termination_grace_period_seconds, max_surge,
-            max_unavailable, port, env_from_config_maps, env_from_secrets, cpu_env);
+            max_unavailable, port, env_from_config_maps, env_from_secrets, secret_volumes,
+            config_map_volumes, cpu_env);
         for (into, from) in [
             (&mut s.labels, &layer.labels),
             (&mut s.annotations, &layer.annotations),
@@ -65,6 +72,7 @@ pub fn resolve(
             |i, f| overlay!(i, f; enabled, type_, port),
         );
         nested(&mut m.probes, &layer.probes, |i, f| {
+            overlay!(i, f; enabled);
             for (into, from) in [
                 (&mut i.liveness, &f.liveness),
                 (&mut i.readiness, &f.readiness),
@@ -108,6 +116,11 @@ pub fn resolve(
             &layer.ingress,
             |i, f| overlay!(i, f; enabled, host, path, class_name, tls_secret),
         );
+        nested(
+            &mut m.network_policy,
+            &layer.network_policy,
+            |i, f| overlay!(i, f; enabled, from, egress, egress_allow),
+        );
         if let Some(t) = &layer.templates {
             s.templates = Some((t.clone(), (*source).clone()));
         }
@@ -115,8 +128,11 @@ pub fn resolve(
 
     let int = |v: Option<i64>, default: i32| v.map_or(default, |v| v as i32);
     s.enabled = m.enabled.unwrap_or(true);
+    s.workload = workload(&m, &last)?;
+    let completes = s.workload.runs_to_completion();
     s.name = m.name;
     s.namespace = m.namespace;
+    s.create_namespace = m.create_namespace.unwrap_or(true);
     s.component = m.component;
     s.part_of = m.part_of;
     s.replicas = int(m.replicas, DEFAULT_REPLICAS);
@@ -135,6 +151,35 @@ pub fn resolve(
     s.env_from_config_maps = m.env_from_config_maps.unwrap_or_default();
     s.env_from_secrets = m.env_from_secrets.unwrap_or_default();
     s.cpu_env = m.cpu_env;
+    let files = |v: Option<Vec<FileVolumeLayer>>| -> Vec<FileVolume> {
+        v.unwrap_or_default()
+            .into_iter()
+            .filter_map(|f| {
+                Some(FileVolume {
+                    name: f.name?,
+                    mount: f.mount?,
+                })
+            })
+            .collect()
+    };
+    s.secret_volumes = files(m.secret_volumes);
+    s.config_map_volumes = files(m.config_map_volumes);
+    let mut mounts: Vec<&str> = s
+        .secret_volumes
+        .iter()
+        .chain(&s.config_map_volumes)
+        .map(|f| f.mount.as_str())
+        .collect();
+    mounts.sort_unstable();
+    if let Some(w) = mounts.windows(2).find(|w| w[0] == w[1]) {
+        return Err(last.error(
+            "kubernetes.secret-volumes",
+            format!(
+                "two volumes are mounted at `{}`; give each its own directory",
+                w[0]
+            ),
+        ));
+    }
 
     let service_layer = m.service.unwrap_or_default();
     let probes = m.probes.unwrap_or_default();
@@ -149,7 +194,8 @@ pub fn resolve(
         Some(p) => Some(p as u16),
         None => first_tcp.or(wants_port.then_some(DEFAULT_PORT)),
     };
-    if s.port.is_some() && service_layer.enabled != Some(false) {
+    // A Job's pods come and go: nothing to put behind a Service.
+    if s.port.is_some() && service_layer.enabled != Some(false) && !completes {
         s.service = Some(ServiceSettings {
             type_: service_layer.type_.unwrap_or_else(|| "ClusterIP".into()),
             port: service_layer
@@ -170,10 +216,21 @@ pub fn resolve(
             failure_threshold: int(p.failure_threshold, if startup { 60 } else { 3 }),
         })
     };
-    s.probes = Probes {
-        liveness: probe(probes.liveness, false),
-        readiness: probe(probes.readiness, false),
-        startup: probe(probes.startup, true),
+    s.probes = if probes.enabled == Some(false) {
+        Probes::default()
+    } else {
+        Probes {
+            liveness: probe(probes.liveness, false),
+            // A failing readiness probe only takes the pod out of the Service; it never
+            // restarts it, so unlike a default liveness probe it cannot cause restart
+            // storms under load. A TCP connect needs nothing from the app.
+            readiness: probe(probes.readiness, false).or_else(|| {
+                s.port
+                    .filter(|_| !completes)
+                    .and(probe(Some(ProbeLayer::default()), false))
+            }),
+            startup: probe(probes.startup, true),
+        }
     };
 
     let res = m.resources.unwrap_or_default();
@@ -211,6 +268,12 @@ pub fn resolve(
 
     s.autoscaling = match m.autoscaling.filter(|a| a.enabled != Some(false)) {
         None => None,
+        Some(_) if completes => {
+            return Err(last.error(
+                "kubernetes.autoscaling",
+                "a Job or CronJob runs to completion: it has no replicas to keep; remove autoscaling or use kind = \"deployment\"",
+            ));
+        }
         Some(a) => {
             let min = int(a.min_replicas, s.replicas.max(1));
             let max = int(a.max_replicas, 10.max(min));
@@ -236,6 +299,12 @@ pub fn resolve(
 
     s.disruption_budget = match m.disruption_budget.filter(|d| d.enabled != Some(false)) {
         None => None,
+        Some(_) if completes => {
+            return Err(last.error(
+                "kubernetes.disruption-budget",
+                "a Job or CronJob runs to completion: it has no replicas to keep; remove disruption-budget or use kind = \"deployment\"",
+            ));
+        }
         Some(d) => Some(match (d.min_available, d.max_unavailable) {
             (Some(_), Some(_)) => {
                 return Err(last.error(
@@ -248,8 +317,44 @@ pub fn resolve(
         }),
     };
 
+    s.network_policy = match m.network_policy.unwrap_or_default() {
+        n if n.enabled == Some(false) => None,
+        n => {
+            let peers = |v: Vec<PeerLayer>| {
+                v.into_iter()
+                    .map(|p| Peer {
+                        pods: p.pods.unwrap_or_default(),
+                        namespaces: p.namespaces,
+                        cidr: p.cidr,
+                        ports: p.ports.unwrap_or_default(),
+                    })
+                    .collect::<Vec<_>>()
+            };
+            let egress_allow = match n.egress {
+                Some(EgressMode::Deny) => Some(peers(n.egress_allow.unwrap_or_default())),
+                _ if n.egress_allow.is_some() => {
+                    return Err(last.error(
+                        "kubernetes.network-policy.egress-allow",
+                        "egress-allow lists what a pod may reach when egress = \"deny\"; egress is unrestricted without it",
+                    ));
+                }
+                _ => None,
+            };
+            Some(NetworkPolicy {
+                from: n.from.map(peers),
+                egress_allow,
+            })
+        }
+    };
+
     s.ingress = match ingress {
         None => None,
+        Some(_) if completes => {
+            return Err(last.error(
+                "kubernetes.ingress",
+                "a Job or CronJob has no Service to route to; remove ingress or use kind = \"deployment\"",
+            ));
+        }
         Some(i) => {
             let Some(host) = i.host else {
                 return Err(last.error("kubernetes.ingress.host", "an Ingress needs a host"));
@@ -269,6 +374,65 @@ pub fn resolve(
         }
     };
     Ok(s)
+}
+
+/// `kind` and the keys that belong to one kind only.
+fn workload(m: &KubeLayer, last: &Source) -> Result<Workload, ConfigError> {
+    let kind = m.kind.unwrap_or_default();
+    let only = |key: &str, set: bool, kinds: &str| {
+        if set {
+            Err(last.error(
+                &format!("kubernetes.{key}"),
+                format!("{key} applies to {kinds} only; set kind = \"cronjob\" or \"job\" for a binary that runs to completion"),
+            ))
+        } else {
+            Ok(())
+        }
+    };
+    let job = JobSettings {
+        backoff_limit: m.backoff_limit.map_or(DEFAULT_BACKOFF_LIMIT, |n| n as i32),
+        ttl_seconds_after_finished: m
+            .ttl_seconds_after_finished
+            .map_or(DEFAULT_TTL_SECONDS_AFTER_FINISHED, |n| n as i32),
+    };
+    if kind != WorkloadKind::Cronjob {
+        only("schedule", m.schedule.is_some(), "kind = \"cronjob\"")?;
+        only(
+            "concurrency-policy",
+            m.concurrency_policy.is_some(),
+            "kind = \"cronjob\"",
+        )?;
+    }
+    Ok(match kind {
+        WorkloadKind::Deployment => {
+            only(
+                "backoff-limit",
+                m.backoff_limit.is_some(),
+                "Jobs and CronJobs",
+            )?;
+            only(
+                "ttl-seconds-after-finished",
+                m.ttl_seconds_after_finished.is_some(),
+                "Jobs and CronJobs",
+            )?;
+            Workload::Deployment
+        }
+        WorkloadKind::Job => Workload::Job(job),
+        WorkloadKind::Cronjob => Workload::CronJob {
+            schedule: m.schedule.clone().ok_or_else(|| {
+                last.error(
+                    "kubernetes.schedule",
+                    "a CronJob needs a schedule, e.g. schedule = \"0 3 * * *\" (03:00 every day)",
+                )
+            })?,
+            // A run that takes longer than the interval must not pile up behind itself.
+            concurrency_policy: m
+                .concurrency_policy
+                .clone()
+                .unwrap_or_else(|| "Forbid".into()),
+            job,
+        },
+    })
 }
 
 #[cfg(test)]
@@ -308,7 +472,13 @@ mod tests {
                 port: 80
             })
         );
-        assert_eq!(s.probes, Probes::default());
+        let readiness = s.probes.readiness.clone().unwrap();
+        assert_eq!(
+            (readiness.path, readiness.port, readiness.period_seconds),
+            (None, None, 10),
+            "a TCP readiness probe on the http port"
+        );
+        assert!(s.probes.liveness.is_none() && s.probes.startup.is_none());
         assert_eq!(s.resources.cpu_request.as_deref(), Some("100m"));
         assert_eq!(s.resources.memory_request.as_deref(), Some("128Mi"));
         assert_eq!(s.resources.memory_limit.as_deref(), Some("512Mi"));
@@ -337,6 +507,28 @@ mod tests {
         )
         .unwrap();
         assert_eq!((s.port, s.service), (Some(9000), None));
+    }
+
+    #[test]
+    fn probes_false_drops_the_default_readiness_probe_and_network_policy_false_the_policy() {
+        let s = resolve_one(
+            serde_json::json!({ "probes": false, "network-policy": false }),
+            &[HTTP],
+        )
+        .unwrap();
+        assert_eq!(s.probes, Probes::default());
+        assert_eq!(s.network_policy, None);
+        let s = resolve_one(serde_json::json!({}), &[]).unwrap();
+        assert_eq!(s.probes.readiness, None, "no port, no default probe");
+        let e = resolve_one(
+            serde_json::json!({ "network-policy": { "egress-allow": [{ "cidr": "10.0.0.0/8" }] } }),
+            &[HTTP],
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("`kubernetes.network-policy.egress-allow`"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -498,3 +498,44 @@ pub fn ref_names(fx: &Fixture) -> Vec<String> {
         })
         .collect()
 }
+
+/// Runs `cmd` to completion within `secs` seconds (killed and failed past that), asserting
+/// success; returns stdout. For the validators that have no timeout of their own.
+#[track_caller]
+pub fn output_within(cmd: &mut Command, secs: u64) -> Vec<u8> {
+    use std::io::Read;
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    let (mut out, mut err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
+    let out_reader = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        out.read_to_end(&mut v).map(|_| v)
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        err.read_to_end(&mut v).map(|_| v)
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{cmd:?} did not finish within {secs} s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let stdout = out_reader.join().unwrap().unwrap();
+    let stderr = err_reader.join().unwrap().unwrap();
+    assert!(
+        status.success(),
+        "{cmd:?} exited with {status}: {}",
+        String::from_utf8_lossy(&stderr)
+    );
+    stdout
+}
