@@ -38,13 +38,20 @@ pub enum Answer {
     Ran,
 }
 
-/// Whether a run that had to call cargo may store its answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Store {
-    /// Write the entry (a run that writes into the target directory anyway).
-    Yes,
-    /// Only read (a plan or dry run, which writes nothing).
-    No,
+/// A new entry, written only by [`Pending::save`]: the caller saves it once the answer
+/// proved usable (a workspace whose configuration parses), and a plan or dry run, which
+/// writes nothing, never does.
+#[derive(Debug, Clone)]
+pub struct Pending {
+    path: PathBuf,
+    json: Vec<u8>,
+}
+
+impl Pending {
+    /// Writes the entry; a cache that cannot be written is only a slower next run.
+    pub fn save(self) {
+        let _ = crate::fsutil::write_atomic(&self.path, &self.json);
+    }
 }
 
 /// What an entry records about one input path.
@@ -278,14 +285,12 @@ fn read_entry(cmd: &Command, env: &BTreeMap<String, String>, key: &str) -> Optio
 }
 
 /// Runs `cmd` (a `cargo metadata` command), or answers from a valid cache entry. `env`
-/// holds the variables of this process that cargo, rustup and rustc read. A failed run is
-/// returned as it is and never stored; a cache that cannot be written is only a slower
-/// next run.
+/// holds the variables of this process that cargo, rustup and rustc read. A run of cargo
+/// that succeeded comes with the entry to [`Pending::save`]; a failed one has none.
 pub fn output(
     cmd: &mut Command,
     env: &BTreeMap<String, String>,
-    store: Store,
-) -> std::io::Result<(Output, Answer)> {
+) -> std::io::Result<(Output, Answer, Option<Pending>)> {
     let env = effective_env(cmd, env);
     let key = key(cmd, &env);
     if let Some(stdout) = read_entry(cmd, &env, &key) {
@@ -297,14 +302,15 @@ pub fn output(
                 stderr: Vec::new(),
             },
             Answer::Cached,
+            None,
         ));
     }
     let started = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as i128);
     let out = cmd.output()?;
+    let mut pending = None;
     if out.status.success()
-        && store == Store::Yes
         && let Some((paths, target_dir)) = inputs(cmd, &env, &out.stdout)
     {
         let stamps: BTreeMap<PathBuf, Stamp> = paths
@@ -327,9 +333,12 @@ pub fn output(
                 stdout,
             };
             if let Ok(json) = serde_json::to_vec(&entry) {
-                let _ = crate::fsutil::write_atomic(&dir.join(format!("{key}.json")), &json);
+                pending = Some(Pending {
+                    path: dir.join(format!("{key}.json")),
+                    json,
+                });
             }
         }
     }
-    Ok((out, Answer::Ran))
+    Ok((out, Answer::Ran, pending))
 }

@@ -24,7 +24,7 @@ use crate::image::package::{Base, Packager, PulledPlatform, package_image};
 use crate::image::sink::{Delivered, LayoutSink, Packaged, Sink, TarballSink};
 use crate::interrupt::{self, Interrupted};
 use crate::load::LoadSink;
-use crate::metacache::{Answer, Store};
+use crate::metacache::Answer;
 use crate::output::{Shell, human_size};
 use crate::plan::{self, ImagePlan, Plan};
 use crate::registry;
@@ -84,18 +84,19 @@ pub fn run(settings: &Settings, mode: Mode, shell: &mut Shell) -> Result<Outcome
     // rustup's answer is needed only at build time: ask while cargo reads the workspace.
     let (ws, probe) = std::thread::scope(|s| {
         let probe = s.spawn(|| (mode != Mode::Plan).then(|| build::probe(&settings.cargo)));
-        // A plan writes nothing, not even the stored `cargo metadata` answer.
-        let store = if mode == Mode::Plan {
-            Store::No
-        } else {
-            Store::Yes
-        };
-        let ws = workspace::load(settings, store);
+        let ws = workspace::load(settings);
         (ws, crate::join(probe))
     });
     let ws = ws?;
     metadata_status(shell, "cargo metadata", ws.metadata);
     let plan = plan::plan_images(&ws, settings)?;
+    // `cargo metadata`'s answer is stored once the configuration proved valid; a plan
+    // writes nothing, not even that.
+    if mode != Mode::Plan
+        && let Some(entry) = &ws.metadata_entry
+    {
+        entry.clone().save();
+    }
     shell.emit(&plan::plan_event(&plan));
     let Some(probe) = probe else {
         return Ok(Outcome::Planned(Box::new(plan)));

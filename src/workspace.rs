@@ -8,7 +8,7 @@ use cargo_metadata::{DependencyKind, Metadata, MetadataCommand, Package, TargetK
 
 use crate::config::{self, ConfigError, ImageLayer, PackageConfig, Selection, Settings};
 use crate::git::{self, GitInfo};
-use crate::metacache::{self, Answer, Store};
+use crate::metacache::{self, Answer};
 
 /// Errors reading or selecting from the workspace.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
@@ -133,11 +133,13 @@ pub struct Workspace {
     pub git: GitInfo,
     /// Whether `cargo metadata` ran or its stored answer was still valid.
     pub metadata: Answer,
+    /// The answer to store, when cargo ran (saved once the configuration proved valid).
+    pub metadata_entry: Option<metacache::Pending>,
 }
 
-/// Runs `cargo metadata` (or takes its stored answer, storing a new one when `store`
-/// says so) and selects binaries as cargo would for `cargo build`.
-pub fn load(settings: &Settings, store: Store) -> Result<Workspace, WorkspaceError> {
+/// Runs `cargo metadata` (or takes its stored answer; a new one is in
+/// [`Workspace::metadata_entry`], for the caller to save once the plan stands) and selects binaries as cargo would for `cargo build`.
+pub fn load(settings: &Settings) -> Result<Workspace, WorkspaceError> {
     let mut cmd = MetadataCommand::new();
     if let Some(p) = &settings.manifest_path {
         cmd.manifest_path(p);
@@ -153,12 +155,12 @@ pub fn load(settings: &Settings, store: Store) -> Result<Workspace, WorkspaceErr
         }
     }
     cmd.other_options(opts);
-    let (out, answer) =
-        metacache::output(&mut cmd.cargo_command(), &settings.cargo.cargo_env, store).map_err(
-            |e| WorkspaceError::Metadata {
+    let (out, answer, pending) =
+        metacache::output(&mut cmd.cargo_command(), &settings.cargo.cargo_env).map_err(|e| {
+            WorkspaceError::Metadata {
                 stderr: format!("could not run cargo: {e}"),
-            },
-        )?;
+            }
+        })?;
     if !out.status.success() {
         return Err(WorkspaceError::Metadata {
             stderr: String::from_utf8_lossy(&out.stderr).trim_end().to_string(),
@@ -174,6 +176,7 @@ pub fn load(settings: &Settings, store: Store) -> Result<Workspace, WorkspaceErr
     })?;
     let mut ws = from_metadata(&metadata, settings)?;
     ws.metadata = answer;
+    ws.metadata_entry = pending;
     Ok(ws)
 }
 
@@ -277,6 +280,7 @@ pub fn from_metadata(
         c_packages,
         git,
         metadata: Answer::Ran,
+        metadata_entry: None,
     })
 }
 

@@ -23,7 +23,7 @@ use std::process::Command;
 use cargo_metadata::{DependencyKind, Metadata, TargetKind};
 
 use crate::config::CargoOptions;
-use crate::metacache::{self, Answer, Store};
+use crate::metacache::{self, Answer};
 use crate::platform::Platform;
 use crate::sbom::SbomError;
 use crate::sbom::source::CrateSource;
@@ -178,13 +178,12 @@ pub fn load_graph(
 ) -> Result<(CrateGraph, Answer), SbomError> {
     let mut cmd = metadata_command(cargo, manifest_path, platform);
     let command = format!("{cmd:?}").replace('"', "");
-    let (out, answer) = metacache::output(&mut cmd, &cargo.cargo_env, Store::Yes).map_err(|e| {
-        SbomError::Metadata {
+    let (out, answer, pending) =
+        metacache::output(&mut cmd, &cargo.cargo_env).map_err(|e| SbomError::Metadata {
             platform,
             command: command.clone(),
             stderr: e.to_string(),
-        }
-    })?;
+        })?;
     if !out.status.success() {
         return Err(SbomError::Metadata {
             platform,
@@ -205,6 +204,9 @@ pub fn load_graph(
             path: lock_path.clone(),
             message,
         })?;
+    if let Some(p) = pending {
+        p.save();
+    }
     Ok((graph_from_metadata(&metadata, &checksums, platform), answer))
 }
 
