@@ -33,15 +33,21 @@ pub fn extra_rustflags(remaps: &[(PathBuf, &'static str)]) -> Vec<String> {
         .collect()
 }
 
-/// Builds the cargo command for one platform.
+/// Builds the cargo command for one platform. `epoch` (the plan's: the user's
+/// `SOURCE_DATE_EPOCH`, else the last commit time) is exported as `SOURCE_DATE_EPOCH`, so
+/// that C compilers run by build scripts (gcc, clang and zig cc honour it for `__DATE__`
+/// and `__TIME__`) and build-time stamps (shadow-rs, vergen, built) give the same bytes
+/// on every build of a commit.
 pub fn build_command(
     build: &BuildPlan,
     opts: &CargoOptions,
     toolchain: &Toolchain,
     target_dir: &Path,
     extra_flags: &[String],
+    epoch: u64,
 ) -> Command {
     let mut cmd = Command::new(&opts.cargo_bin);
+    cmd.env("SOURCE_DATE_EPOCH", epoch.to_string());
     match toolchain.driver {
         Driver::Cargo => cmd.arg("build"),
         Driver::Zigbuild => cmd.arg("zigbuild"),
@@ -180,6 +186,7 @@ mod tests {
             &tc,
             Path::new("/w/target"),
             &extra_rustflags(&remaps),
+            1_714_564_800,
         );
         assert_eq!(
             args(&cmd).join(" "),
@@ -190,6 +197,11 @@ mod tests {
         assert!(
             cmd.get_envs()
                 .any(|(k, v)| k == "L" && v == Some("rust-lld".as_ref()))
+        );
+        assert!(
+            cmd.get_envs()
+                .any(|(k, v)| k == "SOURCE_DATE_EPOCH" && v == Some("1714564800".as_ref())),
+            "the plan's epoch reaches build scripts and C compilers"
         );
     }
 
@@ -208,6 +220,7 @@ mod tests {
             &tc,
             Path::new("/t"),
             &["--remap-path-prefix=/w=/workspace".into()],
+            0,
         );
         assert_eq!(args(&cmd)[0], "zigbuild");
         let enc = cmd

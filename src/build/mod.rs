@@ -163,7 +163,8 @@ pub fn build_all(
             }
         })?;
         ensure_target(probe, triple, &plan.cargo, shell)?;
-        let mut cmd = command::build_command(build, &plan.cargo, &tc, &ws.target_dir, &flags);
+        let mut cmd =
+            command::build_command(build, &plan.cargo, &tc, &ws.target_dir, &flags, plan.epoch);
         cmd.current_dir(&ws.root);
         let shown = command::display(&cmd);
         shell.status(

@@ -2,12 +2,51 @@
 //! with its own target directory, give byte-identical images, and the binaries carry no
 //! trace of where they were built.
 
-#![allow(clippy::print_stderr)]
+#![allow(clippy::print_stderr, clippy::disallowed_methods)]
 
 use std::path::Path;
 use std::process::Command;
 
 use crate::support::{self, Fixture, containerize_cmd};
+
+/// `dir` as a clone of `origin` (whose commit has fixed dates), at `name` under `base`.
+fn clone(origin: &Fixture, name: &str) -> std::path::PathBuf {
+    let dir = origin.tmp.path().join(name);
+    std::fs::create_dir_all(dir.parent().unwrap()).unwrap();
+    git(
+        origin.tmp.path(),
+        &[
+            "clone",
+            "-q",
+            origin.root.to_str().unwrap(),
+            dir.to_str().unwrap(),
+        ],
+    );
+    dir
+}
+
+/// A cargo home of its own with the registry index and downloaded crates of the usual
+/// one (the tests never reach the network), but nothing extracted or built yet.
+fn other_cargo_home(at: &Path) -> std::path::PathBuf {
+    let usual = std::env::var_os("CARGO_HOME")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cargo")
+        });
+    let home = at.join("other cargo home");
+    std::fs::create_dir_all(home.join("registry")).unwrap();
+    for part in ["index", "cache"] {
+        let ok = Command::new("cp")
+            .arg("-a")
+            .arg(usual.join("registry").join(part))
+            .arg(home.join("registry"))
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "copy {part} of the cargo registry");
+    }
+    home
+}
 
 fn git(dir: &Path, args: &[&str]) {
     let ok = Command::new("git")
@@ -121,4 +160,81 @@ fn source_date_epoch_sets_created_and_changes_nothing_else_when_repeated() {
         .run_with(&["-q"], &[("SOURCE_DATE_EPOCH", "1700000001")])
         .ok();
     assert_ne!(a.stdout, c.stdout);
+}
+
+/// Issue 20, items 1 and 16: binaries that stamp the build time (C `__DATE__`/`__TIME__`
+/// through the `cc` crate, a build script reading `SOURCE_DATE_EPOCH` or the clock) with a
+/// crates.io dependency give the same digests from another directory, another
+/// `CARGO_HOME`, another umask and `-j1` instead of `-j2`; with a user `RUSTFLAGS` value,
+/// two directories agree too. The stamps are the commit time.
+#[test]
+fn r20_build_time_stamps_are_reproducible_across_homes_umasks_jobs_and_rustflags() {
+    let origin = Fixture::new("stamped");
+    git(&origin.root, &["init", "-q", "-b", "main"]);
+    git(&origin.root, &["add", "-A"]);
+    git(&origin.root, &["commit", "-q", "-m", "fixture"]);
+    let home = other_cargo_home(origin.tmp.path());
+
+    let build = |dir: &Path, umask: &str, jobs: &str, env: &[(&str, &str)]| {
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c")
+            .arg(format!("umask {umask} && exec \"$@\""))
+            .arg("sh")
+            .arg(env!("CARGO_BIN_EXE_cargo-containerize"));
+        let inner = containerize_cmd(dir);
+        for a in inner.get_args() {
+            cmd.arg(a);
+        }
+        for (k, v) in inner.get_envs() {
+            match v {
+                Some(v) => cmd.env(k, v),
+                None => cmd.env_remove(k),
+            };
+        }
+        cmd.current_dir(dir).args(["-q", "--no-kube", "-j", jobs]);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+
+    let a_dir = clone(&origin, "a");
+    let a = build(&a_dir, "022", "2", &[]);
+    let b_dir = clone(&origin, "b/somewhere else");
+    let b = build(
+        &b_dir,
+        "077",
+        "1",
+        &[("CARGO_HOME", home.to_str().unwrap())],
+    );
+    assert_eq!(a.lines().count(), 2, "{a}");
+    assert_eq!(a, b, "another directory, CARGO_HOME, umask and -j");
+
+    // The stamps are the commit time (2024-05-01T12:00:00Z), not the clock.
+    let release = a_dir.join("target/x86_64-unknown-linux-musl/release");
+    let contains = |bin: &str, needle: &str| {
+        let bytes = std::fs::read(release.join(bin)).unwrap();
+        bytes.windows(needle.len()).any(|w| w == needle.as_bytes())
+    };
+    assert!(
+        contains("cstamp", "May  1 2024 12:00:00"),
+        "cstamp's C stamp"
+    );
+    assert!(
+        contains("timestamp", "built at 1714564800"),
+        "timestamp's stamp"
+    );
+
+    let flags = [("RUSTFLAGS", "-C force-frame-pointers=yes")];
+    let c = build(&clone(&origin, "c"), "022", "2", &flags);
+    let d = build(&clone(&origin, "d/deeper/still"), "002", "2", &flags);
+    assert_eq!(c, d, "a user RUSTFLAGS value in two directories");
+    assert_ne!(a, c, "RUSTFLAGS reached the build");
+    eprintln!("reproducible digests:\n{a}with RUSTFLAGS:\n{c}");
 }
