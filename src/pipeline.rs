@@ -461,7 +461,7 @@ fn write_summaries(plan: &Plan, done: &[Summarized<'_, '_>]) -> Result<(), Error
             .iter()
             .map(|(_, s)| format!("{}\n", s.output_ref()))
             .collect();
-        fsutil::write_atomic(file, lines.as_bytes())?;
+        fsutil::write_output(file, lines.as_bytes())?;
     }
     for (result, summary) in done {
         let json = to_canonical_json(summary)

@@ -344,16 +344,13 @@ pub fn write_archive(
             blob_path(&src.blobs_dir(), &digest),
         ));
     }
-    let dir = match dest.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let tmp = fsutil::temp_in(&dir)?;
-    let file = tmp.reopen().map_err(|e| FsError::new("write", dest, e))?;
-    let w = write_tar(entries, 0, std::io::BufWriter::new(file))
+    // `--tarball -`-like targets (a FIFO, /dev/stdout) are streamed into; a regular file
+    // is replaced atomically.
+    let out = fsutil::OutputFile::create(dest)?;
+    let w = write_tar(entries, 0, std::io::BufWriter::new(out.file()))
         .map_err(|e| FsError::new("write", dest, e))?;
     w.into_inner()
         .map_err(|e| FsError::new("write", dest, e.into_error()))?;
-    fsutil::persist(tmp, dest)?;
+    out.finish()?;
     Ok(())
 }
