@@ -14,8 +14,9 @@ use crate::config::Env;
 use crate::config::registry::{Credential, RegistrySettings, resolve_registry};
 use crate::output::Shell;
 use crate::reference::Repository;
+use crate::registry::credstore::{self, CredentialStore, StoreError};
 use crate::registry::transport::Request;
-use crate::registry::{self, RegistryError, auth};
+use crate::registry::{self, RegistryError};
 
 /// Errors of `login`.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
@@ -28,10 +29,10 @@ pub enum LoginError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Registry(#[from] RegistryError),
-    /// Writing the config.
+    /// Reading, checking or writing docker's config (or its credential helper).
     #[error(transparent)]
-    #[diagnostic(code(containerize::login))]
-    Fs(#[from] crate::fsutil::FsError),
+    #[diagnostic(transparent)]
+    Store(#[from] StoreError),
 }
 
 impl LoginError {
@@ -40,7 +41,7 @@ impl LoginError {
         match self {
             LoginError::Usage(_) => crate::exit::CONFIG,
             LoginError::Registry(_) => crate::exit::REGISTRY,
-            LoginError::Fs(_) => crate::exit::OUTPUT,
+            LoginError::Store(e) => e.exit_code(),
         }
     }
 }
@@ -83,6 +84,11 @@ fn run(args: LoginArgs, env: &Env, shell: &mut Shell) -> Result<(), LoginError> 
         password: password.clone(),
     };
     let settings = registry_settings(&args, &repo, env)?;
+    let path: PathBuf = settings.auth.docker_config.clone().ok_or_else(|| {
+        LoginError::Usage("cannot find docker's config directory: set DOCKER_CONFIG or HOME".into())
+    })?;
+    // Checked before the registry is asked, and never replaced when it does not parse.
+    let config = credstore::read_docker_config(&path)?;
     let client =
         registry::connect_as(&repo, credential, &settings, registry::extra_ca(&settings)?)?;
     let resp = client.send(&Request::new(Method::GET, "/v2/", Vec::new()))?;
@@ -96,16 +102,22 @@ fn run(args: LoginArgs, env: &Env, shell: &mut Shell) -> Result<(), LoginError> 
         }
         .into());
     }
-    let path: PathBuf = settings.auth.docker_config.ok_or_else(|| {
-        LoginError::Usage("cannot find docker's config directory: set DOCKER_CONFIG or HOME".into())
-    })?;
-    auth::store_credential(&path, repo.auth_key(), &args.username, &password)?;
+    let stored = config.store(
+        repo.auth_key(),
+        &args.username,
+        &password,
+        // The same bound as a helper's `get` during a push (CARGO_CONTAINERIZE_READ_TIMEOUT).
+        settings.timeouts.read,
+    )?;
+    let place = match stored {
+        CredentialStore::File => path.display().to_string(),
+        CredentialStore::Helper(h) => format!("docker-credential-{h}, named in {}", path.display()),
+    };
     shell.status(
         "Login",
         format!(
-            "succeeded for {} (credentials stored in {})",
-            repo.registry,
-            path.display()
+            "succeeded for {} (credentials stored in {place})",
+            repo.registry
         ),
     );
     Ok(())

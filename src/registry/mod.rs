@@ -5,6 +5,7 @@
 //! [`transport`], which owns authentication and the one retry loop.
 
 pub mod auth;
+pub mod credstore;
 pub mod pull;
 pub mod push;
 pub mod referrers;
