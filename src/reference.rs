@@ -11,17 +11,62 @@ pub struct Repository {
     pub path: String,
 }
 
-/// A repository string that cannot be parsed.
+/// A repository string that cannot be parsed. It never holds a password: a
+/// `user:password@` part of the input is shown as `<redacted>@`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "`{0}` is not a valid repository (expected REGISTRY/NAMESPACE, e.g. ghcr.io/my-org or 127.0.0.1:5000/team)"
-)]
-pub struct BadRepository(pub String);
+#[error("`{input}` is not a valid repository ({reason})")]
+pub struct BadRepository {
+    /// The input, with any credentials redacted.
+    pub input: String,
+    /// What is wrong and what to write instead.
+    pub reason: &'static str,
+}
+
+const EXPECTED: &str = "expected REGISTRY/NAMESPACE, e.g. ghcr.io/my-org or 127.0.0.1:5000/team";
+const NO_CREDENTIALS: &str = "credentials do not belong in a repository: drop the `user:password@` part and run `cargo containerize login REGISTRY -u USER --password-stdin`";
+const NO_SCHEME: &str = "write REGISTRY[:PORT]/NAMESPACE without a scheme: loopback registries and --insecure-registry hosts use plain HTTP, the rest HTTPS";
+
+impl BadRepository {
+    fn new(input: &str, reason: &'static str) -> BadRepository {
+        BadRepository {
+            input: redact_userinfo(input),
+            reason,
+        }
+    }
+}
+
+/// `s` with a `user[:password]@` part before the host replaced by `<redacted>@`
+/// (`http://u:pw@host/ns` → `http://<redacted>@host/ns`), for messages and events.
+pub fn redact_userinfo(s: &str) -> String {
+    let (scheme, rest) = match s.find("://") {
+        Some(i) => s.split_at(i + 3),
+        None => ("", s),
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}<redacted>{}", &rest[at..]),
+        None => s.to_string(),
+    }
+}
+
+/// Whether `host` is `HOST[:PORT]` (a DNS name, an IPv4 address or a bracketed IPv6 one).
+fn valid_host(host: &str) -> bool {
+    !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']' | '_'))
+}
 
 impl Repository {
     /// Parses `REGISTRY/PATH` (or a bare Docker Hub path like `user`).
     pub fn parse(s: &str) -> Result<Repository, BadRepository> {
-        let bad = || BadRepository(s.to_string());
+        let bad = || BadRepository::new(s, EXPECTED);
+        if s.contains("://") {
+            return Err(BadRepository::new(s, NO_SCHEME));
+        }
+        if s.split('/').next().is_some_and(|host| host.contains('@')) {
+            return Err(BadRepository::new(s, NO_CREDENTIALS));
+        }
         let s = s.trim().trim_end_matches('/');
         let (first, rest) = match s.split_once('/') {
             Some((f, r)) => (f, Some(r)),
@@ -41,7 +86,7 @@ impl Repository {
                 && c.starts_with(|ch: char| ch.is_ascii_alphanumeric())
                 && c.ends_with(|ch: char| ch.is_ascii_alphanumeric())
         };
-        if registry.is_empty() || (!path.is_empty() && !path.split('/').all(valid_component)) {
+        if !valid_host(&registry) || (!path.is_empty() && !path.split('/').all(valid_component)) {
             return Err(bad());
         }
         // A port is 1-65535: `host:99999` can never connect, so it is a usage error and
@@ -183,6 +228,35 @@ mod tests {
         assert!(Repository::parse("[::1]/x").is_ok());
         assert!(Repository::parse("ghcr.io//x").is_err());
     }
+
+    /// Issue 20, item 4: a password in a repository is refused and never shown.
+    #[test]
+    fn r20_credentials_in_a_repository_are_refused_and_redacted() {
+        for input in [
+            "user:s3cret-PW@127.0.0.1:5000/ns",
+            "http://user:s3cret-PW@127.0.0.1:5000/ns",
+            "https://s3cret-PW@ghcr.io/org",
+            "user:s3cret-PW@ghcr.io",
+        ] {
+            let err = Repository::parse(input).unwrap_err();
+            let shown = err.to_string();
+            assert!(!shown.contains("s3cret-PW"), "{shown}");
+            assert!(shown.contains("<redacted>@"), "{shown}");
+            let err = ImageReference::parse(&format!("{input}/base:1")).unwrap_err();
+            assert!(!err.to_string().contains("s3cret-PW"), "{err}");
+        }
+        assert!(
+            Repository::parse("user:pw@host/ns")
+                .unwrap_err()
+                .reason
+                .contains("cargo containerize login")
+        );
+        assert!(Repository::parse("http://127.0.0.1:5000/ns").is_err());
+        assert_eq!(
+            redact_userinfo("ghcr.io/org@sha256:abc"),
+            "ghcr.io/org@sha256:abc"
+        );
+    }
 }
 
 /// A full image reference: `REGISTRY/PATH[:TAG][@sha256:…]` (Docker Hub names allowed).
@@ -199,7 +273,16 @@ pub struct ImageReference {
 impl ImageReference {
     /// Parses a reference like `gcr.io/distroless/static:nonroot` or `127.0.0.1:5000/b@sha256:…`.
     pub fn parse(s: &str) -> Result<ImageReference, BadRepository> {
-        let bad = || BadRepository(s.to_string());
+        let bad = || BadRepository::new(s, EXPECTED);
+        if s.contains("://") {
+            return Err(BadRepository::new(s, NO_SCHEME));
+        }
+        // `name@sha256:…` has its `@` after the last `/`; one before the first is userinfo.
+        if let Some((host, _)) = s.split_once('/')
+            && host.contains('@')
+        {
+            return Err(BadRepository::new(s, NO_CREDENTIALS));
+        }
         let (name, digest) = match s.split_once('@') {
             Some((n, d)) => {
                 let hex = d.strip_prefix("sha256:").ok_or_else(bad)?;
