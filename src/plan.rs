@@ -153,6 +153,29 @@ pub enum PlanError {
         /// The table that set it.
         source_desc: String,
     },
+    /// The assets directory leaves the workspace (by `..` or a symlink).
+    #[error(
+        "assets directory `{}` (from {source_desc}) is outside the workspace `{}`{}",
+        path.display(),
+        workspace.display(),
+        if resolved != path { format!(" (it resolves to `{}`)", resolved.display()) } else { String::new() }
+    )]
+    #[diagnostic(
+        code(containerize::config),
+        help(
+            "move the files into the workspace, or set `assets-outside-workspace = true` next to `assets` if every file there belongs in the image"
+        )
+    )]
+    AssetsOutsideWorkspace {
+        /// The path as configured (joined to the package directory).
+        path: PathBuf,
+        /// Where it really is.
+        resolved: PathBuf,
+        /// The workspace root.
+        workspace: PathBuf,
+        /// The table that set it.
+        source_desc: String,
+    },
     /// A binary whose name cannot be an image name.
     #[error("binary `{0}` cannot be used as an image name")]
     #[diagnostic(
@@ -162,6 +185,28 @@ pub enum PlanError {
         )
     )]
     BadImageName(String),
+    /// Two binaries whose names give the same image name (`Foo` and `foo`).
+    #[error(
+        "binaries `{first}` (package `{first_package}`) and `{second}` (package `{second_package}`) both become image `{name}`"
+    )]
+    #[diagnostic(
+        code(containerize::usage),
+        help(
+            "image names are the binary names in lowercase: rename one of the binaries ([[bin]] name), or select one with -p/--bin"
+        )
+    )]
+    ImageNameCollision {
+        /// The shared image name.
+        name: String,
+        /// One binary.
+        first: String,
+        /// Its package.
+        first_package: String,
+        /// The other binary.
+        second: String,
+        /// Its package.
+        second_package: String,
+    },
     /// A metadata value that failed validation.
     #[error(transparent)]
     #[diagnostic(transparent)]
@@ -329,7 +374,19 @@ pub fn plan_images(ws: &Workspace, settings: &Settings) -> Result<Plan, PlanErro
                         source_desc: image_settings.assets_source.to_string(),
                     });
                 }
-                Some(path)
+                // Packaging reads the resolved directory and never follows a symlink in
+                // it, so the check on the resolved path covers every file packaged.
+                let resolved = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
+                let workspace = std::fs::canonicalize(&ws.root).unwrap_or_else(|_| ws.root.clone());
+                if !resolved.starts_with(&workspace) && !image_settings.assets_outside_workspace {
+                    return Err(PlanError::AssetsOutsideWorkspace {
+                        path,
+                        resolved,
+                        workspace,
+                        source_desc: image_settings.assets_source.to_string(),
+                    });
+                }
+                Some(resolved)
             }
         };
         let name = image_name(&bin.name)?;
@@ -400,7 +457,16 @@ pub fn plan_images(ws: &Workspace, settings: &Settings) -> Result<Plan, PlanErro
             annotations,
         });
     }
-    images.sort_by(|a, b| a.name.cmp(&b.name));
+    images.sort_by(|a, b| (&a.name, &a.bin).cmp(&(&b.name, &b.bin)));
+    if let Some(pair) = images.windows(2).find(|w| w[0].name == w[1].name) {
+        return Err(PlanError::ImageNameCollision {
+            name: pair[0].name.clone(),
+            first: pair[0].bin.clone(),
+            first_package: pair[0].package.clone(),
+            second: pair[1].bin.clone(),
+            second_package: pair[1].package.clone(),
+        });
+    }
     if settings.naming == Naming::Bare && settings.push && images.len() > 1 {
         return Err(PlanError::BareWithSeveral(images.len()));
     }

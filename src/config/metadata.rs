@@ -96,6 +96,9 @@ pub struct ImageLayer {
     pub assets: Option<String>,
     /// Where `assets` goes in the image (default `/app/<dir name>`).
     pub assets_dest: Option<String>,
+    /// Allows `assets` outside the workspace (default false: a path that leaves it, by
+    /// `..` or a symlink, is refused so no file from elsewhere lands in an image).
+    pub assets_outside_workspace: Option<bool>,
     /// Platforms to build, e.g. `["linux/amd64", "linux/arm64"]` or `["all"]`.
     pub platforms: Option<Vec<String>>,
     /// Registry and namespace to push to (`ghcr.io/my-org`).
@@ -206,6 +209,8 @@ pub struct ImageSettings {
     pub platforms: Vec<Platform>,
     /// Where the `assets` value came from (for errors about the directory).
     pub assets_source: Source,
+    /// `assets-outside-workspace`.
+    pub assets_outside_workspace: bool,
     /// `repository` from the metadata, with where it came from.
     pub repository: Option<(String, Source)>,
     /// Kubernetes YAML settings, resolved.
@@ -235,6 +240,7 @@ pub fn resolve_image(
         assets: None,
         platforms: vec![Platform::LinuxAmd64],
         assets_source: Source::Default,
+        assets_outside_workspace: false,
         repository: None,
         kubernetes: crate::config::kube::KubeSettings::default(),
         compose: true,
@@ -244,12 +250,30 @@ pub fn resolve_image(
     let mut assets_dest: Option<String> = None;
     for (layer, source) in layers {
         if let Some(v) = &layer.args {
+            if let Some(i) = v.iter().position(|a| a.contains('\0')) {
+                return Err(source.error(
+                    "args",
+                    format!(
+                        "argument {} holds a NUL byte, which no process can receive",
+                        i + 1
+                    ),
+                ));
+            }
             s.args = v.clone();
         }
         if let Some(env) = &layer.env {
             for (k, v) in env {
-                if k.is_empty() || k.contains('=') || k.contains('\0') {
-                    return Err(source.error(&format!("env.{k}"), "not a valid variable name"));
+                if k.is_empty() || k.contains(['=', '\0', '\n', '\r']) {
+                    return Err(source.error(
+                        &format!("env.{}", k.escape_debug()),
+                        "not a valid variable name (no `=`, newline or NUL; not empty)",
+                    ));
+                }
+                if v.contains('\0') {
+                    return Err(source.error(
+                        &format!("env.{k}"),
+                        "the value holds a NUL byte, which a container runtime cannot pass",
+                    ));
                 }
                 s.env.insert(k.clone(), v.clone());
             }
@@ -279,6 +303,21 @@ pub fn resolve_image(
                 "all images of a run share one base: set `base` in [workspace.metadata.containerize] (or pass --base)",
             ));
         }
+        for (key, table) in [
+            ("labels", &layer.labels),
+            ("annotations", &layer.annotations),
+        ] {
+            for (k, v) in table.iter().flatten() {
+                if k.trim().is_empty() {
+                    return Err(source.error(key, "an empty key: give every entry a name"));
+                }
+                if k.contains('\0') || v.contains('\0') {
+                    return Err(
+                        source.error(&format!("{key}.{}", k.escape_debug()), "holds a NUL byte")
+                    );
+                }
+            }
+        }
         if let Some(l) = &layer.labels {
             s.labels.extend(l.clone());
         }
@@ -302,10 +341,19 @@ pub fn resolve_image(
                     format!("`{dest}` must be an absolute path without `..`"),
                 ));
             }
+            if dest.trim_matches('/').is_empty() {
+                return Err(source.error(
+                    "assets-dest",
+                    "`/` would put the assets over the image's root: name a directory, e.g. \"/app/static\"",
+                ));
+            }
             assets_dest = Some(dest.clone());
         }
         if let Some(a) = layer.auditable {
             s.auditable = a;
+        }
+        if let Some(b) = layer.assets_outside_workspace {
+            s.assets_outside_workspace = b;
         }
         if let Some(c) = layer.compose {
             s.compose = c;
@@ -400,6 +448,55 @@ mod tests {
         );
         let err = pkg(json!({ "env": ["A=1"] })).unwrap_err().to_string();
         assert!(err.contains("invalid `env`"), "{err}");
+    }
+
+    /// Issue 20, item 11: values no container runtime can use are refused, naming the key.
+    #[test]
+    fn r20_values_a_runtime_cannot_use_are_refused_naming_the_key() {
+        let resolve = |v: Value| {
+            let cfg = pkg(v).unwrap();
+            resolve_image(
+                &[(
+                    &cfg.package,
+                    Source::Package("crates/api/Cargo.toml".into()),
+                )],
+                None,
+            )
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+        };
+        for (table, key, said) in [
+            (json!({ "env": { "A\nB": "x" } }), "`env.A\\nB`", "newline"),
+            (json!({ "env": { "A": "x\u{0}y" } }), "`env.A`", "NUL"),
+            (
+                json!({ "args": ["serve", "a\u{0}b"] }),
+                "`args`",
+                "argument 2",
+            ),
+            (json!({ "labels": { "": "x" } }), "`labels`", "empty key"),
+            (
+                json!({ "annotations": { " ": "x" } }),
+                "`annotations`",
+                "empty key",
+            ),
+            (
+                json!({ "assets": "static", "assets-dest": "/" }),
+                "`assets-dest`",
+                "root",
+            ),
+            (
+                json!({ "assets": "static", "assets-dest": "//" }),
+                "`assets-dest`",
+                "root",
+            ),
+        ] {
+            let err = resolve(table.clone()).unwrap_err();
+            assert!(err.contains(key) && err.contains(said), "{table}: {err}");
+            assert!(err.contains("crates/api/Cargo.toml"), "{err}");
+        }
+        // What runtimes do take is kept.
+        resolve(json!({ "env": { "A": "multi\nline" }, "args": ["a b"] })).unwrap();
+        resolve(json!({ "assets": "static", "assets-outside-workspace": true })).unwrap();
     }
 
     #[test]
