@@ -26,6 +26,7 @@ mod reliability;
 mod reproducible;
 mod resolve;
 mod run;
+mod safety;
 mod sbom;
 mod workflows;
 mod workspace;

@@ -160,10 +160,12 @@ fn concurrent_runs_on_one_target_dir_wait_for_each_other() {
     );
     assert!(a.status.success() && b.status.success(), "{ea}\n{eb}");
     assert_eq!(a.stdout, b.stdout);
+    // The tool's own lock on target/containerize, not cargo's lock on the build directory
+    // (cargo prints "Blocking waiting for file lock on build directory" too).
+    let ours = format!("Blocking waiting for file lock on {}", fx.out().display());
     assert!(
-        eb.contains("Blocking waiting for file lock")
-            || ea.contains("Blocking waiting for file lock"),
-        "{ea}\n{eb}"
+        ea.lines().chain(eb.lines()).any(|l| l.trim_start() == ours),
+        "no `{ours}` line\n{ea}\n{eb}"
     );
     support::validate_layout(&fx.layout());
 }

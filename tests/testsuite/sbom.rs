@@ -307,7 +307,12 @@ fn sbom_deps_required_components_equal_cargo_tree_on_both_platforms() {
             assert!(gitdep["purl"].as_str().unwrap().ends_with(GITDEP_REV));
             let itoa = component(&sbom, "itoa");
             assert_eq!(itoa["hashes"][0]["alg"], "SHA-256");
-            assert_eq!(itoa["hashes"][0]["content"].as_str().unwrap().len(), 64);
+            // The crate's checksum as Cargo.lock records it, not just any 64 characters.
+            assert_eq!(
+                itoa["hashes"][0]["content"].as_str().unwrap(),
+                lock_checksum(&fx.root, "itoa", itoa["version"].as_str().unwrap()),
+                "{itoa}"
+            );
             let root = &sbom["metadata"]["component"];
             assert_eq!(root["bom-ref"], "path+.#sbom-deps@0.3.1");
             assert_eq!(root["licenses"][0]["expression"], "Apache-2.0");
@@ -342,6 +347,24 @@ fn sbom_deps_required_components_equal_cargo_tree_on_both_platforms() {
     }
     // The artifacts are in the layout, with their subjects, and pass the strict checks.
     validate_layout(&fx.layout());
+}
+
+/// The `checksum` Cargo.lock records for `name` `version`.
+#[track_caller]
+fn lock_checksum(root: &Path, name: &str, version: &str) -> String {
+    let lock: toml::Table = std::fs::read_to_string(root.join("Cargo.lock"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    lock["package"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"].as_str() == Some(name) && p["version"].as_str() == Some(version))
+        .and_then(|p| p.get("checksum"))
+        .and_then(|c| c.as_str())
+        .unwrap_or_else(|| panic!("no checksum for {name} {version} in Cargo.lock"))
+        .to_string()
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {

@@ -374,8 +374,12 @@ impl Registry {
         kit("validate-oci-layout.sh", &args);
     }
 
-    /// Image tags of a repository, via skopeo (without the referrers fallback tags).
+    /// Image tags of a repository, via skopeo (without the referrers fallback tags). A
+    /// repository the registry does not know has none; any other skopeo failure fails the
+    /// test, so "no tag was set" can never pass on a skopeo error.
+    #[track_caller]
     pub fn tags(&self, repo_path: &str) -> Vec<String> {
+        require("skopeo");
         let mut cmd = Command::new("skopeo");
         cmd.args(["list-tags", "--tls-verify=false"]);
         let creds = self.creds();
@@ -387,6 +391,12 @@ impl Registry {
             .output()
             .unwrap();
         if !out.status.success() {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                is_unknown_repository(&stderr),
+                "skopeo list-tags docker://{}/{repo_path} failed: {stderr}",
+                self.host()
+            );
             return Vec::new();
         }
         let v: Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -403,6 +413,14 @@ impl Registry {
         tags.sort();
         tags
     }
+}
+
+/// Whether skopeo's error says the repository does not exist (distribution answers
+/// `NAME_UNKNOWN`, "repository name not known to registry"), as opposed to any other
+/// failure (connection, credentials, a bad answer).
+pub fn is_unknown_repository(skopeo_stderr: &str) -> bool {
+    let s = skopeo_stderr.to_ascii_lowercase();
+    s.contains("name unknown") || s.contains("not known to registry")
 }
 
 impl Drop for Registry {
