@@ -415,12 +415,15 @@ impl Registry {
     }
 }
 
-/// Whether skopeo's error says the repository does not exist (distribution answers
-/// `NAME_UNKNOWN`, "repository name not known to registry"), as opposed to any other
-/// failure (connection, credentials, a bad answer).
+/// Whether skopeo's error says the repository does not exist: distribution answers a
+/// tags list of an unknown repository with 404 `NAME_UNKNOWN`, which skopeo 1.9 reports
+/// as "fetching tags list: invalid status code from registry 404". Any other failure
+/// (connection, credentials, 5xx, a bad answer) is not "no tags".
 pub fn is_unknown_repository(skopeo_stderr: &str) -> bool {
     let s = skopeo_stderr.to_ascii_lowercase();
-    s.contains("name unknown") || s.contains("not known to registry")
+    s.contains("name unknown")
+        || s.contains("not known to registry")
+        || s.contains("fetching tags list: invalid status code from registry 404")
 }
 
 impl Drop for Registry {
