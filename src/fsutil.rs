@@ -90,9 +90,9 @@ fn temp_for(dest: &Path, mode: u32) -> Result<NamedTempFile, FsError> {
     remove_stale_temps(&dir, &prefix);
     let tmp = temp_with(&dir, &prefix, mode)?;
     // Held until the temp file is persisted or dropped; a run that is killed releases it.
-    tmp.as_file()
-        .try_lock()
-        .map_err(|e| FsError::new("lock", tmp.path(), e.into()))?;
+    // Best effort: on a file system without locks the file is simply never cleaned up,
+    // since the cleanup only removes files it could lock.
+    let _ = tmp.as_file().try_lock();
     Ok(tmp)
 }
 
@@ -141,25 +141,34 @@ pub fn write_atomic(dest: &Path, bytes: &[u8]) -> Result<(), FsError> {
 /// Writes a credentials file atomically with mode 0600 from its creation (no window in
 /// which others can read it). A symlink at `dest` is kept: its target is replaced.
 pub fn write_private(dest: &Path, bytes: &[u8]) -> Result<(), FsError> {
-    let dest = resolve_symlink(dest)?;
+    let (dest, _) = resolve_symlink(dest)?;
     let mut tmp = temp_for(&dest, PRIVATE_MODE)?;
     tmp.write_all(bytes)
         .map_err(|e| FsError::new("write", &dest, e))?;
     persist(tmp, &dest)
 }
 
+/// Whether `path` names an open descriptor (`/dev/stdout` → `/proc/self/fd/1`,
+/// `/dev/fd/63` from a shell's `>(cmd)`): renaming a file there would not reach it.
+fn is_descriptor_path(path: &Path) -> bool {
+    path.starts_with("/proc") || path.starts_with("/dev/fd")
+}
+
 /// `dest` itself, or for a symlink the file it points to (following every link), so that
-/// replacing the file keeps the link. A dangling link gives its (last) target.
-fn resolve_symlink(dest: &Path) -> Result<PathBuf, FsError> {
+/// replacing the file keeps the link; and whether a descriptor path was on the way. A
+/// dangling link gives its (last) target.
+fn resolve_symlink(dest: &Path) -> Result<(PathBuf, bool), FsError> {
     let mut path = dest.to_path_buf();
+    let mut descriptor = is_descriptor_path(&path);
     for _ in 0..40 {
         match std::fs::symlink_metadata(&path) {
             Ok(m) if m.file_type().is_symlink() => {
                 let target =
                     std::fs::read_link(&path).map_err(|e| FsError::new("read link", &path, e))?;
                 path = parent_of(&path).join(target);
+                descriptor |= is_descriptor_path(&path);
             }
-            _ => return Ok(path),
+            _ => return Ok((path, descriptor)),
         }
     }
     Err(FsError::new(
@@ -193,14 +202,11 @@ pub enum OutputFile {
 impl OutputFile {
     /// Opens `dest` for a new content.
     pub fn create(dest: &Path) -> Result<OutputFile, FsError> {
-        let resolved = resolve_symlink(dest)?;
+        let (resolved, descriptor) = resolve_symlink(dest)?;
         let special = match std::fs::metadata(&resolved) {
             Ok(m) => !m.file_type().is_file(),
             Err(_) => false,
         };
-        // Paths under /proc and /dev/fd name open descriptors (`/dev/stdout` ends up
-        // at `/proc/self/fd/1`): a rename there would not reach the descriptor.
-        let descriptor = resolved.starts_with("/proc") || resolved.starts_with("/dev/fd");
         if special || descriptor {
             let file = std::fs::OpenOptions::new()
                 .write(true)
@@ -341,6 +347,30 @@ mod tests {
         assert!(live.exists(), "a running writer's temp file is kept");
         assert!(other.exists(), "another file's temp files are not touched");
         assert_eq!(std::fs::read(&dest).unwrap(), b"archive");
+    }
+
+    /// Issue 20, item 6: `/dev/fd/N` (a shell's `>(cmd)`) is written through the
+    /// descriptor, and a device stays a device (`/dev/full` reports the full disk).
+    #[test]
+    fn r20_descriptors_and_devices_are_written_in_place() {
+        use std::io::Read;
+        use std::os::fd::AsRawFd;
+        let (mut reader, writer) = std::io::pipe().unwrap();
+        let path = PathBuf::from(format!("/dev/fd/{}", writer.as_raw_fd()));
+        write_output(&path, b"through the pipe\n").unwrap();
+        drop(writer);
+        let mut got = String::new();
+        reader.read_to_string(&mut got).unwrap();
+        assert_eq!(got, "through the pipe\n");
+
+        let err = write_output(Path::new("/dev/full"), b"x").unwrap_err();
+        assert_eq!(err.path, Path::new("/dev/full"), "{err}");
+        assert!(
+            std::os::unix::fs::FileTypeExt::is_char_device(
+                &std::fs::symlink_metadata("/dev/full").unwrap().file_type()
+            ),
+            "/dev/full is still a device"
+        );
     }
 
     /// Issue 20, item 6: a FIFO is written in place and a symlink followed and kept.
