@@ -150,15 +150,35 @@ fn r20_binaries_with_colliding_image_names_are_an_error() {
     assert!(!fx.layout().join("index.json").exists(), "nothing written");
 }
 
+/// `cargo containerize ARGS` in `fx` under `umask`.
+fn run_with_umask(fx: &Fixture, umask: &str, args: &[&std::ffi::OsStr]) -> std::process::Output {
+    let inner = containerize_cmd(&fx.root);
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg(format!("umask {umask} && exec \"$@\""))
+        .arg("sh")
+        .arg(env!("CARGO_BIN_EXE_cargo-containerize"))
+        .args(inner.get_args())
+        .args(args)
+        .current_dir(&fx.root);
+    for (k, v) in inner.get_envs() {
+        match v {
+            Some(v) => cmd.env(k, v),
+            None => cmd.env_remove(k),
+        };
+    }
+    cmd.output().unwrap()
+}
+
 fn is_fifo(p: &Path) -> bool {
     std::os::unix::fs::FileTypeExt::is_fifo(&std::fs::symlink_metadata(p).unwrap().file_type())
 }
 
-/// Items 6 and 12: `--image-refs` into a FIFO (read by a bounded reader) stays a FIFO;
+/// Item 6: `--image-refs` into a FIFO (read by a bounded reader) stays a FIFO;
 /// `--tarball` through a symlink keeps the symlink and writes its target; a killed run's
-/// temp file next to the tarball is removed; every output follows the umask (002 → 0664).
+/// temp file next to the tarball is removed.
 #[test]
-fn r20_outputs_write_fifos_and_symlinks_like_a_shell_and_follow_the_umask() {
+fn r20_outputs_write_fifos_and_symlinks_like_a_shell() {
     let fx = Fixture::new("hello-http");
     let out = fx.tmp.path().join("out");
     std::fs::create_dir_all(out.join("real")).unwrap();
@@ -171,7 +191,7 @@ fn r20_outputs_write_fifos_and_symlinks_like_a_shell_and_follow_the_umask() {
             .success()
     );
     let reader = Command::new("timeout")
-        .arg("300")
+        .arg("120")
         .arg("cat")
         .arg(&fifo)
         .stdout(Stdio::piped())
@@ -184,28 +204,16 @@ fn r20_outputs_write_fifos_and_symlinks_like_a_shell_and_follow_the_umask() {
     let stale = out.join("real/.tmp-images.tar.aBc123");
     std::fs::write(&stale, b"what a SIGKILLed run left").unwrap();
 
-    let bin = env!("CARGO_BIN_EXE_cargo-containerize");
-    let inner = containerize_cmd(&fx.root);
-    let mut cmd = Command::new("sh");
-    cmd.arg("-c")
-        .arg("umask 002 && exec \"$@\"")
-        .arg("sh")
-        .arg(bin)
-        .args(inner.get_args())
-        .current_dir(&fx.root);
-    for (k, v) in inner.get_envs() {
-        match v {
-            Some(v) => cmd.env(k, v),
-            None => cmd.env_remove(k),
-        };
-    }
-    let run = cmd
-        .args(["--image-refs"])
-        .arg(&fifo)
-        .arg("--tarball")
-        .arg(&link)
-        .output()
-        .unwrap();
+    let run = run_with_umask(
+        &fx,
+        "022",
+        &[
+            "--image-refs".as_ref(),
+            fifo.as_os_str(),
+            "--tarball".as_ref(),
+            link.as_os_str(),
+        ],
+    );
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(run.status.success(), "{stderr}");
     let refs = reader.wait_with_output().unwrap();
@@ -227,7 +235,30 @@ fn r20_outputs_write_fifos_and_symlinks_like_a_shell_and_follow_the_umask() {
     assert!(tar.status.success(), "the symlink's target is the archive");
     assert!(String::from_utf8_lossy(&tar.stdout).contains("index.json"));
     assert!(!stale.exists(), "the stale temp file was removed");
+}
 
+/// Item 12: every output follows the umask like cargo's (002 → 0664): layout blobs,
+/// index.json, image.json, YAML, SBOM, the tarball and --image-refs.
+#[test]
+fn r20_outputs_follow_the_umask() {
+    let fx = Fixture::new("hello-http");
+    let tarball = fx.tmp.path().join("images.tar");
+    let refs = fx.tmp.path().join("refs.txt");
+    let run = run_with_umask(
+        &fx,
+        "002",
+        &[
+            "--tarball".as_ref(),
+            tarball.as_os_str(),
+            "--image-refs".as_ref(),
+            refs.as_os_str(),
+        ],
+    );
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
     let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     let image = fx.out().join("hello-http");
     let mut files = vec![
@@ -236,7 +267,8 @@ fn r20_outputs_write_fifos_and_symlinks_like_a_shell_and_follow_the_umask() {
         image.join("image.json"),
         image.join("kubernetes.yaml"),
         image.join("sbom.linux-amd64.cdx.json"),
-        target.clone(),
+        tarball,
+        refs,
     ];
     for blob in std::fs::read_dir(fx.layout().join("blobs/sha256")).unwrap() {
         files.push(blob.unwrap().path());
