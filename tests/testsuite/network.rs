@@ -3,12 +3,15 @@
 //! short ends the run (or is retried) within them; Ctrl-C during a push stops it at once;
 //! a pull-only account and an impossible port get errors that say what is wrong.
 
+// The fault matrix prints its table, as the other registry suites do.
+#![allow(clippy::print_stderr)]
+
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::support::proxy::{FaultProxy, Faults};
-use crate::support::{self, Fixture, Registry, Run};
+use crate::support::{self, Fixture, Registry, Run, require};
 
 /// Short bounds, so a stalled registry ends the run in seconds.
 const FAST: [(&str, &str); 5] = [
@@ -371,4 +374,266 @@ fn a_tag_that_cannot_be_set_is_reported_with_exactly_the_tags_that_moved() {
         .position(|l| l.starts_with("PUT /v2/team/hello-http/manifests/sha256-"))
         .expect("the SBOM's referrers tag");
     assert!(sbom < first_tag, "{log:#?}");
+}
+
+/// The digest `repo:tag` points at in `reg` (None: no such tag).
+fn tag_digest(reg: &Registry, repo: &str, tag: &str) -> Option<String> {
+    require("skopeo");
+    let mut cmd = std::process::Command::new("timeout");
+    cmd.args(["120", "skopeo", "inspect", "--raw", "--tls-verify=false"]);
+    let creds = reg.creds();
+    if !creds.is_empty() {
+        cmd.args(["--creds", &creds]);
+    }
+    let out = cmd
+        .arg(format!("docker://{}/{repo}:{tag}", reg.host()))
+        .output()
+        .unwrap();
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("manifest unknown") || err.contains("not found"),
+            "skopeo inspect {repo}:{tag}: {err}"
+        );
+        return None;
+    }
+    use sha2::Digest;
+    Some(format!(
+        "sha256:{}",
+        hex::encode(sha2::Sha256::digest(&out.stdout))
+    ))
+}
+
+/// The fault-injection matrix: every fault the proxy can inject, against a push that
+/// moves existing tags from an old image to a new one, with credentials. Every push must
+/// end correctly (success with every tag on the complete new image, or a clear error with
+/// every tag on a complete image and, when tags differ, exactly those reported), within
+/// its bounds, and never print the password.
+#[test]
+fn the_fault_matrix_ends_every_push_correctly_within_its_bounds() {
+    let reg = Registry::start("basic", &[]);
+    let creds = reg.cred_env("REGISTRY_");
+    let password = creds[1].1.to_string();
+    let old = Fixture::new("hello-http");
+    let new = Fixture::new("hello-http");
+    new.edit("src/main.rs", |s| {
+        format!("{s}\n// the new image\nconst _NEW: &str = \"new\";\n")
+    });
+    // (fault, whether retries get past it)
+    let cases: Vec<(&str, Faults, bool)> = vec![
+        (
+            "429 with Retry-After, 3 times",
+            Faults {
+                too_many: 3,
+                ..Faults::default()
+            },
+            true,
+        ),
+        (
+            "503, 3 times",
+            Faults {
+                unavailable: 3,
+                ..Faults::default()
+            },
+            true,
+        ),
+        (
+            "503 forever",
+            Faults {
+                unavailable: 1000,
+                ..Faults::default()
+            },
+            false,
+        ),
+        (
+            "blob uploads dropped halfway, twice",
+            Faults {
+                drop_blob_uploads: 2,
+                ..Faults::default()
+            },
+            true,
+        ),
+        (
+            "every blob upload 503",
+            Faults {
+                always_fail_blob_uploads: true,
+                ..Faults::default()
+            },
+            false,
+        ),
+        (
+            "wrong blob digest reported",
+            Faults {
+                wrong_blob_digest: true,
+                ..Faults::default()
+            },
+            false,
+        ),
+        (
+            "blob uploads truncated",
+            Faults {
+                truncate_blob_uploads: true,
+                ..Faults::default()
+            },
+            false,
+        ),
+        (
+            "blob uploads acknowledged, not stored",
+            Faults {
+                fake_blob_success: true,
+                ..Faults::default()
+            },
+            false,
+        ),
+        (
+            "blob uploads never answered",
+            Faults {
+                silent_blob_uploads: true,
+                ..Faults::default()
+            },
+            false,
+        ),
+        (
+            "every tag PUT 503",
+            Faults {
+                fail_tag_puts_after: Some(0),
+                ..Faults::default()
+            },
+            false,
+        ),
+        (
+            "tag PUTs 503 after the first",
+            Faults {
+                fail_tag_puts_after: Some(1),
+                ..Faults::default()
+            },
+            false,
+        ),
+    ];
+    // The new image's digest, from a push of it that nothing disturbs.
+    let baseline = new
+        .run_with(
+            &[
+                "--push",
+                "--repo",
+                &format!("{}/baseline", reg.host()),
+                "--no-kube",
+                "-q",
+            ],
+            &creds,
+        )
+        .ok()
+        .stdout;
+    let new_digest = baseline.trim().rsplit_once('@').unwrap().1.to_string();
+    // The short timeouts, with the default number of attempts.
+    let mut env: Vec<(&str, &str)> = FAST
+        .iter()
+        .copied()
+        .filter(|(k, _)| *k != "CARGO_CONTAINERIZE_RETRY_ATTEMPTS")
+        .collect();
+    env.extend(creds);
+    let (mut correct, mut incomplete, mut mixed, mut secrets, mut hangs) = (0, 0, 0, 0, 0);
+    for (i, (name, faults, recovers)) in cases.iter().enumerate() {
+        let ns = format!("m{i}");
+        let repo_path = format!("{ns}/hello-http");
+        let direct = format!("{}/{ns}", reg.host());
+        let old_ref = old
+            .run_with(&["--push", "--repo", &direct, "--no-kube", "-q"], &creds)
+            .ok()
+            .stdout;
+        let old_digest = old_ref.trim().rsplit_once('@').unwrap().1.to_string();
+        let proxy = FaultProxy::start(reg.host(), faults.clone());
+        let via = format!("{}/{ns}", proxy.addr);
+        let started = Instant::now();
+        let mut cmd = support::containerize_cmd(&new.root);
+        cmd.args(["--push", "--repo", &via, "--no-kube"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0);
+        for (k, v) in &env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().unwrap();
+        let limit = Duration::from_secs(90);
+        while child.try_wait().unwrap().is_none() && started.elapsed() < limit {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        if child.try_wait().unwrap().is_none() {
+            hangs += 1;
+            // SAFETY: kill(2) on the child's own process group.
+            unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
+        }
+        let run = Run::of(child.wait_with_output().unwrap());
+        if run.stdout.contains(&password) || run.stderr.contains(&password) {
+            secrets += 1;
+        }
+        let tags: Vec<(String, Option<String>)> = ["latest", "0.1.0"]
+            .iter()
+            .map(|t| (t.to_string(), tag_digest(&reg, &repo_path, t)))
+            .collect();
+        // Every tag points at a complete image: the old one, or the new one in full.
+        let mut all_complete = true;
+        for (tag, digest) in &tags {
+            match digest.as_deref() {
+                Some(d) if d == old_digest => {}
+                Some(d) if d == new_digest => {
+                    reg.validate(&format!("{}/{repo_path}@{d}", reg.host()))
+                }
+                other => {
+                    all_complete = false;
+                    eprintln!("{name}: {tag} points at {other:?}");
+                }
+            }
+        }
+        if !all_complete {
+            incomplete += 1;
+        }
+        let moved: Vec<&str> = tags
+            .iter()
+            .filter(|(_, d)| d.as_deref() == Some(new_digest.as_str()))
+            .map(|(t, _)| t.as_str())
+            .collect();
+        let is_mixed = !moved.is_empty() && moved.len() < tags.len();
+        if is_mixed {
+            mixed += 1;
+        }
+        let ended_correctly = all_complete
+            && (run.code == 0) == *recovers
+            && if run.code == 0 {
+                moved.len() == tags.len()
+            } else {
+                run.code == 4
+                    && run.stderr.contains("error") | run.stderr.contains('×')
+                    && (!is_mixed
+                        || moved
+                            .iter()
+                            .all(|t| run.stderr.contains(&format!("{via}/hello-http:{t}"))))
+            };
+        if ended_correctly {
+            correct += 1;
+        }
+        eprintln!(
+            "fault matrix: {name:<42} exit {:>3} in {:>5.1} s, tags moved {moved:?}{}",
+            run.code,
+            started.elapsed().as_secs_f64(),
+            if ended_correctly {
+                ""
+            } else {
+                "  <- NOT CORRECT"
+            }
+        );
+        if !ended_correctly {
+            eprintln!("{}", run.stderr);
+        }
+    }
+    eprintln!(
+        "fault matrix: {} faults injected, {correct} pushes ended correctly, {incomplete} tags on incomplete images, {mixed} mixed tag sets (each reported exactly), {secrets} secrets found, {hangs} hangs",
+        cases.len()
+    );
+    assert_eq!(
+        (correct, incomplete, secrets, hangs),
+        (cases.len(), 0, 0, 0),
+        "every push ends correctly, no tag on an incomplete image, no secret, no hang"
+    );
 }
