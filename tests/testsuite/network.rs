@@ -4,7 +4,7 @@
 //! a pull-only account and an impossible port get errors that say what is wrong.
 
 // The fault matrix prints its table, as the other registry suites do.
-#![allow(clippy::print_stderr)]
+#![allow(clippy::print_stderr, clippy::disallowed_methods)]
 
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Stdio};
@@ -636,4 +636,49 @@ fn the_fault_matrix_ends_every_push_correctly_within_its_bounds() {
         (cases.len(), 0, 0, 0),
         "every push ends correctly, no tag on an incomplete image, no secret, no hang"
     );
+}
+
+#[test]
+fn a_credential_helper_that_never_answers_is_given_up_on_within_the_read_timeout() {
+    use std::os::unix::fs::PermissionsExt;
+    let reg = Registry::start("basic", &[]);
+    let fx = Fixture::new("hello-http");
+    // A helper waiting for a prompt nobody sees (bounded itself, so nothing outlives the test).
+    let bin = fx.tmp.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let helper = bin.join("docker-credential-stuck");
+    std::fs::write(&helper, "#!/bin/sh\nsleep 120\n").unwrap();
+    std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let docker_dir = fx.tmp.path().join("docker");
+    std::fs::create_dir_all(&docker_dir).unwrap();
+    std::fs::write(
+        docker_dir.join("config.json"),
+        format!(r#"{{"credHelpers":{{"{}":"stuck"}}}}"#, reg.host()),
+    )
+    .unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let repo = format!("{}/team", reg.host());
+    let started = Instant::now();
+    let run = run_within(
+        &fx,
+        &["--push", "--repo", &repo],
+        &[
+            ("DOCKER_CONFIG", docker_dir.to_str().unwrap()),
+            ("PATH", &path),
+            ("CARGO_CONTAINERIZE_READ_TIMEOUT", "2"),
+        ],
+        Duration::from_secs(60),
+    );
+    assert_ne!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("no answer within 2 s"),
+        "says the helper did not answer:\n{}",
+        run.stderr
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(40),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(reg.tags("team/hello-http").is_empty());
 }
