@@ -4,7 +4,6 @@
 //! → per-image summary. [`Mode`] says how far a run goes; after planning every stage reads
 //! the [`Plan`], not the settings.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -31,7 +30,7 @@ use crate::registry;
 use crate::registry::sink::RegistrySink;
 use crate::sbom;
 use crate::sbom::bom::BaseInfo;
-use crate::sbom::resolve::{CrateGraph, FeatureFlags};
+use crate::sbom::resolve::FeatureFlags;
 use crate::workspace;
 
 /// How far a run goes.
@@ -127,14 +126,8 @@ pub fn run(settings: &Settings, mode: Mode, shell: &mut Shell) -> Result<Outcome
         let what = format!("cargo metadata --filter-platform {}", platform.triple());
         metadata_status(shell, &what, *answer);
     }
-    let graphs = graphs.by_platform;
     // The binaries the images get carry their dependency list (and the SBOM hashes those).
-    let built = sbom::auditable::embed_all(
-        &plan,
-        built,
-        &graphs,
-        &FeatureFlags::from_cargo(&plan.cargo),
-    )?;
+    let built = sbom::auditable::embed_all(&plan, built, &graphs)?;
 
     let cache = LayerCache::new(&plan.cache_dir);
     if mode == Mode::SbomOnly {
@@ -331,7 +324,7 @@ fn metadata_status(shell: &mut Shell, what: &str, answer: Answer) {
 fn write_sboms(
     plan: &Plan,
     built: &[build::BuiltBinary],
-    graphs: &BTreeMap<crate::platform::Platform, CrateGraph>,
+    graphs: &sbom::Graphs,
     base: &BaseInfo,
     shell: &mut Shell,
 ) -> Result<Vec<sbom::Sbom>, Error> {

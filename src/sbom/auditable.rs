@@ -26,10 +26,9 @@ use crate::build::BuiltBinary;
 use crate::fsutil::{self, FsError};
 use crate::image::cache::stat_key;
 use crate::plan::Plan;
-use crate::platform::Platform;
-use crate::sbom::SbomError;
-use crate::sbom::resolve::{CrateGraph, FeatureFlags, Linked};
+use crate::sbom::resolve::{CrateGraph, Linked};
 use crate::sbom::source::CrateSource;
+use crate::sbom::{Graphs, SbomError};
 
 /// The section cargo-auditable's readers look for.
 pub const SECTION: &str = ".dep-v0";
@@ -241,29 +240,22 @@ fn copy_path(plan: &Plan, binary: &BuiltBinary) -> PathBuf {
 
 /// Gives every binary of an image with `auditable = true` its dependency list: returns
 /// the binaries with their paths pointing at the auditable copies (the others as they
-/// were). `graphs` must hold every platform built.
+/// were).
 pub fn embed_all(
     plan: &Plan,
     built: Vec<BuiltBinary>,
-    graphs: &BTreeMap<Platform, CrateGraph>,
-    flags: &FeatureFlags,
+    graphs: &Graphs,
 ) -> Result<Vec<BuiltBinary>, SbomError> {
-    let mut linked: BTreeMap<Platform, Linked> = BTreeMap::new();
-    for build in &plan.builds {
-        if let Some(graph) = graphs.get(&build.platform) {
-            let roots: Vec<&str> = build.packages.iter().map(String::as_str).collect();
-            linked.insert(build.platform, graph.link(&roots, flags));
-        }
-    }
     built
         .into_iter()
         .map(|binary| {
             let wanted = plan.images.iter().any(|i| {
                 i.bin == binary.bin && i.package == binary.package && i.settings.auditable
             });
-            let (Some(graph), Some(linked)) =
-                (graphs.get(&binary.platform), linked.get(&binary.platform))
-            else {
+            let (Some(graph), Some(linked)) = (
+                graphs.by_platform.get(&binary.platform),
+                graphs.linked.get(&binary.platform),
+            ) else {
                 return Ok(binary);
             };
             if !wanted {

@@ -28,7 +28,7 @@ use crate::metacache::Answer;
 use crate::plan::Plan;
 use crate::platform::Platform;
 use bom::{BaseInfo, BomInput};
-use resolve::{CrateGraph, FeatureFlags};
+use resolve::{CrateGraph, FeatureFlags, Linked};
 
 /// Errors making SBOMs.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
@@ -151,6 +151,9 @@ pub struct Graphs {
     pub by_platform: BTreeMap<Platform, CrateGraph>,
     /// Platform → whether cargo ran or the stored answer was used.
     pub answers: BTreeMap<Platform, Answer>,
+    /// Platform → what its `cargo build` links (features unified over the build's
+    /// packages), computed once for the SBOMs and the auditable binaries.
+    pub linked: BTreeMap<Platform, Linked>,
 }
 
 /// One dependency graph per platform of the plan (empty with `--sbom none` and no
@@ -185,6 +188,15 @@ pub fn resolve_graphs(plan: &Plan) -> Result<Graphs, SbomError> {
         out.by_platform.insert(platform, graph);
         out.answers.insert(platform, answer);
     }
+    let flags = FeatureFlags::from_cargo(&plan.cargo);
+    for build in &plan.builds {
+        if let Some(graph) = out.by_platform.get(&build.platform) {
+            // Features are unified over everything one `cargo build` compiles.
+            let roots: Vec<&str> = build.packages.iter().map(String::as_str).collect();
+            out.linked
+                .insert(build.platform, graph.link(&roots, &flags));
+        }
+    }
     Ok(out)
 }
 
@@ -192,19 +204,19 @@ pub fn resolve_graphs(plan: &Plan) -> Result<Graphs, SbomError> {
 pub fn write_sboms(
     plan: &Plan,
     built: &[BuiltBinary],
-    graphs: &BTreeMap<Platform, CrateGraph>,
+    graphs: &Graphs,
     flags: &FeatureFlags,
     base: &BaseInfo,
 ) -> Result<Vec<Sbom>, SbomError> {
     let mut out = Vec::new();
     let hashes = LayerCache::new(&plan.cache_dir);
     for build in &plan.builds {
-        let Some(graph) = graphs.get(&build.platform) else {
+        let (Some(graph), Some(linked)) = (
+            graphs.by_platform.get(&build.platform),
+            graphs.linked.get(&build.platform),
+        ) else {
             continue;
         };
-        // Features are unified over everything one `cargo build` compiles.
-        let roots: Vec<&str> = build.packages.iter().map(String::as_str).collect();
-        let linked = graph.link(&roots, flags);
         for image in &plan.images {
             let planned = image
                 .platforms
@@ -230,7 +242,7 @@ pub fn write_sboms(
             let sha = hashes.file_sha256(&binary.path)?;
             let doc = bom::assemble_bom(&BomInput {
                 graph,
-                linked: &linked,
+                linked,
                 package_id,
                 bin: &image.bin,
                 binary_sha256: &sha,

@@ -37,23 +37,29 @@ fn run_within(fx: &Fixture, args: &[&str], env: &[(&str, &str)], limit: Duration
     wait_within(child, limit)
 }
 
-fn wait_within(mut child: Child, limit: Duration) -> Run {
+/// Waits for `child` at most `limit`; a child still running then is killed (with its
+/// process group) and reported as hung.
+fn wait_bounded(mut child: Child, limit: Duration) -> (Run, bool) {
     let started = Instant::now();
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            return Run::of(child.wait_with_output().unwrap());
-        }
+    while child.try_wait().unwrap().is_none() {
         if started.elapsed() > limit {
             // SAFETY: kill(2) on the child's own process group.
             unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
-            let out = child.wait_with_output().unwrap();
-            panic!(
-                "still running after {limit:?}: a network wait is unbounded\nstderr:\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+            return (Run::of(child.wait_with_output().unwrap()), true);
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+    (Run::of(child.wait_with_output().unwrap()), false)
+}
+
+fn wait_within(child: Child, limit: Duration) -> Run {
+    let (run, hung) = wait_bounded(child, limit);
+    assert!(
+        !hung,
+        "still running after {limit:?}: a network wait is unbounded\nstderr:\n{}",
+        run.stderr
+    );
+    run
 }
 
 /// hello-http pushed to `reg` as `team/base:latest`, to build on with `--base`.
@@ -554,17 +560,8 @@ fn the_fault_matrix_ends_every_push_correctly_within_its_bounds() {
         for (k, v) in &env {
             cmd.env(k, v);
         }
-        let mut child = cmd.spawn().unwrap();
-        let limit = Duration::from_secs(90);
-        while child.try_wait().unwrap().is_none() && started.elapsed() < limit {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        if child.try_wait().unwrap().is_none() {
-            hangs += 1;
-            // SAFETY: kill(2) on the child's own process group.
-            unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
-        }
-        let run = Run::of(child.wait_with_output().unwrap());
+        let (run, hung) = wait_bounded(cmd.spawn().unwrap(), Duration::from_secs(90));
+        hangs += usize::from(hung);
         if run.stdout.contains(&password) || run.stderr.contains(&password) {
             secrets += 1;
         }
@@ -604,7 +601,7 @@ fn the_fault_matrix_ends_every_push_correctly_within_its_bounds() {
                 moved.len() == tags.len()
             } else {
                 run.code == 4
-                    && run.stderr.contains("error") | run.stderr.contains('×')
+                    && (run.stderr.contains("error") || run.stderr.contains('×'))
                     && (!is_mixed
                         || moved
                             .iter()
