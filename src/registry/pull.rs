@@ -22,6 +22,7 @@ use crate::reference::ImageReference;
 use crate::registry::RegistryError;
 use crate::registry::transport::retry::{self, Failure};
 use crate::registry::transport::{BodyError, RegistryClient, Request};
+use crate::registry::upload::status_error;
 
 /// `media_type` and its Docker v2 schema 2 name (registries still serve those: a v2s2
 /// manifest list is an index, a v2s2 manifest a manifest, `rootfs.diff.tar.gzip` a gzip
@@ -210,18 +211,8 @@ impl Source<'_> {
             |_| {
                 let resp = retry::transient_status(client.attempt(&req, &mut renewed)?)?;
                 if resp.status() != StatusCode::OK {
-                    let status = resp.status().as_u16();
-                    return Err(Failure::Fatal(RegistryError::Unexpected {
-                        registry: client.registry().to_string(),
-                        action: format!("fetching {what}"),
-                        status,
-                        code: String::new(),
-                        message: if status == 404 {
-                            "no such image or tag".into()
-                        } else {
-                            String::new()
-                        },
-                    }));
+                    // The registry's own error code and message (MANIFEST_UNKNOWN, …).
+                    return Err(status_error(client, format!("fetching {what}"), resp).into());
                 }
                 match client.read_document(resp, &what) {
                     Ok(bytes) => Ok(bytes),
@@ -284,13 +275,8 @@ fn fetch_blob(
             );
             let resp = retry::transient_status(client.attempt(&req, &mut renewed)?)?;
             if resp.status() != StatusCode::OK {
-                return Err(Failure::Fatal(RegistryError::Unexpected {
-                    registry: client.registry().to_string(),
-                    action: format!("downloading blob {digest} of {r}"),
-                    status: resp.status().as_u16(),
-                    code: String::new(),
-                    message: String::new(),
-                }));
+                let action = format!("downloading blob {digest} of {r}");
+                return Err(status_error(client, action, resp).into());
             }
             let tmp = layout.new_blob().map_err(RegistryError::from)?;
             let file = tmp.reopen().map_err(io_err)?;
