@@ -5,6 +5,7 @@
 # ferro-oci-server and cargo-cyclonedx.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
 # --with-referrers: ferro-oci-server (registry with the OCI referrers API) and
 # --with-cargo-cyclonedx: the reference SBOM generator, both for tests/testsuite/sbom.rs.
 # /usr/bin/time measures peak memory in tests/testsuite/push.rs (Debian's `time`, not the
@@ -25,7 +26,6 @@ command -v zstd >/dev/null || missing+=(zstd)
 # python3-venv: checkov gets a virtualenv of its own (below).
 command -v checkov >/dev/null || python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
 if [ ${#missing[@]} -gt 0 ]; then
-  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
   # The packages' maintainer scripts must not start a system dockerd/containerd (it would
   # take /var/run/docker.sock and /run/containerd): deny service starts through
   # policy-rc.d (honoured by invoke-rc.d and deb-systemd-invoke) unless the host has one.
@@ -50,7 +50,6 @@ fi
 # checkov (PyPI) scans the Kubernetes YAML in tests/testsuite/checkov.rs. It pins many
 # libraries of its own, so it gets a virtualenv of its own (no clash with the validators).
 if ! command -v checkov >/dev/null; then
-  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
   $SUDO python3 -m venv /opt/checkov-venv
   $SUDO /opt/checkov-venv/bin/pip install -q --disable-pip-version-check 'checkov>=3.2,<4'
   $SUDO ln -sf /opt/checkov-venv/bin/checkov /usr/local/bin/checkov
