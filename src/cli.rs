@@ -46,6 +46,8 @@ pub enum Command {
     Plan(Box<BuildArgs>),
     /// Build the binaries and write only their CycloneDX SBOMs, no images; prints each SBOM's path
     Sbom(Box<BuildArgs>),
+    /// Join the per-platform images that `--push --per-platform` runs pushed (one CI runner per platform) into one multi-platform index, tag it and write its Kubernetes YAML
+    Merge(Box<BuildArgs>),
     /// Add a commented [package.metadata.containerize] section to a Cargo.toml, and optionally a GitHub workflow and the Kubernetes templates
     Init(InitArgs),
 }
@@ -254,6 +256,10 @@ pub struct BuildArgs {
     /// Push the images to the registry (needs a repository: --repo)
     #[arg(long)]
     pub push: bool,
+
+    /// With --push: push each platform's image on its own, tagged TAG-ARCH (1.2.3-arm64), and no index; `cargo containerize merge` joins them
+    #[arg(long, requires = "push")]
+    pub per_platform: bool,
 
     /// Registry and namespace to push to, e.g. ghcr.io/my-org [metadata: repository]
     #[arg(

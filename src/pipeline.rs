@@ -42,6 +42,10 @@ pub enum Mode {
     Plan,
     /// `sbom`: build the binaries and write their SBOMs; no images.
     SbomOnly,
+    /// `merge`: nothing is built; each image's per-platform manifests, pushed by
+    /// `--per-platform` runs of the same commit, are joined into its index, which is
+    /// pushed and tagged; then `image.json` and the YAML, as after a push.
+    Merge,
 }
 
 /// What a run produced.
@@ -82,7 +86,8 @@ pub fn run(settings: &Settings, mode: Mode, shell: &mut Shell) -> Result<Outcome
     let started = Instant::now();
     // rustup's answer is needed only at build time: ask while cargo reads the workspace.
     let (ws, probe) = std::thread::scope(|s| {
-        let probe = s.spawn(|| (mode != Mode::Plan).then(|| build::probe(&settings.cargo)));
+        let building = !matches!(mode, Mode::Plan | Mode::Merge);
+        let probe = s.spawn(move || building.then(|| build::probe(&settings.cargo)));
         let ws = workspace::load(settings);
         (ws, crate::join(probe))
     });
@@ -97,6 +102,9 @@ pub fn run(settings: &Settings, mode: Mode, shell: &mut Shell) -> Result<Outcome
         entry.clone().save();
     }
     shell.emit(&plan::plan_event(&plan));
+    if mode == Mode::Merge {
+        return merge(&ws.root, &plan, started, shell);
+    }
     let Some(probe) = probe else {
         return Ok(Outcome::Planned(Box::new(plan)));
     };
@@ -205,6 +213,84 @@ pub fn run(settings: &Settings, mode: Mode, shell: &mut Shell) -> Result<Outcome
     Ok(Outcome::Images(done.into_iter().map(|(_, s)| s).collect()))
 }
 
+/// [`Mode::Merge`]: every image's platforms read from the registry (under their
+/// per-platform tags, checked against this plan), joined into the index a single run
+/// over the same platforms writes, pushed with the tags last; then the files a push
+/// leaves (`image.json`, `--image-refs`, Kubernetes YAML, compose.yaml).
+fn merge(
+    root: &std::path::Path,
+    plan: &Plan,
+    started: Instant,
+    shell: &mut Shell,
+) -> Result<Outcome, Error> {
+    let _lock = fsutil::lock_exclusive(&plan.out_dir.join(".lock"), || {
+        shell.status(
+            "Blocking",
+            format!("waiting for file lock on {}", plan.out_dir.display()),
+        );
+    })?;
+    let pushed: Vec<&ImagePlan> = plan
+        .images
+        .iter()
+        .filter(|i| i.repository.is_some())
+        .collect();
+    let jobs: Vec<registry::merge::MergeJob> = pushed
+        .iter()
+        .filter_map(|image| {
+            Some(registry::merge::MergeJob {
+                repository: image.repository.clone()?,
+                platforms: image
+                    .platforms
+                    .iter()
+                    .map(|p| (p.platform, plan::platform_tag(&image.pin_tag, p.platform)))
+                    .collect(),
+                annotations: &image.annotations,
+            })
+        })
+        .collect();
+    let docs = registry::pull::DocCache::new(plan.cache_dir.join("merge"));
+    let fetched = registry::merge::fetch_platforms(&jobs, &docs, &plan.registry, shell)?;
+    let mut results = Vec::new();
+    for (image, images) in pushed.into_iter().zip(fetched) {
+        results.push(ImageResult {
+            plan: image,
+            set: crate::image::manifest::assemble_set(image, images)?,
+            artifacts: Vec::new(),
+            delivered: Vec::new(),
+        });
+    }
+    let push_jobs: Vec<registry::PushJob> = results
+        .iter()
+        .filter_map(|r| {
+            Some(registry::PushJob {
+                set: &r.set,
+                repository: r.plan.repository.clone()?,
+                tags: r.plan.tags.clone(),
+            })
+        })
+        .collect();
+    let merged = registry::merge::push_indexes(&push_jobs, &plan.registry, shell)?;
+    for (result, p) in results.iter_mut().zip(merged) {
+        let event = crate::events::PushedEvent {
+            name: result.set.name.clone(),
+            reference: p.reference(),
+            repository: p.repository.to_string(),
+            digest: p.digest.clone(),
+            tags: p.tags.clone(),
+            uploaded_bytes: p.uploaded_bytes,
+        };
+        shell.emit(&Event::ImagePushed(event.clone()));
+        result.delivered.push(Delivered::Pushed(event));
+    }
+    let done: Vec<Summarized> = results.iter().map(|r| (r, summarize(r))).collect();
+    write_summaries(plan, &done)?;
+    write_kube(root, plan, &done, shell)?;
+    write_compose(plan, &done, shell)?;
+    report_images(&done, shell);
+    finished(shell, started, format!("{} merged image(s)", done.len()));
+    Ok(Outcome::Images(done.into_iter().map(|(_, s)| s).collect()))
+}
+
 /// The outputs besides the run's layout, in the order they are written: the plan decides
 /// which; a new kind of output is a sink and one line here.
 fn sinks(plan: &Plan) -> Vec<Box<dyn Sink>> {
@@ -220,7 +306,10 @@ fn sinks(plan: &Plan) -> Vec<Box<dyn Sink>> {
         }));
     }
     if o.push {
-        sinks.push(Box::new(RegistrySink(plan.registry.clone())));
+        sinks.push(Box::new(RegistrySink {
+            settings: plan.registry.clone(),
+            per_platform: o.per_platform,
+        }));
     }
     if let Some(target) = &o.load {
         sinks.push(Box::new(LoadSink {

@@ -39,6 +39,10 @@ pub struct ImagePlan {
     pub assets_dir: Option<PathBuf>,
     /// Tags (in the OCI layout and, with `--push`, in the registry).
     pub tags: Vec<String>,
+    /// The most specific of `tags` (the first given, the release's `1.2.3`, or the
+    /// commit's among the defaults): `merge` finds each platform's image under its
+    /// [`platform_tag`], as a tag another commit's run is least likely to have moved.
+    pub pin_tag: String,
     /// Where it is pushed (with `--push`).
     pub repository: Option<Repository>,
     /// OCI annotations for the manifest (and labels for the config), sorted.
@@ -47,6 +51,24 @@ pub struct ImagePlan {
     pub out_dir: PathBuf,
     /// The platforms built, sorted; each is one manifest (and one SBOM) of the image.
     pub platforms: Vec<PlatformPlan>,
+}
+
+impl ImagePlan {
+    /// The tags a push sets: the image's tags, or with `per_platform` each platform's
+    /// [`platform_tag`]s (by platform, then tag).
+    pub fn registry_tags(&self, per_platform: bool) -> Vec<(Option<Platform>, String)> {
+        if !per_platform {
+            return self.tags.iter().map(|t| (None, t.clone())).collect();
+        }
+        self.platforms
+            .iter()
+            .flat_map(|p| {
+                self.tags
+                    .iter()
+                    .map(move |t| (Some(p.platform), platform_tag(t, p.platform)))
+            })
+            .collect()
+    }
 }
 
 /// One platform of an image: what its build, base and SBOM are keyed by.
@@ -117,6 +139,9 @@ pub struct Outputs {
     pub tarball_platform: Option<Platform>,
     /// `--push`: every image with a repository goes to its registry, SBOMs attached.
     pub push: bool,
+    /// `--per-platform`: each platform's manifest is pushed on its own, tagged with
+    /// [`platform_tag`] of every tag, and no index (`merge` makes it later).
+    pub per_platform: bool,
     /// `--sbom`.
     pub sbom: SbomFormat,
     /// Kubernetes YAML directory (`target/containerize/`, or `--kube-dir`); `None` with
@@ -277,6 +302,13 @@ pub enum PlanError {
     },
 }
 
+/// The tag a `--per-platform` push gives one platform's image for `tag`, and where
+/// `merge` finds it: `1.2.3` → `1.2.3-arm64`. The architecture alone names the platform,
+/// as every platform built is `linux/*`.
+pub fn platform_tag(tag: &str, platform: Platform) -> String {
+    format!("{tag}-{}", platform.arch())
+}
+
 /// Makes the image name for a binary: lowercase; must fit the OCI path-component grammar.
 pub fn image_name(bin: &str) -> Result<String, PlanError> {
     let name = bin.to_ascii_lowercase();
@@ -302,10 +334,15 @@ pub fn rfc3339(epoch: u64) -> String {
 
 /// The tags of an image: `-t` if given; `--tag-from-git` from the exact tag at HEAD;
 /// else `latest`, the crate version and the short commit (`-dirty` for a changed tree,
-/// so a dirty build never takes a clean commit's tag).
-fn plan_tags(settings: &Settings, ws: &Workspace, version: &str) -> Result<Vec<String>, PlanError> {
+/// so a dirty build never takes a clean commit's tag). Also which of them is the most
+/// specific (the first, or the commit's among the defaults): see [`ImagePlan::pin_tag`].
+fn plan_tags(
+    settings: &Settings,
+    ws: &Workspace,
+    version: &str,
+) -> Result<(Vec<String>, usize), PlanError> {
     if !settings.tags.is_empty() {
-        return Ok(settings.tags.clone());
+        return Ok((settings.tags.clone(), 0));
     }
     if settings.tag_from_git {
         let Some(tag) = &ws.git.exact_tag else {
@@ -316,11 +353,12 @@ fn plan_tags(settings: &Settings, ws: &Workspace, version: &str) -> Result<Vec<S
                 "the working tree has uncommitted changes; refusing to publish them as `{tag}`"
             )));
         }
-        return Ok(git::release_tags(tag));
+        return Ok((git::release_tags(tag), 0));
     }
     let mut tags = vec!["latest".to_string(), version.replace('+', "_")];
     tags.extend(ws.git.short_commit());
-    Ok(tags)
+    let last = tags.len() - 1;
+    Ok((tags, last))
 }
 
 /// Plans every image of the selection.
@@ -390,7 +428,7 @@ pub fn plan_images(ws: &Workspace, settings: &Settings) -> Result<Plan, PlanErro
             }
         };
         let name = image_name(&bin.name)?;
-        let tags = plan_tags(settings, ws, &bin.version)?;
+        let (tags, pin) = plan_tags(settings, ws, &bin.version)?;
         let repository = match (&settings.repo, &image_settings.repository) {
             (Some(r), _) => Some((r.clone(), "--repo / CARGO_CONTAINERIZE_REPO".to_string())),
             (None, Some((r, source))) => Some((r.clone(), format!("`repository` in {source}"))),
@@ -452,6 +490,7 @@ pub fn plan_images(ws: &Workspace, settings: &Settings) -> Result<Plan, PlanErro
             version: bin.version.clone(),
             settings: image_settings,
             assets_dir,
+            pin_tag: tags[pin].clone(),
             tags,
             repository,
             annotations,
@@ -544,6 +583,7 @@ pub fn plan_images(ws: &Workspace, settings: &Settings) -> Result<Plan, PlanErro
             tarball: settings.tarball.clone(),
             tarball_platform: settings.tarball_platform.or_else(Platform::host),
             push: settings.push,
+            per_platform: settings.per_platform,
             sbom: settings.sbom,
             kube_dir: (!settings.no_kube)
                 .then(|| settings.kube_dir.clone().unwrap_or_else(|| out_dir.clone())),
@@ -569,17 +609,27 @@ pub fn sbom_file_name(platform: Platform) -> String {
 /// The `plan` event of a plan.
 pub fn plan_event(plan: &Plan) -> Event {
     let push = plan.outputs.push;
+    let per_platform = plan.outputs.per_platform;
     Event::Plan {
-        images: plan.images.iter().map(|i| planned_image(i, push)).collect(),
+        images: plan
+            .images
+            .iter()
+            .map(|i| planned_image(i, push, per_platform))
+            .collect(),
         layout: plan.layout_dir.display().to_string(),
         push,
     }
 }
 
-/// The event form of a planned image; `push` says whether the run pushes it.
-fn planned_image(image: &ImagePlan, push: bool) -> PlannedImage {
+/// The event form of a planned image; `push` says whether the run pushes it, and
+/// `per_platform` whether under per-platform tags.
+fn planned_image(image: &ImagePlan, push: bool, per_platform: bool) -> PlannedImage {
     let push_refs = match (&image.repository, push) {
-        (Some(repo), true) => image.tags.iter().map(|t| format!("{repo}:{t}")).collect(),
+        (Some(repo), true) => image
+            .registry_tags(per_platform)
+            .into_iter()
+            .map(|(_, t)| format!("{repo}:{t}"))
+            .collect(),
         _ => Vec::new(),
     };
     PlannedImage {

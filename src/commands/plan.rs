@@ -72,9 +72,9 @@ pub fn render(plan: &Plan, cwd: &Path) -> String {
         field("tags", image.tags.join(", "));
         let push = match (&image.repository, plan.outputs.push) {
             (Some(repo), true) => image
-                .tags
+                .registry_tags(plan.outputs.per_platform)
                 .iter()
-                .map(|t| format!("{repo}:{t}"))
+                .map(|(_, t)| format!("{repo}:{t}"))
                 .collect::<Vec<_>>()
                 .join(", "),
             (Some(repo), false) => format!("no (--push would send it to {repo})"),
@@ -202,6 +202,7 @@ mod tests {
                 settings: image_settings,
                 assets_dir: None,
                 tags: vec!["1.2.3".into(), "latest".into()],
+                pin_tag: "1.2.3".into(),
                 repository: Some(Repository::parse("ghcr.io/acme/api").unwrap()),
                 annotations: Default::default(),
                 out_dir: out.join("api"),

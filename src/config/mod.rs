@@ -224,6 +224,8 @@ pub struct Settings {
     pub source_date_epoch: Option<u64>,
     /// `--push`.
     pub push: bool,
+    /// `--per-platform`: push each platform's image under `TAG-ARCH` tags, no index.
+    pub per_platform: bool,
     /// `--message-format`.
     pub message_format: MessageFormat,
     /// `--base`: a registry image instead of the built-in base.
@@ -445,6 +447,7 @@ pub fn resolve(args: BuildArgs, env: &Env) -> Result<Settings, ConfigError> {
         source_date_epoch,
         verbosity,
         push: args.push,
+        per_platform: args.per_platform,
         message_format: args.message_format.into(),
         base: args.base,
         registry,

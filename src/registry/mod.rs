@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod credstore;
+pub mod merge;
 pub mod pull;
 pub mod push;
 pub mod referrers;
@@ -36,6 +37,35 @@ pub struct PushJob<'a> {
     pub repository: Repository,
     /// Tags to set, after everything else is up.
     pub tags: Vec<String>,
+}
+
+/// One client per registry of a run, connected (credentials looked up) on first use.
+#[derive(Default)]
+pub(crate) struct Clients<T = ()>(BTreeMap<String, (RegistryClient, T)>);
+
+impl<T: Default> Clients<T> {
+    /// The client for `repo`'s registry (and what travels with it), connecting if needed.
+    pub(crate) fn connect(
+        &mut self,
+        repo: &Repository,
+        settings: &RegistrySettings,
+        extra_ca: &Option<CaCertificate>,
+        shell: &mut Shell,
+    ) -> Result<&(RegistryClient, T), RegistryError> {
+        use std::collections::btree_map::Entry;
+        Ok(match self.0.entry(repo.registry.clone()) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(v) => {
+                let client = connect(repo, settings, extra_ca.clone(), shell)?;
+                v.insert((client, T::default()))
+            }
+        })
+    }
+
+    /// The client already connected to `registry`.
+    pub(crate) fn get(&self, registry: &str) -> Option<&RegistryClient> {
+        self.0.get(registry).map(|(c, _)| c)
+    }
 }
 
 /// A client for `repo`'s registry with the credentials found for it.
@@ -126,17 +156,10 @@ pub fn push_all(
     shell: &mut Shell,
 ) -> Result<Vec<PushedImage>, RegistryError> {
     let extra_ca = extra_ca(settings)?;
-    let mut clients: BTreeMap<String, (RegistryClient, KnownBlobs)> = BTreeMap::new();
+    let mut clients: Clients<KnownBlobs> = Clients::default();
     let mut out = Vec::new();
     for job in jobs {
-        let registry = job.repository.registry.clone();
-        if !clients.contains_key(&registry) {
-            let client = connect(&job.repository, settings, extra_ca.clone(), shell)?;
-            clients.insert(registry.clone(), (client, KnownBlobs::default()));
-        }
-        let Some((client, known)) = clients.get(&registry) else {
-            continue;
-        };
+        let (client, known) = clients.connect(&job.repository, settings, &extra_ca, shell)?;
         let platforms: Vec<String> = job
             .set
             .images
@@ -177,9 +200,20 @@ pub fn push_all(
         out.push(pushed);
     }
     referrers::push_artifacts(artifacts, layout, settings, shell)?;
+    set_all_tags(jobs, &clients, shell)?;
+    Ok(out)
+}
+
+/// Moves every job's tags, once everything they point at is up; a tag that fails is
+/// reported with exactly the tags that did move (and those that did not).
+fn set_all_tags<T: Default>(
+    jobs: &[PushJob<'_>],
+    clients: &Clients<T>,
+    shell: &mut Shell,
+) -> Result<(), RegistryError> {
     let mut moved: Vec<String> = Vec::new();
     for job in jobs {
-        let Some((client, _)) = clients.get(&job.repository.registry) else {
+        let Some(client) = clients.get(&job.repository.registry) else {
             continue;
         };
         let mut these = Vec::new();
@@ -204,7 +238,7 @@ pub fn push_all(
             );
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 /// `a, b` or `none`.
@@ -462,6 +496,36 @@ pub enum RegistryError {
         limit: u64,
         /// `(it says N bytes)` when the registry declared a length.
         declared: String,
+    },
+    /// `merge`: a platform's image is not in the registry under its per-platform tag.
+    #[error("{reference} does not exist: no {platform} image to merge")]
+    #[diagnostic(
+        code(containerize::registry::merge),
+        help(
+            "push it first from that platform's build: `cargo containerize --push --per-platform --platform {platform}` with the same tags (or drop {platform} from merge's --platform); no tag was moved"
+        )
+    )]
+    PlatformMissing {
+        /// `registry/repo:TAG-ARCH`.
+        reference: String,
+        /// The platform.
+        platform: crate::platform::Platform,
+    },
+    /// `merge`: a platform's image is not the one this checkout would build.
+    #[error("{reference} cannot be merged as {platform}: {what}")]
+    #[diagnostic(
+        code(containerize::registry::merge),
+        help(
+            "merge from a checkout of the commit the per-platform images were built from, with the same settings (tags, SOURCE_DATE_EPOCH, labels), or push that platform again from this commit; no tag was moved"
+        )
+    )]
+    PlatformMismatch {
+        /// `registry/repo:TAG-ARCH`.
+        reference: String,
+        /// The platform.
+        platform: crate::platform::Platform,
+        /// What differs.
+        what: String,
     },
     /// Ctrl-C during a request.
     #[error(transparent)]

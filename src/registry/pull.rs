@@ -101,21 +101,35 @@ impl DocCache {
     }
 }
 
-/// What a pull reads from: the registry (only when needed), the cache and the layout.
+/// Where a pull reads documents from: the registry (only when needed) and the cache.
+pub(crate) struct Documents<'a> {
+    pub(crate) client: &'a RegistryClient,
+    pub(crate) r: &'a ImageReference,
+    pub(crate) cache: &'a DocCache,
+    /// What the image is to the user, for messages ("the base image").
+    pub(crate) role: &'static str,
+    pub(crate) requests: std::cell::Cell<usize>,
+}
+
+/// What a base pull reads from: its documents, and the layout its layers go to.
 struct Source<'a> {
-    client: &'a RegistryClient,
-    r: &'a ImageReference,
-    cache: &'a DocCache,
+    docs: Documents<'a>,
     layout: &'a Layout,
-    requests: std::cell::Cell<usize>,
+}
+
+impl<'a> std::ops::Deref for Source<'a> {
+    type Target = Documents<'a>;
+    fn deref(&self) -> &Documents<'a> {
+        &self.docs
+    }
 }
 
 #[derive(Debug, PartialEq, Eq, Deserialize)]
-struct Descriptor {
+pub(crate) struct Descriptor {
     #[serde(rename = "mediaType", default)]
-    media_type: String,
-    digest: String,
-    size: u64,
+    pub(crate) media_type: String,
+    pub(crate) digest: String,
+    pub(crate) size: u64,
     platform: Option<PlatformSpec>,
 }
 
@@ -126,22 +140,26 @@ struct PlatformSpec {
 }
 
 #[derive(Debug, Deserialize)]
-struct Document {
+pub(crate) struct Document {
     #[serde(rename = "mediaType", default)]
-    media_type: String,
+    pub(crate) media_type: String,
     #[serde(default)]
     manifests: Vec<Descriptor>,
-    config: Option<Descriptor>,
+    pub(crate) config: Option<Descriptor>,
     #[serde(default)]
-    layers: Vec<Descriptor>,
+    pub(crate) layers: Vec<Descriptor>,
+    #[serde(default)]
+    pub(crate) annotations: BTreeMap<String, String>,
 }
 
 #[derive(Deserialize)]
-struct ConfigDoc {
-    architecture: String,
+pub(crate) struct ConfigDoc {
+    pub(crate) architecture: String,
+    #[serde(default)]
+    pub(crate) os: String,
     #[serde(default)]
     config: Option<ConfigSection>,
-    rootfs: RootFs,
+    pub(crate) rootfs: RootFs,
 }
 
 #[derive(Deserialize)]
@@ -151,11 +169,15 @@ struct ConfigSection {
 }
 
 #[derive(Deserialize)]
-struct RootFs {
-    diff_ids: Vec<String>,
+pub(crate) struct RootFs {
+    pub(crate) diff_ids: Vec<String>,
 }
 
-fn unexpected(client: &RegistryClient, what: &str, message: impl Into<String>) -> RegistryError {
+pub(crate) fn unexpected(
+    client: &RegistryClient,
+    what: &str,
+    message: impl Into<String>,
+) -> RegistryError {
     RegistryError::Unexpected {
         registry: client.registry().to_string(),
         action: what.to_string(),
@@ -169,9 +191,9 @@ fn sha256(bytes: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
 }
 
-impl Source<'_> {
+impl Documents<'_> {
     /// A manifest or index by tag or digest.
-    fn manifest(&self, reference: &str) -> Result<(Vec<u8>, String), RegistryError> {
+    pub(crate) fn manifest(&self, reference: &str) -> Result<(Vec<u8>, String), RegistryError> {
         let [oci_index, docker_list] = oci_and_docker(MediaType::ImageIndex);
         let [oci_manifest, docker_manifest] = oci_and_docker(MediaType::ImageManifest);
         let accept = [oci_index, oci_manifest, docker_list, docker_manifest].join(", ");
@@ -180,7 +202,7 @@ impl Source<'_> {
 
     /// The base's config (small: read into memory; our images carry their own config,
     /// so it does not go into the layout).
-    fn config(&self, digest: &str) -> Result<Vec<u8>, RegistryError> {
+    pub(crate) fn config(&self, digest: &str) -> Result<Vec<u8>, RegistryError> {
         Ok(self.document("blobs", digest, None)?.0)
     }
 
@@ -203,7 +225,7 @@ impl Source<'_> {
             vec![format!("repository:{}:pull", r.repository.path)],
         );
         req.accept = accept;
-        let what = format!("{kind}/{reference} of the base image {r}");
+        let what = format!("{kind}/{reference} of {} {r}", self.role);
         let mut renewed = false;
         // A body that breaks off is fetched again, like any transient failure.
         let bytes = client.retrying(
@@ -241,7 +263,9 @@ impl Source<'_> {
         self.cache.put(&digest, &bytes)?;
         Ok((bytes, digest))
     }
+}
 
+impl Source<'_> {
     /// A layer, downloaded into the layout unless it is there.
     fn blob(&self, digest: &str, size: u64) -> Result<(), RegistryError> {
         if self.layout.has_blob(digest, size) {
@@ -327,6 +351,51 @@ fn fetch_blob(
     )
 }
 
+/// The layers a manifest lists, with their diff_ids from its config: gzip (OCI or
+/// Docker v2s2) and zstd layers only.
+pub(crate) fn layer_blobs(
+    client: &RegistryClient,
+    r: &ImageReference,
+    manifest: &Document,
+    diff_ids: Vec<String>,
+) -> Result<Vec<LayerBlob>, RegistryError> {
+    if diff_ids.len() != manifest.layers.len() {
+        return Err(unexpected(
+            client,
+            &format!("reading the config of {r}"),
+            "diff_ids and layers differ in number",
+        ));
+    }
+    let gzip_layers = oci_and_docker(MediaType::ImageLayerGzip);
+    manifest
+        .layers
+        .iter()
+        .zip(diff_ids)
+        .map(|(layer, diff_id)| {
+            let compression = if gzip_layers.contains(&layer.media_type) {
+                Compression::Gzip
+            } else if layer.media_type == MediaType::ImageLayerZstd.to_string() {
+                Compression::Zstd
+            } else {
+                return Err(unexpected(
+                    client,
+                    &format!("using {r}"),
+                    format!(
+                        "layer media type `{}` is not supported (gzip and zstd layers only)",
+                        layer.media_type
+                    ),
+                ));
+            };
+            Ok(LayerBlob {
+                digest: layer.digest.clone(),
+                diff_id,
+                size: layer.size,
+                compression,
+            })
+        })
+        .collect()
+}
+
 /// Which manifest of a pulled document serves a platform.
 #[derive(Debug, PartialEq, Eq)]
 enum Selected<'a> {
@@ -367,11 +436,14 @@ pub fn pull_base(
     cache: &DocCache,
 ) -> Result<BaseImage, RegistryError> {
     let src = Source {
-        client,
-        r,
-        cache,
+        docs: Documents {
+            client,
+            r,
+            cache,
+            role: "the base image",
+            requests: std::cell::Cell::new(0),
+        },
         layout,
-        requests: std::cell::Cell::new(0),
     };
     let (bytes, digest) = src.manifest(r.reference())?;
     let top: Document = serde_json::from_slice(&bytes)
@@ -403,8 +475,9 @@ pub fn pull_base(
         };
         let config = manifest
             .config
+            .as_ref()
             .ok_or_else(|| unexpected(client, "reading the base manifest", "no config"))?;
-        let config_doc: ConfigDoc = serde_json::from_slice(&src.config(&config.digest)?)
+        let mut config_doc: ConfigDoc = serde_json::from_slice(&src.config(&config.digest)?)
             .map_err(|e| unexpected(client, "reading the base config", e.to_string()))?;
         if config_doc.architecture != platform.arch() {
             return Err(unexpected(
@@ -413,37 +486,10 @@ pub fn pull_base(
                 format!("the base image is built for {}", config_doc.architecture),
             ));
         }
-        if config_doc.rootfs.diff_ids.len() != manifest.layers.len() {
-            return Err(unexpected(
-                client,
-                "reading the base config",
-                "diff_ids and layers differ in number",
-            ));
-        }
-        let mut layers = Vec::new();
-        let gzip_layers = oci_and_docker(MediaType::ImageLayerGzip);
-        for (layer, diff_id) in manifest.layers.iter().zip(config_doc.rootfs.diff_ids) {
-            let compression = if gzip_layers.contains(&layer.media_type) {
-                Compression::Gzip
-            } else if layer.media_type == MediaType::ImageLayerZstd.to_string() {
-                Compression::Zstd
-            } else {
-                return Err(unexpected(
-                    client,
-                    &format!("using the base {r}"),
-                    format!(
-                        "layer media type `{}` is not supported (gzip and zstd layers only)",
-                        layer.media_type
-                    ),
-                ));
-            };
+        let diff_ids = std::mem::take(&mut config_doc.rootfs.diff_ids);
+        let layers = layer_blobs(client, r, &manifest, diff_ids)?;
+        for layer in &layers {
             src.blob(&layer.digest, layer.size)?;
-            layers.push(LayerBlob {
-                digest: layer.digest.clone(),
-                diff_id,
-                size: layer.size,
-                compression,
-            });
         }
         let env = config_doc.config.and_then(|c| c.env).unwrap_or_default();
         out.insert(

@@ -17,6 +17,7 @@ mod jobs;
 mod kube;
 mod kustomize;
 mod load;
+mod merge;
 mod network;
 mod noop;
 mod outputs;

@@ -7,23 +7,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::support::{self, Fixture, containerize_cmd};
-
-/// `dir` as a clone of `origin` (whose commit has fixed dates), at `name` under `base`.
-fn clone(origin: &Fixture, name: &str) -> std::path::PathBuf {
-    let dir = origin.tmp.path().join(name);
-    std::fs::create_dir_all(dir.parent().unwrap()).unwrap();
-    git(
-        origin.tmp.path(),
-        &[
-            "clone",
-            "-q",
-            origin.root.to_str().unwrap(),
-            dir.to_str().unwrap(),
-        ],
-    );
-    dir
-}
+use crate::support::{self, Fixture, clone, commit_all, containerize_cmd};
 
 /// A cargo home of its own with the registry index and downloaded crates of the usual
 /// one (the tests never reach the network), but nothing extracted or built yet.
@@ -48,42 +32,14 @@ fn other_cargo_home(at: &Path) -> std::path::PathBuf {
     home
 }
 
-fn git(dir: &Path, args: &[&str]) {
-    let ok = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_AUTHOR_NAME", "t")
-        .env("GIT_AUTHOR_EMAIL", "t@example.com")
-        .env("GIT_COMMITTER_NAME", "t")
-        .env("GIT_COMMITTER_EMAIL", "t@example.com")
-        .env("GIT_AUTHOR_DATE", "2024-05-01T12:00:00Z")
-        .env("GIT_COMMITTER_DATE", "2024-05-01T12:00:00Z")
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "git {args:?}");
-}
-
 #[test]
 fn two_checkouts_in_different_directories_give_identical_digests() {
     let origin = Fixture::new("hello-http");
-    git(&origin.root, &["init", "-q", "-b", "main"]);
-    git(&origin.root, &["add", "-A"]);
-    git(&origin.root, &["commit", "-q", "-m", "fixture"]);
+    commit_all(&origin.root);
 
     let mut results = Vec::new();
     for name in ["first-checkout", "somewhere/else/entirely"] {
-        let dir = origin.tmp.path().join(name);
-        std::fs::create_dir_all(dir.parent().unwrap()).unwrap();
-        git(
-            origin.tmp.path(),
-            &[
-                "clone",
-                "-q",
-                origin.root.to_str().unwrap(),
-                dir.to_str().unwrap(),
-            ],
-        );
+        let dir = clone(&origin, name);
         let out = containerize_cmd(&dir)
             .args(["--platform", "all", "-q"])
             .output()
@@ -170,9 +126,7 @@ fn source_date_epoch_sets_created_and_changes_nothing_else_when_repeated() {
 #[test]
 fn r20_build_time_stamps_are_reproducible_across_homes_umasks_jobs_and_rustflags() {
     let origin = Fixture::new("stamped");
-    git(&origin.root, &["init", "-q", "-b", "main"]);
-    git(&origin.root, &["add", "-A"]);
-    git(&origin.root, &["commit", "-q", "-m", "fixture"]);
+    commit_all(&origin.root);
     let home = other_cargo_home(origin.tmp.path());
 
     let build = |dir: &Path, umask: &str, jobs: &str, env: &[(&str, &str)]| {

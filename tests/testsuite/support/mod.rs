@@ -560,3 +560,44 @@ pub fn output_within(cmd: &mut Command, secs: u64) -> Vec<u8> {
     );
     stdout
 }
+
+/// `dir` as a clone of `origin` (whose commit has fixed dates), at `name` under `base`.
+pub fn clone(origin: &Fixture, name: &str) -> std::path::PathBuf {
+    let dir = origin.tmp.path().join(name);
+    std::fs::create_dir_all(dir.parent().unwrap()).unwrap();
+    git(
+        origin.tmp.path(),
+        &[
+            "clone",
+            "-q",
+            origin.root.to_str().unwrap(),
+            dir.to_str().unwrap(),
+        ],
+    );
+    dir
+}
+
+/// Runs git in `dir` with a fixed author and dates (commits are reproducible), asserting
+/// success.
+pub fn git(dir: &Path, args: &[&str]) {
+    let ok = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.com")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.com")
+        .env("GIT_AUTHOR_DATE", "2024-05-01T12:00:00Z")
+        .env("GIT_COMMITTER_DATE", "2024-05-01T12:00:00Z")
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "git {args:?}");
+}
+
+/// Makes `root` a git repository (branch `main`) with everything in one commit.
+pub fn commit_all(root: &Path) {
+    git(root, &["init", "-q", "-b", "main"]);
+    git(root, &["add", "-A"]);
+    git(root, &["commit", "-q", "-m", "fixture"]);
+}
