@@ -31,7 +31,6 @@ pub const WORKFLOW_PATH: &str = ".github/workflows/containerize.yml";
 pub const TEMPLATES_DIR: &str = "containerize/kubernetes";
 /// Where the workflow installs this tool from when this build does not know its own
 /// repository (`package.repository` of this tool's Cargo.toml).
-const GIT_PLACEHOLDER: &str = "https://github.com/OWNER/cargo-containerize";
 /// The commented table header in [`METADATA`] that `--templates` turns into a real one.
 const KUBE_HEADER: &str = "# [package.metadata.containerize.kubernetes]\n";
 
@@ -247,19 +246,25 @@ fn set_templates_key(mut doc: DocumentMut, path: &Path) -> Result<ManifestEdit, 
     }
 }
 
-/// The user workflow with this tool's version and source filled in. The flag says whether
-/// the source is a placeholder the user must edit.
-pub fn github_workflow() -> (String, bool) {
+/// The GitHub `owner/name` of this tool's repository (`repository` in its Cargo.toml):
+/// where the workflow's composite action and the release it installs come from.
+pub fn action_slug() -> &'static str {
     let repository = env!("CARGO_PKG_REPOSITORY");
-    let (git, placeholder) = if repository.is_empty() {
-        (GIT_PLACEHOLDER, true)
-    } else {
-        (repository, false)
-    };
-    let text = GITHUB_WORKFLOW
-        .replace("@CONTAINERIZE_GIT@", git)
-        .replace("@CONTAINERIZE_VERSION@", crate::TOOL_VERSION);
-    (text, placeholder)
+    repository
+        .strip_prefix("https://github.com/")
+        .unwrap_or(repository)
+        .trim_end_matches('/')
+}
+
+/// The user workflow with this tool's version and action filled in.
+pub fn github_workflow() -> String {
+    GITHUB_WORKFLOW
+        .replace(
+            "\"@CONTAINERIZE_ACTION@@v@CONTAINERIZE_VERSION@\"",
+            "@CONTAINERIZE_ACTION@@v@CONTAINERIZE_VERSION@",
+        )
+        .replace("@CONTAINERIZE_ACTION@", action_slug())
+        .replace("@CONTAINERIZE_VERSION@", crate::TOOL_VERSION)
 }
 
 /// The nearest `Cargo.toml` at or above `dir`.
@@ -362,11 +367,8 @@ fn run(args: InitArgs, shell: &mut Shell) -> Result<(), InitError> {
 
     let package_dir = manifest.parent().unwrap_or(Path::new(".")).to_path_buf();
     let mut files: Vec<(PathBuf, String)> = Vec::new();
-    let mut placeholder = false;
     if args.github_workflow {
-        let (workflow, p) = github_workflow();
-        placeholder = p;
-        files.push((root.join(WORKFLOW_PATH), workflow));
+        files.push((root.join(WORKFLOW_PATH), github_workflow()));
     }
     if args.templates {
         let dir = package_dir.join(TEMPLATES_DIR);
@@ -401,11 +403,6 @@ fn run(args: InitArgs, shell: &mut Shell) -> Result<(), InitError> {
     for (path, text) in &files {
         write_file(path, text.as_bytes(), 0o644)?;
         shell.status("Created", show(path, &root));
-    }
-    if placeholder {
-        shell.warn(format!(
-            "set CONTAINERIZE_GIT in {WORKFLOW_PATH} to the git repository cargo-containerize is installed from"
-        ));
     }
     Ok(())
 }
@@ -565,12 +562,14 @@ all-features = true
     }
 
     #[test]
-    fn user_workflow_gets_the_version_and_a_source() {
-        let (text, _) = github_workflow();
+    fn user_workflow_gets_the_version_and_the_action_of_this_repository() {
+        let text = github_workflow();
         assert!(!text.contains("@CONTAINERIZE_"), "{text}");
-        assert!(text.contains(&format!(
-            "CONTAINERIZE_VERSION: \"{}\"",
+        assert_eq!(action_slug(), "cargo-containerize/cargo-containerize");
+        let uses = format!(
+            "uses: cargo-containerize/cargo-containerize@v{}",
             crate::TOOL_VERSION
-        )));
+        );
+        assert_eq!(text.matches(&uses).count(), 2, "{text}");
     }
 }

@@ -23,6 +23,7 @@ mod noop;
 mod outputs;
 mod plan;
 mod push;
+mod release;
 mod reliability;
 mod reproducible;
 mod resolve;

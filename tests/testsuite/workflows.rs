@@ -54,6 +54,19 @@ fn workflows_are_yaml_and_every_command_line_runs_with_dry_run() {
             "{file} should log in and push: {of_file:?}"
         );
     }
+    // The user workflow: one runner per platform, then the merge job.
+    for file in &files[2..] {
+        let file = file.to_str().unwrap();
+        let of_file: Vec<&Value> = cmds.iter().filter(|c| c["file"] == file).collect();
+        for (job, merge) in [("images", false), ("merge", true)] {
+            assert!(
+                of_file
+                    .iter()
+                    .any(|c| c["job"] == job && (c["args"][0] == "merge") == merge),
+                "{file}: no {job} job: {of_file:?}"
+            );
+        }
+    }
     for cmd in &cmds {
         let args = args_of(cmd);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -75,23 +88,31 @@ fn workflows_are_yaml_and_every_command_line_runs_with_dry_run() {
         let events = support::validate_events(&run.stdout);
         let plan = &events[0];
         assert_eq!(plan["reason"], "plan", "{what}");
-        assert_eq!(plan["push"], true, "{what}");
+        // A matrix job builds its own platform; the others (and merge) both.
+        let platforms: Vec<&str> = match cmd["matrix"]["platform"].as_str() {
+            Some(p) => vec![p],
+            None => vec!["linux/amd64", "linux/arm64"],
+        };
+        let pushes = args.contains(&"--push") || args[0] == "merge";
+        assert_eq!(plan["push"], pushes, "{what}");
         let image = &plan["images"][0];
-        assert_eq!(
-            image["push_refs"],
-            serde_json::json!([
-                "ghcr.io/acme/hello-http:1.2.3",
-                "ghcr.io/acme/hello-http:1.2",
-                "ghcr.io/acme/hello-http:1",
-                "ghcr.io/acme/hello-http:latest"
-            ]),
-            "{what}"
-        );
-        assert_eq!(
-            image["platforms"],
-            serde_json::json!(["linux/amd64", "linux/arm64"]),
-            "{what}"
-        );
+        let tags = ["1.2.3", "1.2", "1", "latest"];
+        let refs: Vec<String> = match (pushes, args.contains(&"--per-platform")) {
+            (false, _) => Vec::new(),
+            (true, false) => tags
+                .iter()
+                .map(|t| format!("ghcr.io/acme/hello-http:{t}"))
+                .collect(),
+            (true, true) => {
+                let arch = platforms[0].trim_start_matches("linux/");
+                tags.iter()
+                    .map(|t| format!("ghcr.io/acme/hello-http:{t}-{arch}"))
+                    .collect()
+            }
+        };
+        let got = image["push_refs"].as_array().cloned().unwrap_or_default();
+        assert_eq!(serde_json::json!(got), serde_json::json!(refs), "{what}");
+        assert_eq!(image["platforms"], serde_json::json!(platforms), "{what}");
         assert_nothing_written(&fx.root);
     }
 }
@@ -105,9 +126,10 @@ fn assert_nothing_written(root: &Path) {
     );
 }
 
-/// The user workflow is the template with only the placeholders filled in.
+/// The user workflow is the template with only the placeholders filled in: the install
+/// step is the composite action of the repository Cargo.toml names, at this version.
 #[test]
-fn init_writes_the_template_with_version_and_source() {
+fn init_writes_the_template_with_the_action_of_this_repository_and_version() {
     let fx = Fixture::new("hello-http");
     fx.run(&["init", "--github-workflow"]).ok();
     let written =
@@ -115,7 +137,29 @@ fn init_writes_the_template_with_version_and_source() {
     let template =
         std::fs::read_to_string(support::repo().join("templates/github/containerize.yml")).unwrap();
     let version = env!("CARGO_PKG_VERSION");
-    assert!(written.contains(&format!("CONTAINERIZE_VERSION: \"{version}\"")));
+    let repository = env!("CARGO_PKG_REPOSITORY");
+    let slug = repository.strip_prefix("https://github.com/").unwrap();
+    assert_eq!(
+        written
+            .matches(&format!("uses: {slug}@v{version}\n"))
+            .count(),
+        2,
+        "{written}"
+    );
+    assert_eq!(
+        written
+            .matches(&format!("version: \"{version}\"\n"))
+            .count(),
+        2
+    );
     assert!(!written.contains("@CONTAINERIZE_"), "{written}");
+    assert!(!written.contains("OWNER/"), "{written}");
     assert_eq!(written.lines().count(), template.lines().count());
+    // The action installs from the same repository.
+    let action = std::fs::read_to_string(support::repo().join("action.yml")).unwrap();
+    assert!(
+        action.contains(&format!("default: {repository}\n")),
+        "{action}"
+    );
+    assert!(action.contains("scripts/install-release.sh"), "{action}");
 }
