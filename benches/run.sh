@@ -7,6 +7,7 @@
 #   5. image overhead: compressed image minus compressed binary layer
 #   6. peak RSS of packaging, small vs large binary (streaming: should not grow with size)
 #   8. zstd vs gzip layers: packaging stage time and compressed binary layer size
+#   9. merge of per-platform pushes (one runner per platform) vs one `--push --platform all`
 # for the testdata service (testdata/hello-http) and a large binary (this repository
 # itself, built with full debug info: tens of MB).
 #
@@ -217,6 +218,24 @@ for mb in 16 256; do
     | sed -n 's/.*peak RSS of this process: \([0-9.]*\) MiB.*/\1/p' > "$RESULTS/flat-$mb.self-rss"
 done
 
+# 9. Two platforms of the small service: `merge` of what `--push --per-platform` pushed
+#    (the split CI design: each runner pushes its platform, a last job joins them) against
+#    pushing `--platform all` from one machine. Both start from a registry reset before each
+#    timed run; the per-platform pushes are part of merge's preparation, not its time.
+small="$WORK/small"
+"$TOOL" containerize --manifest-path "$small/Cargo.toml" --platform all -q >/dev/null
+PREP_SPLIT="$WORK/prepare-split.sh"
+cat > "$PREP_SPLIT" <<PREP_EOF
+#!/usr/bin/env bash
+set -e
+"$RESET"
+"$TOOL" containerize --manifest-path "$small/Cargo.toml" --platform all -q --push --per-platform --repo "$REGISTRY/split" >/dev/null
+PREP_EOF
+chmod +x "$PREP_SPLIT"
+hf "small-merge" "$TOOL containerize merge --manifest-path $small/Cargo.toml --platform all -q --repo $REGISTRY/split" --prepare "$PREP_SPLIT"
+hf "small-push-all" "$TOOL containerize --manifest-path $small/Cargo.toml --platform all -q --push --repo $REGISTRY/one" --prepare "$RESET"
+"$RESET"
+
 log "writing $OUT"
 python3 - "$RESULTS" "$RUNS" > "$OUT" <<'PY'
 import json, pathlib, platform, statistics, subprocess, sys
@@ -306,6 +325,18 @@ for w, label in (("small", "testdata/hello-http"), ("large", "this repository's 
     print(f"| zstd / gzip packaging stage time | {statistics.median(zstd_stage)/statistics.median(stage):.2f} | — |")
     print(f"| binary layer, zstd / gzip size | {zstd_layer/1024/1024:.2f} / {binlayer/1024/1024:.2f} MiB = {zstd_layer/binlayer:.2f} | — |")
     print()
+print("## One runner per platform: `merge` against one `--push --platform all`\n")
+print("testdata/hello-http for linux/amd64 and linux/arm64 (both built beforehand), a registry")
+print("started empty before each timed run. `merge` joins what `--push --per-platform` pushed")
+print("(those pushes are its preparation, untimed): it reads two manifests and configs back,")
+print("pushes the index and three tags, and writes the YAML; it uploads no blob.\n")
+print("| command | median | min | max |\n|---|---|---|---|")
+print(row("`cargo containerize merge --platform all` (index + tags)", "small-merge"))
+print(row("`cargo containerize --push --platform all` (both platforms, index, tags, SBOMs)", "small-push-all"))
+print()
+print("| ratio | value |\n|---|---|")
+print(f"| merge / push --platform all | {t('small-merge')[0]/t('small-push-all')[0]:.2f} |")
+print()
 print("## Memory against layer size\n")
 print("Peak RSS of cargo-containerize itself (from `-v`), packaging testdata/hello-http cold with an")
 print("assets directory holding one file of the given size (so the workspace is the same):\n")
