@@ -441,7 +441,7 @@ pub enum CompressionArg {
 /// `--sbom`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum SbomArg {
-    /// CycloneDX 1.5 JSON
+    /// CycloneDX 1.6 JSON
     Cyclonedx,
     /// No SBOM
     None,

@@ -331,7 +331,7 @@ fn write_sboms(
     let flags = FeatureFlags::from_cargo(&plan.cargo);
     let sboms = sbom::write_sboms(plan, built, graphs, &flags, base)?;
     if !sboms.is_empty() {
-        shell.status("Writing", format!("{} SBOM(s), CycloneDX 1.5", sboms.len()));
+        shell.status("Writing", format!("{} SBOM(s), CycloneDX 1.6", sboms.len()));
     }
     for sbom in &sboms {
         let event = FileEvent {

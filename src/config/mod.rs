@@ -537,7 +537,7 @@ impl fmt::Display for Compression {
 pub enum SbomFormat {
     /// No SBOM.
     None,
-    /// CycloneDX 1.5 JSON (the default).
+    /// CycloneDX 1.6 JSON (the default).
     #[default]
     CycloneDx,
 }

@@ -10,6 +10,7 @@
 
 pub mod auditable;
 pub mod bom;
+pub mod cyclonedx;
 pub mod resolve;
 pub mod source;
 
@@ -240,19 +241,21 @@ pub fn write_sboms(
                     })?;
             // Remembered across runs by the file's identity, as the layer cache does.
             let sha = hashes.file_sha256(&binary.path)?;
-            let doc = bom::assemble_bom(&BomInput {
+            let sha512 = hashes.file_sha512(&binary.path)?;
+            let inventory = bom::assemble_inventory(&BomInput {
                 graph,
                 linked,
                 package_id,
                 bin: &image.bin,
                 binary_sha256: &sha,
+                binary_sha512: &sha512,
                 platform: build.platform,
                 features: flags,
                 epoch: plan.epoch,
                 base,
             })
             .map_err(SbomError::assemble)?;
-            let blob = bom::to_json(doc)?;
+            let blob = cyclonedx::to_json(&cyclonedx::render(&inventory))?;
             fsutil::create_dir_all(&image.out_dir)?;
             fsutil::write_atomic(&path, &blob.bytes)?;
             out.push(Sbom {

@@ -89,7 +89,14 @@ fn sbom_path(fx: &Fixture, image: &str, platform: &str) -> PathBuf {
 /// components without a pkg:cargo purl, the base itself an `operating-system`).
 #[track_caller]
 fn validate_sbom(path: &Path, cargo_tree: Option<&Path>) {
-    let mut args = vec!["--exempt-type", "operating-system", "--exempt-type", "file"];
+    let mut args = vec![
+        "--spec-version",
+        "1.6",
+        "--exempt-type",
+        "operating-system",
+        "--exempt-type",
+        "file",
+    ];
     if let Some(t) = cargo_tree {
         args.extend(["--expect-cargo-tree", t.to_str().unwrap()]);
     }
@@ -320,6 +327,8 @@ fn sbom_deps_required_components_equal_cargo_tree_on_both_platforms() {
             let in_image = binary_in_image(&fx, "sbom-deps", platform);
             let sha = sha256_hex(&in_image);
             assert_eq!(root["hashes"][0]["content"], sha.as_str());
+            assert_eq!(root["hashes"][1]["alg"], "SHA-512");
+            assert_eq!(root["hashes"][1]["content"], sha512_hex(&in_image).as_str());
             // That binary carries the same list, readable by cargo-auditable's reader.
             assert_eq!(audit_info(&fx, &in_image), ours, "{platform} {features:?}");
             // The graph: root → gitdep → itoa.
@@ -372,9 +381,14 @@ fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(sha2::Sha256::digest(bytes))
 }
 
-/// The SBOM with what changes with the toolchain (the binary's hash) or with the tool's
+fn sha512_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha512::digest(bytes))
+}
+
+/// The SBOM with what changes with the toolchain (the binary's hashes) or with the tool's
 /// release (the base's and the tool's versions) replaced; the crate's own version stays.
-fn redact(sbom: &Value, binary_sha: &str) -> String {
+fn redact(sbom: &Value, binary_sha: &str, binary_sha512: &str) -> String {
     fn walk(v: &mut Value, tool: &str) {
         match v {
             Value::Object(map) => {
@@ -402,6 +416,7 @@ fn redact(sbom: &Value, binary_sha: &str) -> String {
     serde_json::to_string_pretty(&v)
         .unwrap()
         .replace(binary_sha, "[BINARY-SHA256]")
+        .replace(binary_sha512, "[BINARY-SHA512]")
 }
 
 #[test]
@@ -427,11 +442,13 @@ fn hello_http_sbom_matches_the_snapshot_and_is_identical_from_another_directory(
     );
     assert!(sbom.get("serialNumber").is_none());
     assert_eq!(sbom["metadata"]["timestamp"], "2023-11-14T22:13:20Z");
-    let sha = sbom["metadata"]["component"]["hashes"][0]["content"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    insta::assert_snapshot!("hello_http_sbom", redact(&sbom, &sha));
+    let hash = |i: usize| {
+        sbom["metadata"]["component"]["hashes"][i]["content"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    insta::assert_snapshot!("hello_http_sbom", redact(&sbom, &hash(0), &hash(1)));
 
     // The layout holds it as an artifact whose subject is the platform manifest.
     let index = read_json(&a.layout().join("index.json"));
