@@ -1,6 +1,6 @@
 //! One binary's linked crates + the base → an [`Inventory`]: what the image holds, with
 //! identities (purls, bom-refs), hashes and licenses, in no particular SBOM format. The
-//! CycloneDX ([`super::cyclonedx`]) and SPDX documents are two renderings
+//! CycloneDX ([`super::cyclonedx`]) and SPDX ([`super::spdx`]) documents are two renderings
 //! of the same inventory, so they can never disagree about the content.
 //!
 //! Reproducible by construction: items are sorted, bom-refs are made of names, versions,

@@ -21,6 +21,7 @@ mod network;
 mod noop;
 mod outputs;
 mod plan;
+mod provenance;
 mod push;
 mod reliability;
 mod reproducible;
