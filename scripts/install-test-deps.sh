@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs, only what is missing (idempotent, fast when present):
 # Debian packages (registry, skopeo, umoci, oci-image-tool, podman + runc, qemu-user-static,
-# musl-tools, dockerd + containerd, docker-compose), podman-compose, Python validators, cargo-zigbuild + zig, the musl rustup targets,
+# musl-tools, dockerd + containerd, docker-compose), podman-compose, Python validators (CycloneDX,
+# SPDX, in-toto), cargo-zigbuild + zig, the musl rustup targets,
 # ferro-oci-server and cargo-cyclonedx.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -47,6 +48,15 @@ if ! python3 -m pip show -q podman-compose >/dev/null 2>&1; then
   python3 -m pip install -q --disable-pip-version-check podman-compose 2>/dev/null \
     || python3 -m pip install -q --disable-pip-version-check --break-system-packages podman-compose
 fi
+# spdx-tools (PyPI: `pyspdxtools -i` validates the SPDX SBOMs) and in-toto-attestation (its
+# protobuf Statement and SLSA Provenance v1 validators check the provenance), both for
+# tests/testsuite/sbom.rs and provenance.rs; installed the way podman-compose is.
+for pkg in spdx-tools in-toto-attestation; do
+  if ! python3 -m pip show -q "$pkg" >/dev/null 2>&1; then
+    python3 -m pip install -q --disable-pip-version-check "$pkg" 2>/dev/null \
+      || python3 -m pip install -q --disable-pip-version-check --break-system-packages "$pkg"
+  fi
+done
 # checkov (PyPI) scans the Kubernetes YAML in tests/testsuite/checkov.rs. It pins many
 # libraries of its own, so it gets a virtualenv of its own (no clash with the validators).
 if ! command -v checkov >/dev/null; then

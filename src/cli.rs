@@ -44,7 +44,7 @@ pub enum Command {
     Run(Box<RunArgs>),
     /// Print what would be built and pushed, without building or writing anything (like --dry-run)
     Plan(Box<BuildArgs>),
-    /// Build the binaries and write only their CycloneDX SBOMs, no images; prints each SBOM's path
+    /// Build the binaries and write only their SBOMs (--sbom: CycloneDX by default), no images; prints each SBOM's path
     Sbom(Box<BuildArgs>),
     /// Join the per-platform images that `--push --per-platform` runs pushed (one CI runner per platform) into one multi-platform index, tag it and write its Kubernetes YAML
     Merge(Box<BuildArgs>),
@@ -315,17 +315,18 @@ pub struct BuildArgs {
     #[arg(long, value_name = "FILE")]
     pub image_refs: Option<PathBuf>,
 
-    /// SBOM per image and platform: cyclonedx (written next to the image and attached to it) or none
+    /// SBOMs per image and platform, written next to the image and attached to it: cyclonedx, spdx (comma-separated) or none
     #[arg(
         long,
-        value_name = "FORMAT",
+        value_name = "FORMATS",
         value_enum,
         hide_possible_values = true,
+        value_delimiter = ',',
         default_value = "cyclonedx",
         env = "CARGO_CONTAINERIZE_SBOM",
         hide_env_values = true
     )]
-    pub sbom: SbomArg,
+    pub sbom: Vec<SbomArg>,
 
     /// Write the Kubernetes YAML here instead of target/containerize/ (DIR/kubernetes.yaml, DIR/IMAGE/kubernetes.yaml)
     #[arg(
@@ -348,6 +349,11 @@ pub struct BuildArgs {
     /// [default: true] [metadata, per image: auditable]
     #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", require_equals = true)]
     pub auditable: Option<bool>,
+
+    /// Write SLSA provenance (an in-toto Statement) per image and platform, next to the image and attached to it
+    /// [default: true] [metadata, per image: provenance]
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    pub provenance: Option<bool>,
 
     /// What stdout carries: image references (human) or one JSON event per line (json)
     #[arg(
@@ -447,8 +453,10 @@ pub enum CompressionArg {
 /// `--sbom`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum SbomArg {
-    /// CycloneDX 1.5 JSON
+    /// CycloneDX 1.6 JSON
     Cyclonedx,
+    /// SPDX 2.3 JSON
+    Spdx,
     /// No SBOM
     None,
 }

@@ -53,6 +53,10 @@ pub enum Error {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Sbom(#[from] crate::sbom::SbomError),
+    /// Making attestations (provenance).
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Attest(#[from] crate::attest::AttestError),
     /// Writing an output (another layout, an archive, a registry).
     #[error(transparent)]
     #[diagnostic(transparent)]
@@ -87,7 +91,7 @@ impl Error {
             Error::Package(crate::image::package::PackageError::Assets(_)) => exit::CONFIG,
             Error::Layout(_) | Error::Assemble(_) | Error::Package(_) => exit::OUTPUT,
             Error::Sbom(crate::sbom::SbomError::Metadata { .. }) => exit::CONFIG,
-            Error::Sbom(_) => exit::OUTPUT,
+            Error::Sbom(_) | Error::Attest(_) => exit::OUTPUT,
             Error::Kube(e) => e.exit_code(),
             Error::Compose(e) => e.exit_code(),
             Error::Sink(e) => e.exit_code(),

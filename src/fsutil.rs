@@ -41,6 +41,27 @@ impl FsError {
     }
 }
 
+/// Deletes the files of `dir` whose name `matches` and that are not in `keep`: outputs of
+/// earlier runs that this run did not write (another platform set, a format turned off),
+/// since a file next to an image must describe that image. A missing `dir` is fine.
+pub fn remove_stale(
+    dir: &Path,
+    matches: impl Fn(&str) -> bool,
+    keep: &[&Path],
+) -> Result<(), FsError> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(());
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let path = entry.path();
+        if matches(&name) && !keep.contains(&path.as_path()) {
+            std::fs::remove_file(&path).map_err(|e| FsError::new("remove", &path, e))?;
+        }
+    }
+    Ok(())
+}
+
 /// `create_dir_all` with the path in the error.
 pub fn create_dir_all(path: &Path) -> Result<(), FsError> {
     std::fs::create_dir_all(path).map_err(|e| FsError::new("create directory", path, e))

@@ -7,7 +7,8 @@
 //! cli::Cli ──config──▶ Settings ──workspace──▶ Workspace ──plan──▶ Plan
 //!   Plan ──build──▶ BuiltBinary (per image × platform)
 //!        ──image::layer / image::package──▶ LayerBlob, Image / Index (ImageSet)
-//!        ──sbom──▶ CycloneDX SBOM per platform ──image::artifact──▶ referrer artifacts
+//!        ──sbom──▶ CycloneDX / SPDX SBOMs per platform
+//!        ──attest──▶ SLSA provenance per platform ──image::artifact──▶ referrer artifacts
 //!        ──image::layout──▶ target/containerize/oci (the source of every sink)
 //!        ──image::sink──▶ sinks, in plan order: --oci-layout-path, --tarball,
 //!                         registry::sink (--push: blobs, manifests, tags, referrers),
@@ -32,7 +33,7 @@
 //! ```text
 //! layer 6  commands
 //! layer 5  pipeline error
-//! layer 4  build image registry sbom kube load compose
+//! layer 4  build image registry sbom attest kube load compose
 //! layer 3  workspace plan
 //! layer 2  config
 //! layer 1  cli output events exit canonical reference platform fsutil git interrupt metacache
@@ -45,6 +46,7 @@
 //! what a subcommand runs.
 #![deny(missing_docs)]
 
+pub mod attest;
 pub mod build;
 pub mod canonical;
 pub mod cli;

@@ -7,9 +7,10 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
+use crate::attest;
 use crate::build;
 use crate::canonical::to_canonical_json;
-use crate::config::Settings;
+use crate::config::{SbomFormat, Settings};
 use crate::error::Error;
 use crate::events::{Event, FileEvent, ImageSummary, PlatformSummary, PushedSummary};
 use crate::fsutil;
@@ -116,12 +117,21 @@ pub fn run(settings: &Settings, mode: Mode, shell: &mut Shell) -> Result<Outcome
             format!("waiting for file lock on {}", plan.out_dir.display()),
         );
     })?;
-    // The SBOM's dependency graphs (`cargo metadata --filter-platform`) resolve while
-    // cargo builds.
-    let (built, graphs) = std::thread::scope(|s| {
+    // The SBOM's dependency graphs (`cargo metadata --filter-platform`) resolve, and the
+    // provenance's compiler version is asked, while cargo builds.
+    let (built, graphs, rustc) = std::thread::scope(|s| {
         let graphs = s.spawn(|| sbom::resolve_graphs(&plan));
+        let rustc = s.spawn(|| {
+            let wanted = plan
+                .images
+                .iter()
+                .any(|i| i.platforms.iter().any(|p| p.provenance.is_some()));
+            (wanted && mode == Mode::Build)
+                .then(|| build::rustc_version(&plan.cargo, &ws.root))
+                .flatten()
+        });
         let built = build::build_all(&plan, &ws, &probe, shell);
-        (built, crate::join(graphs))
+        (built, crate::join(graphs), crate::join(rustc))
     });
     let built = match built {
         // cargo got the same Ctrl-C: say "interrupted", not "cargo failed".
@@ -163,9 +173,14 @@ pub fn run(settings: &Settings, mode: Mode, shell: &mut Shell) -> Result<Outcome
         layout: &layout,
     };
     let mut results = package_all(&plan, &built, packager, shell)?;
-    let sboms = write_sboms(&plan, &built, &graphs, &(&base).into(), shell)?;
+    let base_info: BaseInfo = (&base).into();
+    let sboms = write_sboms(&plan, &built, &graphs, &base_info, shell)?;
+    let sets: Vec<&ImageSet> = results.iter().map(|r| &r.set).collect();
+    let attestations = write_provenance(&plan, &sets, rustc.as_ref(), &base_info, shell)?;
     for result in &mut results {
         result.artifacts = sbom::artifacts(&result.set, &sboms)?;
+        let provenance = attest::artifacts(&result.set, &attestations)?;
+        result.artifacts.extend(provenance);
     }
 
     interrupt::check()?;
@@ -420,7 +435,19 @@ fn write_sboms(
     let flags = FeatureFlags::from_cargo(&plan.cargo);
     let sboms = sbom::write_sboms(plan, built, graphs, &flags, base)?;
     if !sboms.is_empty() {
-        shell.status("Writing", format!("{} SBOM(s), CycloneDX 1.5", sboms.len()));
+        let formats: Vec<&str> = plan
+            .outputs
+            .sbom
+            .iter()
+            .map(|f| match f {
+                SbomFormat::CycloneDx => "CycloneDX 1.6",
+                SbomFormat::Spdx => "SPDX 2.3",
+            })
+            .collect();
+        shell.status(
+            "Writing",
+            format!("{} SBOM(s), {}", sboms.len(), formats.join(" and ")),
+        );
     }
     for sbom in &sboms {
         let event = FileEvent {
@@ -431,6 +458,29 @@ fn write_sboms(
         shell.emit(&Event::SbomWritten(event));
     }
     Ok(sboms)
+}
+
+/// The provenance of every image and platform the plan gives one.
+fn write_provenance(
+    plan: &Plan,
+    sets: &[&ImageSet],
+    rustc: Option<&build::RustcVersion>,
+    base: &BaseInfo,
+    shell: &mut Shell,
+) -> Result<Vec<attest::Attestation>, Error> {
+    let built = attest::Built { rustc, base };
+    let attestations = attest::write_provenance(plan, sets, built)?;
+    if !attestations.is_empty() {
+        shell.status(
+            "Writing",
+            format!(
+                "{} provenance statement(s), SLSA v1 (builder {})",
+                attestations.len(),
+                plan.provenance.builder_id
+            ),
+        );
+    }
+    Ok(attestations)
 }
 
 /// The run's OCI layout: documents, artifacts, then index.json last; unreferenced blobs

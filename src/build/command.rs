@@ -107,6 +107,15 @@ pub fn build_command(
     cmd
 }
 
+/// `rustc -vV`, run the way cargo runs the compiler: `RUSTC` if set, in the workspace
+/// root (so a `rust-toolchain.toml` there picks the same toolchain as the build).
+pub fn rustc_version_command(opts: &CargoOptions, root: &Path) -> Command {
+    let rustc = opts.cargo_env.get("RUSTC").map_or("rustc", String::as_str);
+    let mut cmd = Command::new(rustc);
+    cmd.arg("-vV").current_dir(root);
+    cmd
+}
+
 /// A TOML basic string (JSON string escapes are valid TOML escapes).
 fn toml_string(s: &str) -> String {
     serde_json::to_string(s).unwrap_or_else(|_| format!("\"{s}\""))
@@ -142,6 +151,24 @@ pub fn display(cmd: &Command) -> String {
 mod tests {
     use super::*;
     use crate::platform::Platform;
+
+    #[test]
+    fn rustc_version_is_asked_of_the_rustc_cargo_uses() {
+        let mut o = opts();
+        o.cargo_env
+            .insert("RUSTC".into(), "/opt/rust/bin/rustc".into());
+        let cmd = rustc_version_command(&o, Path::new("/ws"));
+        assert_eq!(display(&cmd), "/opt/rust/bin/rustc -vV");
+        assert_eq!(cmd.get_current_dir(), Some(Path::new("/ws")));
+        let v = crate::build::RustcVersion::parse(
+            "rustc 1.89.0 (29483883e 2025-08-04)\nbinary: rustc\ncommit-hash: 29483883eed69d5fb4db01964cdf2af4d86e9cb2\nhost: x86_64-unknown-linux-gnu\nrelease: 1.89.0\n",
+        )
+        .unwrap();
+        assert_eq!(v.version, "rustc 1.89.0 (29483883e 2025-08-04)");
+        assert_eq!(v.release.as_deref(), Some("1.89.0"));
+        assert_eq!(v.host.as_deref(), Some("x86_64-unknown-linux-gnu"));
+        assert!(crate::build::RustcVersion::parse("error: no such command").is_none());
+    }
 
     fn opts() -> CargoOptions {
         CargoOptions {

@@ -31,6 +31,61 @@ pub struct BuiltBinary {
     pub path: PathBuf,
 }
 
+/// The compiler the binaries are built with, as `rustc -vV` reports it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RustcVersion {
+    /// The first line: `rustc 1.89.0 (29483883e 2025-08-04)`.
+    pub version: String,
+    /// `release: 1.89.0`.
+    pub release: Option<String>,
+    /// `commit-hash: …`: the rust-lang/rust commit it was built from.
+    pub commit_hash: Option<String>,
+    /// `host: x86_64-unknown-linux-gnu`.
+    pub host: Option<String>,
+}
+
+impl RustcVersion {
+    /// Parses `rustc -vV` output.
+    pub fn parse(text: &str) -> Option<Self> {
+        let mut lines = text.lines();
+        let version = lines.next()?.trim().to_string();
+        if !version.starts_with("rustc ") {
+            return None;
+        }
+        let mut out = RustcVersion {
+            version,
+            ..RustcVersion::default()
+        };
+        for line in lines {
+            let Some((k, v)) = line.split_once(": ") else {
+                continue;
+            };
+            let v = Some(v.trim().to_string());
+            match k.trim() {
+                "release" => out.release = v,
+                "commit-hash" => out.commit_hash = v,
+                "host" => out.host = v,
+                _ => {}
+            }
+        }
+        Some(out)
+    }
+}
+
+/// What `rustc -vV` says in the workspace, or `None` when it cannot be run (the build
+/// itself then reports the missing compiler).
+pub fn rustc_version(cargo: &CargoOptions, root: &std::path::Path) -> Option<RustcVersion> {
+    let out = command::rustc_version_command(cargo, root)
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| RustcVersion::parse(&String::from_utf8_lossy(&out.stdout)))
+        .flatten()
+}
+
 /// Build failures; each says what to do next.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum BuildError {

@@ -82,8 +82,10 @@ pub fn render(plan: &Plan, cwd: &Path) -> String {
         };
         field("push", push);
         let mut files = vec!["image.json".to_string()];
-        let sboms = image.platforms.iter().filter_map(|p| p.sbom.as_ref());
-        files.extend(sboms.filter_map(|p| Some(p.file_name()?.to_string_lossy().into_owned())));
+        let sboms = image.platforms.iter().flat_map(|p| p.sboms.iter());
+        let provenance = image.platforms.iter().filter_map(|p| p.provenance.as_ref());
+        let docs = sboms.map(|s| &s.path).chain(provenance);
+        files.extend(docs.filter_map(|p| Some(p.file_name()?.to_string_lossy().into_owned())));
         let kube_here = plan.outputs.kube_dir.as_ref() == Some(&plan.out_dir);
         if kube_here && image.settings.kubernetes.enabled {
             files.extend([
@@ -122,6 +124,17 @@ pub fn render(plan: &Plan, cwd: &Path) -> String {
         let _ = writeln!(out, "  {key:<10} {value}");
     };
     line("layout", format!("{}/", show(&plan.layout_dir, cwd)));
+    let attested = plan.images.iter().flat_map(|i| &i.platforms);
+    if attested.into_iter().any(|p| p.provenance.is_some()) {
+        let invocation = match &plan.provenance.invocation_id {
+            Some(id) => format!(", run {id}"),
+            None => String::new(),
+        };
+        line(
+            "provenance",
+            format!("builder {}{invocation}", plan.provenance.builder_id),
+        );
+    }
     if let Some(dir) = &plan.outputs.oci_layout_path {
         line("layout", format!("{}/ (--oci-layout-path)", show(dir, cwd)));
     }
@@ -168,8 +181,8 @@ mod tests {
     use super::*;
     use std::path::PathBuf;
 
-    use crate::config::{self, SbomFormat, Settings};
-    use crate::plan::{BuildPlan, ImagePlan, Outputs, PlatformPlan};
+    use crate::config::{self, Settings};
+    use crate::plan::{BuildPlan, ImagePlan, Outputs};
     use crate::platform::Platform;
     use crate::reference::Repository;
 
@@ -187,10 +200,9 @@ mod tests {
         let out = PathBuf::from("/ws/target/containerize");
         let platforms = Platform::ALL
             .iter()
-            .map(|&platform| PlatformPlan {
-                platform,
-                sbom: (settings.sbom != SbomFormat::None)
-                    .then(|| out.join("api").join(crate::plan::sbom_file_name(platform))),
+            .map(|&platform| {
+                let provenance = settings.provenance != Some(false);
+                crate::plan::plan_platform(&out.join("api"), platform, &settings.sbom, provenance)
             })
             .collect();
         Plan {
@@ -226,13 +238,20 @@ mod tests {
             outputs: Outputs {
                 tarball: Some(PathBuf::from("/elsewhere/images.tar")),
                 push: settings.push,
-                sbom: settings.sbom,
+                sbom: settings.sbom.clone(),
                 kube_dir: (!settings.no_kube).then(|| out.clone()),
                 ..Outputs::default()
             },
             cargo: settings.cargo.clone(),
             manifest_path: None,
             registry: settings.registry.clone(),
+            provenance: crate::plan::ProvenancePlan {
+                builder_id: crate::plan::LOCAL_BUILDER_ID.into(),
+                invocation_id: None,
+                workflow: None,
+                source: None,
+                lockfile: out.join("../../Cargo.lock"),
+            },
             out_dir: out,
         }
     }
@@ -247,12 +266,13 @@ image api (package server v1.2.3, bin api)
   platforms  linux/amd64, linux/arm64
   tags       1.2.3, latest
   push       ghcr.io/acme/api:1.2.3, ghcr.io/acme/api:latest
-  output     target/containerize/api/ (image.json, sbom.linux-amd64.cdx.json, sbom.linux-arm64.cdx.json, kubernetes.yaml, kustomization.yaml)
+  output     target/containerize/api/ (image.json, sbom.linux-amd64.cdx.json, sbom.linux-arm64.cdx.json, provenance.linux-amd64.intoto.json, provenance.linux-arm64.intoto.json, kubernetes.yaml, kustomization.yaml)
 
 build linux/amd64 (x86_64-unknown-linux-musl, --profile release): -p server --bin api
 build linux/arm64 (aarch64-unknown-linux-musl, --profile release): -p server --bin api
 outputs
   layout     target/containerize/oci/
+  provenance builder https://github.com/cargo-containerize/cargo-containerize/blob/main/docs/provenance.md#local-builder
   archive    /elsewhere/images.tar
   kubernetes target/containerize/kubernetes.yaml, target/containerize/kustomization.yaml
 "
@@ -262,7 +282,7 @@ outputs
     #[test]
     fn plan_text_says_why_nothing_is_pushed() {
         let text = render(
-            &plan(&["--no-kube", "--sbom", "none"]),
+            &plan(&["--no-kube", "--sbom", "none", "--provenance=false"]),
             Path::new("/elsewhere"),
         );
         assert!(

@@ -18,7 +18,10 @@ pub fn exec(args: BuildArgs, env: &Env, shell: &mut Shell) -> Result<Outcome, Er
         });
     }
     let mut settings = super::build_settings(args, env, shell)?;
-    settings.sbom = SbomFormat::CycloneDx;
+    // `sbom --sbom none` would write nothing: CycloneDX, as by default.
+    if settings.sbom.is_empty() {
+        settings.sbom = vec![SbomFormat::CycloneDx];
+    }
     let pipeline::Outcome::Sboms(sboms) = pipeline::run(&settings, Mode::SbomOnly, shell)? else {
         unreachable!("Mode::SbomOnly ends with SBOMs")
     };

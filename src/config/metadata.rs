@@ -116,6 +116,8 @@ pub struct ImageLayer {
     /// Whether the binary carries its dependency list (cargo-auditable's `.dep-v0`
     /// section; default true).
     pub auditable: Option<bool>,
+    /// Whether each platform image gets SLSA provenance (default true).
+    pub provenance: Option<bool>,
     /// Arguments that make the binary check its own health and exit 0 when healthy
     /// (compose's `healthcheck`; the image has no shell or curl to run one).
     pub health_check: Option<Vec<String>>,
@@ -219,6 +221,8 @@ pub struct ImageSettings {
     pub compose: bool,
     /// The binary carries its dependency list (`auditable`).
     pub auditable: bool,
+    /// Each platform image gets SLSA provenance (`provenance`).
+    pub provenance: bool,
     /// The binary's health-check arguments, if it has such a mode.
     pub health_check: Option<Vec<String>>,
 }
@@ -245,6 +249,7 @@ pub fn resolve_image(
         kubernetes: crate::config::kube::KubeSettings::default(),
         compose: true,
         auditable: true,
+        provenance: true,
         health_check: None,
     };
     let mut assets_dest: Option<String> = None;
@@ -351,6 +356,9 @@ pub fn resolve_image(
         }
         if let Some(a) = layer.auditable {
             s.auditable = a;
+        }
+        if let Some(p) = layer.provenance {
+            s.provenance = p;
         }
         if let Some(b) = layer.assets_outside_workspace {
             s.assets_outside_workspace = b;

@@ -243,8 +243,8 @@ pub struct Settings {
     /// The command line's layer of image settings (`--image-label`, `--image-annotation`),
     /// applied over every image's metadata layers.
     pub overrides: ImageLayer,
-    /// `--sbom`.
-    pub sbom: SbomFormat,
+    /// `--sbom`: the SBOM formats, sorted; empty with `--sbom none`.
+    pub sbom: Vec<SbomFormat>,
     /// `--no-kube`: write no Kubernetes YAML.
     pub no_kube: bool,
     /// `--kube-dir`: where Kubernetes YAML goes instead of `target/containerize/`.
@@ -253,6 +253,10 @@ pub struct Settings {
     pub no_compose: bool,
     /// `--auditable[=BOOL]`: overrides every image's `auditable`.
     pub auditable: Option<bool>,
+    /// `--provenance[=BOOL]`: overrides every image's `provenance`.
+    pub provenance: Option<bool>,
+    /// The CI run this is, if any (for the provenance's builder and invocation).
+    pub ci: CiRun,
     /// Shell verbosity.
     pub verbosity: Verbosity,
 }
@@ -309,6 +313,14 @@ impl Env {
             "CARGO_CONTAINERIZE_CONNECT_TIMEOUT",
             "CARGO_CONTAINERIZE_READ_TIMEOUT",
             "CARGO_CONTAINERIZE_REQUEST_TIMEOUT",
+            "GITHUB_ACTIONS",
+            "GITHUB_SERVER_URL",
+            "GITHUB_REPOSITORY",
+            "GITHUB_WORKFLOW_REF",
+            "GITHUB_REF",
+            "GITHUB_SHA",
+            "GITHUB_RUN_ID",
+            "GITHUB_RUN_ATTEMPT",
         ];
         #[allow(clippy::disallowed_methods)]
         let vars = keys
@@ -460,13 +472,12 @@ pub fn resolve(args: BuildArgs, env: &Env) -> Result<Settings, ConfigError> {
             annotations: Some(args.image_annotations.iter().cloned().collect()),
             ..ImageLayer::default()
         },
-        sbom: match args.sbom {
-            SbomArg::Cyclonedx => SbomFormat::CycloneDx,
-            SbomArg::None => SbomFormat::None,
-        },
+        sbom: sbom_formats(&args.sbom)?,
         no_kube: args.no_kube,
         no_compose: args.no_compose,
         auditable: args.auditable,
+        provenance: args.provenance,
+        ci: CiRun::from_env(env),
         kube_dir: args.kube_dir,
     })
 }
@@ -535,14 +546,76 @@ impl fmt::Display for Compression {
     }
 }
 
-/// `--sbom`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// A GitHub Actions run, from its default environment variables
+/// (<https://docs.github.com/en/actions/reference/variables-reference>); all `None` outside
+/// Actions.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CiRun {
+    /// `GITHUB_SERVER_URL` (`https://github.com`).
+    pub server_url: Option<String>,
+    /// `GITHUB_REPOSITORY` (`owner/repo`).
+    pub repository: Option<String>,
+    /// `GITHUB_WORKFLOW_REF` (`owner/repo/.github/workflows/file.yml@refs/heads/main`).
+    pub workflow_ref: Option<String>,
+    /// `GITHUB_REF` (`refs/heads/main`).
+    pub git_ref: Option<String>,
+    /// `GITHUB_SHA`: the commit the run checked out.
+    pub sha: Option<String>,
+    /// `GITHUB_RUN_ID`.
+    pub run_id: Option<String>,
+    /// `GITHUB_RUN_ATTEMPT`.
+    pub run_attempt: Option<String>,
+}
+
+impl CiRun {
+    /// Read only when `GITHUB_ACTIONS=true`, so a stray variable on a laptop does not
+    /// make a local build claim a CI builder.
+    fn from_env(env: &Env) -> Self {
+        if env.get("GITHUB_ACTIONS") != Some("true") {
+            return CiRun::default();
+        }
+        let get = |k: &str| env.get(k).map(String::from);
+        CiRun {
+            server_url: get("GITHUB_SERVER_URL"),
+            repository: get("GITHUB_REPOSITORY"),
+            workflow_ref: get("GITHUB_WORKFLOW_REF"),
+            git_ref: get("GITHUB_REF"),
+            sha: get("GITHUB_SHA"),
+            run_id: get("GITHUB_RUN_ID"),
+            run_attempt: get("GITHUB_RUN_ATTEMPT"),
+        }
+    }
+}
+
+/// One SBOM format of `--sbom`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum SbomFormat {
-    /// No SBOM.
-    None,
-    /// CycloneDX 1.5 JSON (the default).
-    #[default]
+    /// CycloneDX 1.6 JSON (the default).
     CycloneDx,
+    /// SPDX 2.3 JSON.
+    Spdx,
+}
+
+/// `--sbom a,b`: the formats, sorted and once each; `none` alone means none.
+fn sbom_formats(args: &[SbomArg]) -> Result<Vec<SbomFormat>, ConfigError> {
+    let none = args.contains(&SbomArg::None);
+    let mut out: Vec<SbomFormat> = args
+        .iter()
+        .filter_map(|a| match a {
+            SbomArg::Cyclonedx => Some(SbomFormat::CycloneDx),
+            SbomArg::Spdx => Some(SbomFormat::Spdx),
+            SbomArg::None => None,
+        })
+        .collect();
+    if none && !out.is_empty() {
+        return Err(ConfigError::BadArg {
+            origin: "--sbom".into(),
+            message: "`none` cannot be combined with a format; pass `--sbom none` alone, or the formats (`--sbom cyclonedx,spdx`)".into(),
+        });
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
 }
 
 /// Where `--load` puts the images.

@@ -9,12 +9,18 @@ use oci_spec::image::{ImageManifestBuilder, MediaType};
 use sha2::{Digest, Sha256};
 
 use crate::canonical::{JsonBlob, sha256_digest, to_canonical_json};
-use crate::image::Image;
 use crate::image::config::AssembleError;
 use crate::image::manifest::descriptor;
+use crate::image::{Image, ImageSet};
+use crate::platform::Platform;
 
 /// Media type (and `artifactType`) of a CycloneDX JSON document.
 pub const CYCLONEDX_JSON: &str = "application/vnd.cyclonedx+json";
+/// Media type (and `artifactType`) of an SPDX JSON document.
+pub const SPDX_JSON: &str = "application/spdx+json";
+/// Media type (and `artifactType`) of an in-toto Statement (unsigned; a signed one would
+/// be a DSSE envelope around the same bytes).
+pub const IN_TOTO_JSON: &str = "application/vnd.in-toto+json";
 
 /// The empty config blob `{}`.
 pub fn empty_config() -> JsonBlob {
@@ -45,10 +51,40 @@ impl Artifact {
     }
 
     /// The tag-like name used for it in a layout's `index.json`:
-    /// `<image>:sha256-<subject hex>.sbom`.
+    /// `<image>:sha256-<subject hex>.<kind>`, the kind being `sbom` (CycloneDX), `spdx`
+    /// or `provenance` (in-toto).
     pub fn ref_name(&self) -> String {
-        format!("{}:{}.sbom", self.image, self.subject.replace(':', "-"))
+        let kind = match self.artifact_type.as_str() {
+            SPDX_JSON => "spdx",
+            IN_TOTO_JSON => "provenance",
+            _ => "sbom",
+        };
+        format!("{}:{}.{kind}", self.image, self.subject.replace(':', "-"))
     }
+
+    /// What it is, for status lines: `SBOM (CycloneDX)`, `SBOM (SPDX)`, `provenance`.
+    pub fn describe(&self) -> &'static str {
+        match self.artifact_type.as_str() {
+            SPDX_JSON => "SBOM (SPDX)",
+            IN_TOTO_JSON => "provenance",
+            _ => "SBOM (CycloneDX)",
+        }
+    }
+}
+
+/// The artifact manifests that attach documents `(image, platform, artifact type, bytes)`
+/// to the platform manifests of `set` (documents of other images are left out).
+pub fn attach<'a>(
+    set: &ImageSet,
+    docs: impl Iterator<Item = (&'a str, Platform, &'a str, &'a JsonBlob)>,
+) -> Result<Vec<Artifact>, AssembleError> {
+    let mut out = Vec::new();
+    for (image, platform, artifact_type, blob) in docs.filter(|d| d.0 == set.name) {
+        if let Some(subject) = set.images.iter().find(|i| i.platform == platform) {
+            out.push(assemble_artifact(image, subject, artifact_type, blob)?);
+        }
+    }
+    Ok(out)
 }
 
 /// Wraps `document` (of `artifact_type`) into an artifact manifest about `subject`.

@@ -7,7 +7,7 @@ use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
+use sha2::{Digest, Sha256, Sha512};
 
 use crate::fsutil::{self, FsError};
 use crate::image::LayerBlob;
@@ -65,16 +65,16 @@ pub fn file_sha256(path: &Path) -> Result<String, FsError> {
     {
         return Ok(hit);
     }
-    let hex = hash_file(path)?;
+    let hex = hash_file::<Sha256>(path)?;
     if let (Some(k), Ok(mut m)) = (key, memo().lock()) {
         m.insert(k, hex.clone());
     }
     Ok(hex)
 }
 
-fn hash_file(path: &Path) -> Result<String, FsError> {
+fn hash_file<D: Digest>(path: &Path) -> Result<String, FsError> {
     let mut f = File::open(path).map_err(|e| FsError::new("read", path, e))?;
-    let mut h = Sha256::new();
+    let mut h = D::new();
     let mut buf = vec![0u8; 256 * 1024];
     loop {
         let n = f
@@ -100,20 +100,41 @@ impl LayerCache {
     /// [`file_sha256`], remembered across runs by the file's identity, so a no-op re-run
     /// does not read a large binary again.
     pub fn file_sha256(&self, path: &Path) -> Result<String, FsError> {
+        self.remembered(path, "sha256", 64, file_sha256)
+    }
+
+    /// The sha512 of a file (for the SBOMs), remembered like [`LayerCache::file_sha256`].
+    pub fn file_sha512(&self, path: &Path) -> Result<String, FsError> {
+        self.remembered(path, "sha512", 128, hash_file::<Sha512>)
+    }
+
+    fn remembered(
+        &self,
+        path: &Path,
+        alg: &str,
+        len: usize,
+        hash: fn(&Path) -> Result<String, FsError>,
+    ) -> Result<String, FsError> {
         let Some(id) = stat_key(path) else {
-            return file_sha256(path);
+            return hash(path);
         };
-        let entry = self.hashes.join(key(&[&id]));
+        // sha256 entries keep the key they had before sha512 was added.
+        let entry = match alg {
+            "sha256" => self.hashes.join(key(&[&id])),
+            _ => self.hashes.join(key(&[alg, &id])),
+        };
         if let Ok(hex) = std::fs::read_to_string(&entry)
-            && hex.len() == 64
+            && hex.len() == len
             && hex.chars().all(|c| c.is_ascii_hexdigit())
         {
-            if let Ok(mut m) = memo().lock() {
+            if alg == "sha256"
+                && let Ok(mut m) = memo().lock()
+            {
                 m.insert(id, hex.clone());
             }
             return Ok(hex);
         }
-        let hex = file_sha256(path)?;
+        let hex = hash(path)?;
         fsutil::write_atomic(&entry, hex.as_bytes())?;
         Ok(hex)
     }

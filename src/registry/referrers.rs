@@ -51,7 +51,11 @@ pub fn push_artifacts(
         };
         shell.status(
             "Attached",
-            format!("SBOM to {repo}@{} ({how})", artifact.subject),
+            format!(
+                "{} to {repo}@{} ({how})",
+                artifact.describe(),
+                artifact.subject
+            ),
         );
     }
     Ok(())
@@ -102,7 +106,7 @@ pub fn push_artifact(
             &crate::output::Progress::hidden(),
         )?;
     }
-    let what = format!("the SBOM of {}", artifact.subject);
+    let what = format!("the {} of {}", artifact.describe(), artifact.subject);
     let resp = send_manifest(
         client,
         repo,
@@ -114,7 +118,7 @@ pub fn push_artifact(
     check_digest(
         client,
         &resp,
-        "the SBOM manifest",
+        "the artifact manifest",
         &artifact.manifest.digest,
     )?;
     // A registry that processed `subject` says so (OCI-Subject); one that did not may

@@ -1,34 +1,24 @@
-//! One binary's linked crates + the base → a CycloneDX 1.5 document (`cyclonedx-bom` types)
-//! → canonical JSON bytes.
+//! One binary's linked crates + the base → an [`Inventory`]: what the image holds, with
+//! identities (purls, bom-refs), hashes and licenses, in no particular SBOM format. The
+//! CycloneDX ([`super::cyclonedx`]) and SPDX ([`super::spdx`]) documents are two renderings
+//! of the same inventory, so they can never disagree about the content.
 //!
-//! Reproducible by construction: no serial number (CycloneDX makes it optional; a random
-//! one would change every run), `timestamp` from the plan's epoch, sorted components and
-//! dependencies, keys sorted by [`to_canonical_json`], and bom-refs made of names, versions,
-//! sources and paths relative to the workspace root.
+//! Reproducible by construction: items are sorted, bom-refs are made of names, versions,
+//! sources and paths relative to the workspace root, and nothing reads the clock (the
+//! documents' time is the plan's epoch).
 
 use std::collections::BTreeSet;
 
-use cyclonedx_bom::models::bom::{Bom, SpecVersion};
-use cyclonedx_bom::models::component::{Classification, Component, Components, Pedigree, Scope};
-use cyclonedx_bom::models::dependency::{Dependencies, Dependency};
-use cyclonedx_bom::models::hash::{Hash, HashAlgorithm, HashValue, Hashes};
-use cyclonedx_bom::models::license::{LicenseChoice, Licenses};
-use cyclonedx_bom::models::metadata::Metadata;
-use cyclonedx_bom::models::property::{Properties, Property};
-use cyclonedx_bom::models::tool::Tools;
-use cyclonedx_bom::prelude::{DateTime, NormalizedString, Purl, SpdxExpression};
 use purl::GenericPurlBuilder;
-use sha2::{Digest, Sha256};
+use sha2::{Digest, Sha256, Sha512};
 
-use crate::canonical::{JsonBlob, to_canonical_json};
+use crate::TOOL_VERSION;
 use crate::image::base::{CA_BUNDLE_PATH, base_entries};
 use crate::image::package::Base;
 use crate::image::tar::{EntryKind, FileSource};
 use crate::platform::Platform;
-use crate::sbom::SbomError;
 use crate::sbom::resolve::{Crate, CrateGraph, FeatureFlags, Linked};
 use crate::sbom::source::CrateSource;
-use crate::{TOOL_NAME, TOOL_VERSION};
 
 /// The `webpki-root-certs` release the built-in CA bundle comes from (kept equal to
 /// Cargo.lock by a unit test).
@@ -38,7 +28,11 @@ pub const WEBPKI_ROOT_CERTS_CHECKSUM: &str =
     "e49d0e65abc00c142e8f9428da991da9f1a250c39be97459901eb12b9b49f62a";
 
 /// Prefix of the properties this tool sets.
-const PROP: &str = "cargo-containerize";
+pub const PROP: &str = "cargo-containerize";
+
+/// What the tool says it is, in both formats.
+pub const TOOL_DESCRIPTION: &str =
+    "builds static musl binaries of a Cargo workspace into OCI images";
 
 /// What the image is built on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,6 +73,8 @@ pub struct BomInput<'a> {
     pub bin: &'a str,
     /// sha256 (hex) of the executable.
     pub binary_sha256: &'a str,
+    /// sha512 (hex) of the executable.
+    pub binary_sha512: &'a str,
     /// The platform.
     pub platform: Platform,
     /// Feature flags of the build.
@@ -89,29 +85,167 @@ pub struct BomInput<'a> {
     pub base: &'a BaseInfo,
 }
 
-fn hashes(hex: &str) -> Option<Hashes> {
-    Some(Hashes(vec![Hash {
-        alg: HashAlgorithm::SHA_256,
-        content: HashValue(hex.to_string()),
-    }]))
+/// What an item is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// The binary.
+    Application,
+    /// A linked crate.
+    Library,
+    /// The built-in base.
+    OperatingSystem,
+    /// A file of the built-in base.
+    File,
+    /// A pulled base image.
+    Container,
 }
 
-fn licenses(expr: Option<&str>) -> Option<Licenses> {
+/// A hash algorithm the documents use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum HashAlg {
+    /// SHA-256.
+    Sha256,
+    /// SHA-512.
+    Sha512,
+}
+
+/// One hash of an item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checksum {
+    /// The algorithm.
+    pub alg: HashAlg,
+    /// Lowercase hex.
+    pub hex: String,
+}
+
+/// A declared license.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum License {
+    /// A valid SPDX expression (`MIT/Apache-2.0` already turned into `MIT OR Apache-2.0`).
+    Expression(String),
+    /// Anything else, kept as the name the package gave.
+    Name(String),
+}
+
+/// One thing in the image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Item {
+    /// What it is.
+    pub kind: Kind,
+    /// Unique within the document (`None` for a pedigree ancestor, which may be linked
+    /// too).
+    pub bom_ref: Option<String>,
+    /// Name (a crate name, or an absolute path for a file).
+    pub name: String,
+    /// Version.
+    pub version: String,
+    /// One-line description.
+    pub description: Option<String>,
+    /// Declared license.
+    pub license: Option<License>,
+    /// Package URL.
+    pub purl: Option<String>,
+    /// Where the source can be downloaded, when that is a public location.
+    pub download: Option<String>,
+    /// Hashes, SHA-256 first.
+    pub hashes: Vec<Checksum>,
+    /// `cargo-containerize:*` properties.
+    pub properties: Vec<(String, String)>,
+    /// Contained items (the base's files).
+    pub children: Vec<Item>,
+    /// What it was made from (the CA bundle's crate).
+    pub ancestors: Vec<Item>,
+}
+
+impl Item {
+    /// An item with only its identity set.
+    pub fn new(kind: Kind, name: &str, version: &str, bom_ref: Option<String>) -> Self {
+        Item {
+            kind,
+            bom_ref,
+            name: name.to_string(),
+            version: version.to_string(),
+            description: None,
+            license: None,
+            purl: None,
+            download: None,
+            hashes: Vec::new(),
+            properties: Vec::new(),
+            children: Vec::new(),
+            ancestors: Vec::new(),
+        }
+    }
+}
+
+/// One image platform's content: the binary, what it links, the base and the graph.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inventory {
+    /// The binary (its package, with the executable's hashes).
+    pub root: Item,
+    /// Linked crates sorted by bom-ref, then the base.
+    pub components: Vec<Item>,
+    /// bom-ref → the bom-refs it links, sorted; one entry per crate and the base.
+    pub dependencies: Vec<(String, Vec<String>)>,
+    /// The documents' time, seconds since 1970.
+    pub epoch: u64,
+    /// The platform.
+    pub platform: Platform,
+}
+
+impl Inventory {
+    /// The documents' time as RFC 3339.
+    pub fn timestamp(&self) -> String {
+        crate::plan::rfc3339(self.epoch)
+    }
+}
+
+/// sha256 and sha512 of `content`.
+pub fn both_hashes(content: &[u8]) -> Vec<Checksum> {
+    vec![
+        Checksum {
+            alg: HashAlg::Sha256,
+            hex: hex::encode(Sha256::digest(content)),
+        },
+        Checksum {
+            alg: HashAlg::Sha512,
+            hex: hex::encode(Sha512::digest(content)),
+        },
+    ]
+}
+
+fn sha256_only(hex: &str) -> Vec<Checksum> {
+    vec![Checksum {
+        alg: HashAlg::Sha256,
+        hex: hex.to_string(),
+    }]
+}
+
+/// A package's `license` as an SPDX expression where it is one: `MIT/Apache-2.0` (old
+/// cargo style) becomes `MIT OR Apache-2.0`; anything that is not SPDX at all is kept as a
+/// license name.
+pub fn license(expr: Option<&str>) -> Option<License> {
+    use spdx::{Expression, ParseMode};
     let expr = expr?.trim();
     if expr.is_empty() {
         return None;
     }
-    // `MIT/Apache-2.0` (old cargo style) becomes `MIT OR Apache-2.0`; anything that is not
-    // SPDX at all is kept as a license name.
-    let choice = match SpdxExpression::parse_lax(expr.to_string()) {
-        Ok(e) => LicenseChoice::Expression(e),
-        Err(_) => LicenseChoice::license(expr),
+    let converted = expr.replace('/', " OR ");
+    let strict = ParseMode {
+        allow_deprecated: true,
+        ..ParseMode::STRICT
     };
-    Some(Licenses(vec![choice]))
+    let valid = Expression::parse_mode(expr, ParseMode::LAX).is_ok()
+        && Expression::parse_mode(&converted, strict).is_ok();
+    Some(if valid {
+        License::Expression(converted)
+    } else {
+        License::Name(expr.to_string())
+    })
 }
 
-fn prop(name: &str, value: &str) -> Property {
-    Property::new(format!("{PROP}:{name}"), value)
+/// Line breaks and tabs become spaces, as CycloneDX's normalizedString asks.
+fn one_line(s: &str) -> String {
+    s.replace("\r\n", " ").replace(['\r', '\n', '\t'], " ")
 }
 
 /// `pkg:cargo/name@version` with `repository_url` (other registries) or `vcs_url` (git).
@@ -138,95 +272,102 @@ pub fn bom_ref(krate: &Crate) -> Result<String, String> {
     }
 }
 
-fn crate_component(krate: &Crate, kind: Classification) -> Result<Component, String> {
-    let mut c = Component::new(kind, &krate.name, &krate.version, Some(bom_ref(krate)?));
-    c.purl = Some(
-        purl(krate)?
-            .parse::<Purl>()
-            .map_err(|()| "invalid purl".to_string())?,
-    );
-    c.description = krate.description.as_deref().map(NormalizedString::new);
-    c.licenses = licenses(krate.license.as_deref());
-    c.hashes = krate.checksum.as_deref().and_then(hashes);
+/// Where the crate's source is published: the crates.io download, or the git commit.
+fn download(krate: &Crate) -> Option<String> {
+    match &krate.source {
+        CrateSource::CratesIo => Some(format!(
+            "https://crates.io/api/v1/crates/{}/{}/download",
+            krate.name, krate.version
+        )),
+        CrateSource::Git { url, commit } => Some(format!("git+{url}@{commit}")),
+        CrateSource::Registry(_) | CrateSource::Path(_) => None,
+    }
+}
+
+fn crate_item(krate: &Crate, kind: Kind) -> Result<Item, String> {
+    let mut c = Item::new(kind, &krate.name, &krate.version, Some(bom_ref(krate)?));
+    c.purl = Some(purl(krate)?);
+    c.description = krate.description.as_deref().map(one_line);
+    c.license = license(krate.license.as_deref());
+    c.download = download(krate);
+    c.hashes = krate
+        .checksum
+        .as_deref()
+        .map(sha256_only)
+        .unwrap_or_default();
     Ok(c)
 }
 
-fn file_component(path: &str, version: &str, content: &[u8]) -> Component {
-    let mut c = Component::new(
-        Classification::File,
+fn file_item(path: &str, version: &str, content: &[u8]) -> Item {
+    let mut c = Item::new(
+        Kind::File,
         &format!("/{path}"),
         version,
         Some(format!("file:/{path}")),
     );
-    c.hashes = hashes(&hex::encode(Sha256::digest(content)));
+    c.hashes = both_hashes(content);
     c
 }
 
-/// The base as components: the built-in base's files (the CA bundle with the
-/// `webpki-root-certs` release it comes from), or the pulled image.
-fn base_component(base: &BaseInfo) -> Result<Component, String> {
+/// The built-in base's CA bundle, with the `webpki-root-certs` release it comes from.
+fn ca_bundle_item(path: &str, content: &[u8]) -> Result<Item, String> {
+    let mut ca = file_item(path, WEBPKI_ROOT_CERTS_VERSION, content);
+    ca.description =
+        Some("Mozilla's root certificates (PEM), from the webpki-root-certs crate".into());
+    ca.license = license(Some("CDLA-Permissive-2.0"));
+    let source = Crate {
+        name: "webpki-root-certs".into(),
+        version: WEBPKI_ROOT_CERTS_VERSION.into(),
+        source: CrateSource::CratesIo,
+        license: Some("CDLA-Permissive-2.0".into()),
+        description: None,
+        repository: None,
+        checksum: Some(WEBPKI_ROOT_CERTS_CHECKSUM.into()),
+        proc_macro: false,
+        features: Default::default(),
+        deps: Vec::new(),
+    };
+    // No bom-ref: the app may link the same crate, and refs are unique.
+    let mut ancestor = crate_item(&source, Kind::Library)?;
+    ancestor.bom_ref = None;
+    ancestor.download = None;
+    ca.ancestors = vec![ancestor];
+    Ok(ca)
+}
+
+/// The base as an item: the built-in base with its files, or the pulled image.
+fn base_item(base: &BaseInfo) -> Result<Item, String> {
     match base {
         BaseInfo::Builtin => {
-            let mut os = Component::new(
-                Classification::OperatingSystem,
-                crate::plan::BUILTIN_BASE_NAME,
+            let name = crate::plan::BUILTIN_BASE_NAME;
+            let mut os = Item::new(
+                Kind::OperatingSystem,
+                name,
                 TOOL_VERSION,
-                Some(format!(
-                    "base:{}@{TOOL_VERSION}",
-                    crate::plan::BUILTIN_BASE_NAME
-                )),
+                Some(format!("base:{name}@{TOOL_VERSION}")),
             );
-            os.description = Some(NormalizedString::new(
-                "built-in distroless base of cargo-containerize: users and groups, CA bundle, /tmp",
-            ));
-            let mut files = Vec::new();
+            os.description = Some(
+                "built-in distroless base of cargo-containerize: users and groups, CA bundle, /tmp"
+                    .into(),
+            );
             for e in base_entries() {
                 let EntryKind::File(FileSource::Bytes(bytes)) = &e.kind else {
                     continue;
                 };
-                if e.path == CA_BUNDLE_PATH {
-                    let mut ca = file_component(&e.path, WEBPKI_ROOT_CERTS_VERSION, bytes);
-                    ca.description = Some(NormalizedString::new(
-                        "Mozilla's root certificates (PEM), from the webpki-root-certs crate",
-                    ));
-                    ca.licenses = licenses(Some("CDLA-Permissive-2.0"));
-                    let source = Crate {
-                        name: "webpki-root-certs".into(),
-                        version: WEBPKI_ROOT_CERTS_VERSION.into(),
-                        source: CrateSource::CratesIo,
-                        license: Some("CDLA-Permissive-2.0".into()),
-                        description: None,
-                        repository: None,
-                        checksum: Some(WEBPKI_ROOT_CERTS_CHECKSUM.into()),
-                        proc_macro: false,
-                        features: Default::default(),
-                        deps: Vec::new(),
-                    };
-                    // No bom-ref: the app may link the same crate, and refs are unique.
-                    let mut ancestor = crate_component(&source, Classification::Library)?;
-                    ancestor.bom_ref = None;
-                    ca.pedigree = Some(Pedigree {
-                        ancestors: Some(Components(vec![ancestor])),
-                        descendants: None,
-                        variants: None,
-                        commits: None,
-                        patches: None,
-                        notes: None,
-                    });
-                    files.push(ca);
+                os.children.push(if e.path == CA_BUNDLE_PATH {
+                    ca_bundle_item(&e.path, bytes)?
                 } else {
-                    files.push(file_component(&e.path, TOOL_VERSION, bytes));
-                }
+                    file_item(&e.path, TOOL_VERSION, bytes)
+                });
             }
-            files.sort_by(|a, b| a.name.cmp(&b.name));
-            os.components = Some(Components(files));
+            os.children.sort_by(|a, b| a.name.cmp(&b.name));
             Ok(os)
         }
         BaseInfo::Pulled { name, digest } => {
             let repo = repository_of(name);
             let short = repo.rsplit('/').next().unwrap_or(repo);
-            let mut c = Component::new(
-                Classification::Container,
+            let mut c = Item::new(
+                Kind::Container,
                 name,
                 digest,
                 Some(format!("base:{repo}@{digest}")),
@@ -237,18 +378,17 @@ fn base_component(base: &BaseInfo) -> Result<Component, String> {
                 .map_err(|e| e.to_string())?
                 .build()
                 .map_err(|e| e.to_string())?;
-            c.purl = Some(
-                p.to_string()
-                    .parse::<Purl>()
-                    .map_err(|()| "invalid purl".to_string())?,
-            );
+            c.purl = Some(p.to_string());
+            if let Some(hex) = digest.strip_prefix("sha256:") {
+                c.hashes = sha256_only(hex);
+            }
             Ok(c)
         }
     }
 }
 
 /// `registry/path` of `registry/path:tag` (or `…@sha256:…`).
-fn repository_of(name: &str) -> &str {
+pub fn repository_of(name: &str) -> &str {
     let name = name.split('@').next().unwrap_or(name);
     match name.rfind(':') {
         Some(i) if !name[i..].contains('/') => &name[..i],
@@ -256,8 +396,12 @@ fn repository_of(name: &str) -> &str {
     }
 }
 
-/// Builds the CycloneDX document.
-pub fn assemble_bom(input: &BomInput<'_>) -> Result<Bom, String> {
+fn prop(name: &str, value: &str) -> (String, String) {
+    (format!("{PROP}:{name}"), value.to_string())
+}
+
+/// What one image platform holds.
+pub fn assemble_inventory(input: &BomInput<'_>) -> Result<Inventory, String> {
     let graph = input.graph;
     let root = graph
         .crates
@@ -265,25 +409,35 @@ pub fn assemble_bom(input: &BomInput<'_>) -> Result<Bom, String> {
         .ok_or_else(|| format!("package `{}` is not in the resolve", input.package_id))?;
     let members = input.linked.reachable_from(input.package_id);
 
-    let mut app = crate_component(root, Classification::Application)?;
-    // The root is the binary: its hash is the executable's, not a .crate checksum.
-    app.hashes = hashes(input.binary_sha256);
-    let mut props = vec![
+    let mut app = crate_item(root, Kind::Application)?;
+    // The root is the binary: its hashes are the executable's, not a .crate checksum.
+    app.hashes = vec![
+        Checksum {
+            alg: HashAlg::Sha256,
+            hex: input.binary_sha256.to_string(),
+        },
+        Checksum {
+            alg: HashAlg::Sha512,
+            hex: input.binary_sha512.to_string(),
+        },
+    ];
+    app.download = None;
+    app.properties = vec![
         prop("bin", input.bin),
         prop("path", &format!("{}/{}", crate::config::APP_DIR, input.bin)),
         prop("platform", &input.platform.to_string()),
         prop("target", input.platform.triple()),
     ];
     if !input.features.features.is_empty() {
-        props.push(prop("features", &input.features.features.join(",")));
+        app.properties
+            .push(prop("features", &input.features.features.join(",")));
     }
     if input.features.all {
-        props.push(prop("all-features", "true"));
+        app.properties.push(prop("all-features", "true"));
     }
     if input.features.no_default {
-        props.push(prop("no-default-features", "true"));
+        app.properties.push(prop("no-default-features", "true"));
     }
-    app.properties = Some(Properties(props));
 
     let mut components = Vec::new();
     let mut deps = Vec::new();
@@ -291,88 +445,36 @@ pub fn assemble_bom(input: &BomInput<'_>) -> Result<Bom, String> {
         let Some(krate) = graph.crates.get(id) else {
             continue;
         };
-        let this_ref = bom_ref(krate)?;
         let mut depends: BTreeSet<String> = BTreeSet::new();
         for d in input.linked.edges.get(id).into_iter().flatten() {
             if let Some(k) = graph.crates.get(d) {
                 depends.insert(bom_ref(k)?);
             }
         }
-        deps.push(Dependency {
-            dependency_ref: this_ref,
-            dependencies: depends.into_iter().collect(),
-        });
+        deps.push((bom_ref(krate)?, depends.into_iter().collect()));
         if id != input.package_id {
-            let mut c = crate_component(krate, Classification::Library)?;
-            c.scope = Some(Scope::Required);
-            components.push(c);
+            components.push(crate_item(krate, Kind::Library)?);
         }
     }
-    let base = base_component(input.base)?;
-    deps.push(Dependency {
-        dependency_ref: base.bom_ref.clone().unwrap_or_default(),
-        dependencies: Vec::new(),
-    });
+    let base = base_item(input.base)?;
+    deps.push((base.bom_ref.clone().unwrap_or_default(), Vec::new()));
     components.sort_by(|a, b| a.bom_ref.cmp(&b.bom_ref));
     components.push(base);
-    deps.sort_by(|a, b| a.dependency_ref.cmp(&b.dependency_ref));
-
-    let timestamp = humantime::format_rfc3339_seconds(
-        std::time::UNIX_EPOCH + std::time::Duration::from_secs(input.epoch),
-    )
-    .to_string();
-    let mut tool = Component::new(Classification::Application, TOOL_NAME, TOOL_VERSION, None);
-    tool.description = Some(NormalizedString::new(
-        "builds static musl binaries of a Cargo workspace into OCI images",
-    ));
-    let metadata = Metadata {
-        timestamp: Some(DateTime::try_from(timestamp).map_err(|e| e.to_string())?),
-        tools: Some(Tools::Object {
-            services: None,
-            components: Some(Components(vec![tool])),
-        }),
-        authors: None,
-        component: Some(app),
-        manufacture: None,
-        supplier: None,
-        licenses: None,
-        properties: None,
-        lifecycles: None,
-    };
-    Ok(Bom {
-        version: 1,
-        serial_number: None,
-        metadata: Some(metadata),
-        components: Some(Components(components)),
-        services: None,
-        external_references: None,
-        dependencies: Some(Dependencies(deps)),
-        compositions: None,
-        properties: None,
-        vulnerabilities: None,
-        signature: None,
-        annotations: None,
-        formulation: None,
-        spec_version: SpecVersion::V1_5,
+    deps.sort();
+    Ok(Inventory {
+        root: app,
+        components,
+        dependencies: deps,
+        epoch: input.epoch,
+        platform: input.platform,
     })
 }
 
-/// The document as canonical JSON (sorted keys, no whitespace), like every JSON blob.
-pub fn to_json(bom: Bom) -> Result<JsonBlob, SbomError> {
-    let mut bytes = Vec::new();
-    bom.output_as_json_v1_5(&mut bytes)
-        .map_err(|e| SbomError::assemble(e.to_string()))?;
-    let value: serde_json::Value =
-        serde_json::from_slice(&bytes).map_err(|e| SbomError::assemble(e.to_string()))?;
-    to_canonical_json(&value).map_err(|e| SbomError::assemble(e.to_string()))
-}
-
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
-    use cyclonedx_bom::validation::Validate;
 
-    fn krate(name: &str, source: CrateSource) -> Crate {
+    pub(crate) fn krate(name: &str, source: CrateSource) -> Crate {
         Crate {
             name: name.into(),
             version: "1.2.3+build.1".into(),
@@ -385,6 +487,40 @@ mod tests {
             features: Default::default(),
             deps: Vec::new(),
         }
+    }
+
+    /// An app linking itoa, on the built-in base.
+    pub(crate) fn sample() -> Inventory {
+        let mut graph = CrateGraph {
+            platform: Platform::LinuxAmd64,
+            crates: Default::default(),
+        };
+        let mut app = krate("app", CrateSource::Path(".".into()));
+        app.checksum = None;
+        graph.crates.insert("app-id".into(), app);
+        graph
+            .crates
+            .insert("itoa-id".into(), krate("itoa", CrateSource::CratesIo));
+        let mut linked = Linked::default();
+        linked
+            .edges
+            .insert("app-id".into(), ["itoa-id".to_string()].into());
+        let input = BomInput {
+            graph: &graph,
+            linked: &linked,
+            package_id: "app-id",
+            bin: "app",
+            binary_sha256: &"cd".repeat(32),
+            binary_sha512: &"ef".repeat(64),
+            platform: Platform::LinuxAmd64,
+            features: &FeatureFlags::default(),
+            epoch: 1_700_000_000,
+            base: &BaseInfo::Builtin,
+        };
+        let inventory = assemble_inventory(&input).unwrap();
+        // Byte-identical when made again.
+        assert_eq!(assemble_inventory(&input).unwrap(), inventory);
+        inventory
     }
 
     #[test]
@@ -423,9 +559,15 @@ mod tests {
 
     #[test]
     fn licenses_are_spdx_expressions() {
-        let l = licenses(Some("MIT/Apache-2.0")).unwrap();
-        assert_eq!(l.0, vec![LicenseChoice::expression("MIT OR Apache-2.0")]);
-        assert!(licenses(Some("  ")).is_none());
+        assert_eq!(
+            license(Some("MIT/Apache-2.0")),
+            Some(License::Expression("MIT OR Apache-2.0".into()))
+        );
+        assert_eq!(
+            license(Some("Proprietary, ask us")),
+            Some(License::Name("Proprietary, ask us".into()))
+        );
+        assert!(license(Some("  ")).is_none());
     }
 
     #[test]
@@ -442,58 +584,21 @@ mod tests {
     }
 
     #[test]
-    fn document_is_valid_and_has_no_serial_number() {
-        let mut graph = CrateGraph {
-            platform: Platform::LinuxAmd64,
-            crates: Default::default(),
-        };
-        let mut app = krate("app", CrateSource::Path(".".into()));
-        app.checksum = None;
-        graph.crates.insert("app-id".into(), app);
-        graph
-            .crates
-            .insert("itoa-id".into(), krate("itoa", CrateSource::CratesIo));
-        let mut linked = Linked::default();
-        linked
-            .edges
-            .insert("app-id".into(), ["itoa-id".to_string()].into());
-        let input = BomInput {
-            graph: &graph,
-            linked: &linked,
-            package_id: "app-id",
-            bin: "app",
-            binary_sha256: &"cd".repeat(32),
-            platform: Platform::LinuxAmd64,
-            features: &FeatureFlags::default(),
-            epoch: 1_700_000_000,
-            base: &BaseInfo::Builtin,
-        };
-        let bom = assemble_bom(&input).unwrap();
-        assert!(bom.validate_version(SpecVersion::V1_5).passed());
-        let json = to_json(bom).unwrap();
-        let v: serde_json::Value = serde_json::from_slice(&json.bytes).unwrap();
-        assert!(v.get("serialNumber").is_none());
-        assert_eq!(v["specVersion"], "1.5");
-        assert_eq!(v["metadata"]["timestamp"], "2023-11-14T22:13:20Z");
-        assert_eq!(v["components"][0]["scope"], "required");
-        assert_eq!(
-            v["components"][0]["licenses"][0]["expression"],
-            "MIT OR Apache-2.0"
-        );
-        assert_eq!(
-            v["metadata"]["component"]["hashes"][0]["content"],
-            "cd".repeat(32)
-        );
-        let base = &v["components"][1];
-        assert_eq!(base["type"], "operating-system");
-        let ca = base["components"]
-            .as_array()
-            .unwrap()
+    fn inventory_has_binary_and_file_hashes_and_sorted_components() {
+        let inv = sample();
+        assert_eq!(inv.root.hashes.len(), 2);
+        assert_eq!(inv.root.hashes[1].alg, HashAlg::Sha512);
+        assert_eq!(inv.components[0].name, "itoa");
+        assert_eq!(inv.components[0].description.as_deref(), Some("a   crate"));
+        let base = inv.components.last().unwrap();
+        assert_eq!(base.kind, Kind::OperatingSystem);
+        assert!(base.children.iter().all(|f| f.hashes.len() == 2));
+        let ca = base
+            .children
             .iter()
-            .find(|c| c["name"] == "/etc/ssl/certs/ca-certificates.crt")
+            .find(|c| c.name == "/etc/ssl/certs/ca-certificates.crt")
             .unwrap();
-        assert_eq!(ca["version"], WEBPKI_ROOT_CERTS_VERSION);
-        // Byte-identical when made again.
-        assert_eq!(to_json(assemble_bom(&input).unwrap()).unwrap(), json);
+        assert_eq!(ca.version, WEBPKI_ROOT_CERTS_VERSION);
+        assert_eq!(inv.dependencies.len(), 3);
     }
 }

@@ -10,8 +10,10 @@
 
 pub mod auditable;
 pub mod bom;
+pub mod cyclonedx;
 pub mod resolve;
 pub mod source;
+pub mod spdx;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -21,7 +23,7 @@ use crate::canonical::JsonBlob;
 use crate::config::SbomFormat;
 use crate::fsutil::{self, FsError};
 use crate::image::ImageSet;
-use crate::image::artifact::{Artifact, CYCLONEDX_JSON, assemble_artifact};
+use crate::image::artifact::{Artifact, CYCLONEDX_JSON, SPDX_JSON, attach};
 use crate::image::cache::LayerCache;
 use crate::image::config::AssembleError;
 use crate::metacache::Answer;
@@ -121,6 +123,8 @@ pub struct Sbom {
     pub image: String,
     /// Platform.
     pub platform: Platform,
+    /// Its format.
+    pub format: SbomFormat,
     /// The file.
     pub path: PathBuf,
     /// Its bytes and digest.
@@ -130,18 +134,14 @@ pub struct Sbom {
 /// The artifact manifests that attach an image's SBOMs to its platform manifests
 /// (SBOMs of other images are left out).
 pub fn artifacts(set: &ImageSet, sboms: &[Sbom]) -> Result<Vec<Artifact>, AssembleError> {
-    let mut out = Vec::new();
-    for sbom in sboms.iter().filter(|s| s.image == set.name) {
-        if let Some(subject) = set.images.iter().find(|i| i.platform == sbom.platform) {
-            out.push(assemble_artifact(
-                &sbom.image,
-                subject,
-                CYCLONEDX_JSON,
-                &sbom.blob,
-            )?);
-        }
-    }
-    Ok(out)
+    let docs = sboms.iter().map(|s| {
+        let artifact_type = match s.format {
+            SbomFormat::CycloneDx => CYCLONEDX_JSON,
+            SbomFormat::Spdx => SPDX_JSON,
+        };
+        (s.image.as_str(), s.platform, artifact_type, &s.blob)
+    });
+    attach(set, docs)
 }
 
 /// The dependency graph of each platform, and whether its `cargo metadata` ran.
@@ -162,7 +162,7 @@ pub struct Graphs {
 pub fn resolve_graphs(plan: &Plan) -> Result<Graphs, SbomError> {
     let mut out = Graphs::default();
     let auditable = plan.images.iter().any(|i| i.settings.auditable);
-    if plan.outputs.sbom == SbomFormat::None && !auditable {
+    if plan.outputs.sbom.is_empty() && !auditable {
         return Ok(out);
     }
     // One `cargo metadata --filter-platform` per platform, run side by side.
@@ -222,7 +222,7 @@ pub fn write_sboms(
                 .platforms
                 .iter()
                 .find(|p| p.platform == build.platform);
-            let Some(path) = planned.and_then(|p| p.sbom.clone()) else {
+            let Some(planned) = planned.filter(|p| !p.sboms.is_empty()) else {
                 continue;
             };
             let Some(binary) = built
@@ -240,30 +240,38 @@ pub fn write_sboms(
                     })?;
             // Remembered across runs by the file's identity, as the layer cache does.
             let sha = hashes.file_sha256(&binary.path)?;
-            let doc = bom::assemble_bom(&BomInput {
+            let sha512 = hashes.file_sha512(&binary.path)?;
+            let inventory = bom::assemble_inventory(&BomInput {
                 graph,
                 linked,
                 package_id,
                 bin: &image.bin,
                 binary_sha256: &sha,
+                binary_sha512: &sha512,
                 platform: build.platform,
                 features: flags,
                 epoch: plan.epoch,
                 base,
             })
             .map_err(SbomError::assemble)?;
-            let blob = bom::to_json(doc)?;
             fsutil::create_dir_all(&image.out_dir)?;
-            fsutil::write_atomic(&path, &blob.bytes)?;
-            out.push(Sbom {
-                image: image.name.clone(),
-                platform: build.platform,
-                path,
-                blob,
-            });
+            for file in &planned.sboms {
+                let blob = match file.format {
+                    SbomFormat::CycloneDx => cyclonedx::to_json(&cyclonedx::render(&inventory))?,
+                    SbomFormat::Spdx => spdx::to_json(&spdx::render(&inventory, &image.name))?,
+                };
+                fsutil::write_atomic(&file.path, &blob.bytes)?;
+                out.push(Sbom {
+                    image: image.name.clone(),
+                    platform: build.platform,
+                    format: file.format,
+                    path: file.path.clone(),
+                    blob,
+                });
+            }
         }
     }
-    out.sort_by(|a, b| (&a.image, a.platform).cmp(&(&b.image, b.platform)));
+    out.sort_by(|a, b| (&a.image, a.platform, a.format).cmp(&(&b.image, b.platform, b.format)));
     remove_stale(plan, &out)?;
     Ok(out)
 }
@@ -271,20 +279,16 @@ pub fn write_sboms(
 /// Deletes SBOM files of earlier runs that this run did not write (another platform set,
 /// `--sbom none`): a file next to an image must describe that image.
 fn remove_stale(plan: &Plan, written: &[Sbom]) -> Result<(), SbomError> {
+    let keep: Vec<&std::path::Path> = written.iter().map(|s| s.path.as_path()).collect();
     for image in &plan.images {
-        let Ok(entries) = std::fs::read_dir(&image.out_dir) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let path = entry.path();
-            if name.starts_with("sbom.")
-                && name.ends_with(".cdx.json")
-                && !written.iter().any(|s| s.path == path)
-            {
-                std::fs::remove_file(&path).map_err(|e| FsError::new("remove", &path, e))?;
-            }
-        }
+        fsutil::remove_stale(
+            &image.out_dir,
+            |name| {
+                name.starts_with("sbom.")
+                    && (name.ends_with(".cdx.json") || name.ends_with(".spdx.json"))
+            },
+            &keep,
+        )?;
     }
     Ok(())
 }

@@ -262,6 +262,37 @@ fn docker_v2s2_lists_and_manifests_and_buildx_indexes_with_attestations_work_as_
             run.stderr
         );
         validate_layout(&fx.layout());
+        // The provenance names the base by what was asked and the digest it resolved to,
+        // the same digest the image's annotations record.
+        let statement: Value = serde_json::from_slice(
+            &std::fs::read(fx.out().join("worker/provenance.linux-amd64.intoto.json")).unwrap(),
+        )
+        .unwrap();
+        let def = &statement["predicate"]["buildDefinition"];
+        assert_eq!(def["externalParameters"]["base"], base.as_str());
+        let dep = def["resolvedDependencies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["name"] == base.as_str())
+            .unwrap_or_else(|| panic!("{name}: no base in {def}"));
+        let amd64 = fx.image_json("worker")["platforms"][0]["digest"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let manifest = support::json_blob(&fx.layout(), &amd64);
+        let recorded = manifest["annotations"]["org.opencontainers.image.base.digest"]
+            .as_str()
+            .unwrap();
+        assert_eq!(
+            format!("sha256:{}", dep["digest"]["sha256"].as_str().unwrap()),
+            recorded,
+            "{name}"
+        );
+        assert_eq!(
+            dep["uri"],
+            format!("oci://{host}/bases/{name}@{recorded}").as_str()
+        );
         for arch in arches {
             let ours = our_layers(&fx, "worker", arch);
             let theirs = base_layers(&format!("{host}/bases/{name}"), top, arch);

@@ -22,6 +22,7 @@ mod network;
 mod noop;
 mod outputs;
 mod plan;
+mod provenance;
 mod push;
 mod release;
 mod reliability;

@@ -32,12 +32,13 @@ image hello-http (package hello-http v0.1.0, bin hello-http)
   platforms  linux/amd64, linux/arm64
   tags       latest, 0.1.0
   push       127.0.0.1:5000/ci/hello-http:latest, 127.0.0.1:5000/ci/hello-http:0.1.0
-  output     target/containerize/hello-http/ (image.json, sbom.linux-amd64.cdx.json, sbom.linux-arm64.cdx.json, kubernetes.yaml, kustomization.yaml)
+  output     target/containerize/hello-http/ (image.json, sbom.linux-amd64.cdx.json, sbom.linux-arm64.cdx.json, provenance.linux-amd64.intoto.json, provenance.linux-arm64.intoto.json, kubernetes.yaml, kustomization.yaml)
 
 build linux/amd64 (x86_64-unknown-linux-musl, --profile release): -p hello-http --bin hello-http
 build linux/arm64 (aarch64-unknown-linux-musl, --profile release): -p hello-http --bin hello-http
 outputs
   layout     target/containerize/oci/
+  provenance builder https://github.com/cargo-containerize/cargo-containerize/blob/main/docs/provenance.md#local-builder
   kubernetes target/containerize/kubernetes.yaml, target/containerize/kustomization.yaml
   compose    target/containerize/compose.yaml
 "

@@ -238,7 +238,7 @@ fn r20_outputs_write_fifos_and_symlinks_like_a_shell() {
 }
 
 /// Item 12: every output follows the umask like cargo's (002 → 0664): layout blobs,
-/// index.json, image.json, YAML, SBOM, the tarball and --image-refs.
+/// index.json, image.json, YAML, SBOM, provenance, the tarball and --image-refs.
 #[test]
 fn r20_outputs_follow_the_umask() {
     let fx = Fixture::new("hello-http");
@@ -267,6 +267,7 @@ fn r20_outputs_follow_the_umask() {
         image.join("image.json"),
         image.join("kubernetes.yaml"),
         image.join("sbom.linux-amd64.cdx.json"),
+        image.join("provenance.linux-amd64.intoto.json"),
         tarball,
         refs,
     ];

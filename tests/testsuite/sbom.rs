@@ -1,8 +1,9 @@
-//! The CycloneDX SBOM of every image (issue 9): strict schema validation, the `required`
+//! The CycloneDX and SPDX SBOMs of every image (issues 9 and 16): strict schema validation
+//! (CycloneDX 1.6, `pyspdxtools -i`), the same content in both formats, the `required`
 //! set against `cargo tree` on both platforms with and without an optional feature, the
-//! comparison with `cargo cyclonedx`, byte-identical output, the artifact in the OCI
-//! layout, and discovery from the image digest in registries with and without the
-//! referrers API.
+//! comparison with `cargo cyclonedx`, byte-identical output and the artifacts in the OCI
+//! layout. Discovery from the image digest in registries with and without the referrers
+//! API, next to the provenance, is in `provenance.rs`.
 
 #![allow(clippy::print_stderr, clippy::disallowed_methods)]
 
@@ -12,7 +13,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::support::{self, Fixture, Registry, kit, require, validate_layout};
+use crate::support::{self, Fixture, kit, require, validate_layout};
 
 /// `gitdep`'s commit: fixed author, committer and dates make the same hash every time,
 /// so the fixture's committed Cargo.lock stays valid.
@@ -85,11 +86,84 @@ fn sbom_path(fx: &Fixture, image: &str, platform: &str) -> PathBuf {
         .join(format!("sbom.{platform}.cdx.json"))
 }
 
+fn spdx_path(fx: &Fixture, image: &str, platform: &str) -> PathBuf {
+    fx.out()
+        .join(image)
+        .join(format!("sbom.{platform}.spdx.json"))
+}
+
+/// `pyspdxtools -i FILE` (spdx-tools: SPDX 2.3 schema, ids, relationships, license
+/// expressions against the SPDX license list); it prints nothing when the file is valid.
+#[track_caller]
+fn validate_spdx(path: &Path) {
+    require("pyspdxtools");
+    let out = support::output_within(Command::new("pyspdxtools").arg("-i").arg(path), 120);
+    eprintln!(
+        "pyspdxtools -i {}: valid {}",
+        path.display(),
+        String::from_utf8_lossy(&out)
+    );
+}
+
+/// purl → (SHA-256 hashes) of every package in an SPDX document.
+fn spdx_purls(doc: &Value) -> std::collections::BTreeMap<String, Vec<String>> {
+    let mut out = std::collections::BTreeMap::new();
+    for p in doc["packages"].as_array().unwrap() {
+        let Some(purl) = p["externalRefs"]
+            .as_array()
+            .and_then(|r| r.iter().find(|e| e["referenceType"] == "purl"))
+        else {
+            continue;
+        };
+        let sums = p["checksums"]
+            .as_array()
+            .map(|c| {
+                c.iter()
+                    .map(|c| format!("{}:{}", c["algorithm"], c["checksumValue"]))
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.insert(purl["referenceLocator"].as_str().unwrap().to_string(), sums);
+    }
+    out
+}
+
+/// The same, for the crates (and the root) of a CycloneDX document.
+fn cdx_purls(doc: &Value) -> std::collections::BTreeMap<String, Vec<String>> {
+    let mut out = std::collections::BTreeMap::new();
+    let root = std::iter::once(&doc["metadata"]["component"]);
+    for c in root.chain(doc["components"].as_array().unwrap()) {
+        let Some(purl) = c["purl"].as_str() else {
+            continue;
+        };
+        let sums = c["hashes"]
+            .as_array()
+            .map(|h| {
+                h.iter()
+                    .map(|h| {
+                        let alg = h["alg"].as_str().unwrap().replace('-', "");
+                        format!("\"{alg}\":{}", h["content"])
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.insert(purl.to_string(), sums);
+    }
+    out
+}
+
 /// Strict schema validation + the test kit's Rust checks (the base's files are `file`
 /// components without a pkg:cargo purl, the base itself an `operating-system`).
 #[track_caller]
 fn validate_sbom(path: &Path, cargo_tree: Option<&Path>) {
-    let mut args = vec!["--exempt-type", "operating-system", "--exempt-type", "file"];
+    let mut args = vec![
+        "--spec-version",
+        "1.6",
+        "--exempt-type",
+        "operating-system",
+        "--exempt-type",
+        "file",
+    ];
     if let Some(t) = cargo_tree {
         args.extend(["--expect-cargo-tree", t.to_str().unwrap()]);
     }
@@ -320,6 +394,8 @@ fn sbom_deps_required_components_equal_cargo_tree_on_both_platforms() {
             let in_image = binary_in_image(&fx, "sbom-deps", platform);
             let sha = sha256_hex(&in_image);
             assert_eq!(root["hashes"][0]["content"], sha.as_str());
+            assert_eq!(root["hashes"][1]["alg"], "SHA-512");
+            assert_eq!(root["hashes"][1]["content"], sha512_hex(&in_image).as_str());
             // That binary carries the same list, readable by cargo-auditable's reader.
             assert_eq!(audit_info(&fx, &in_image), ours, "{platform} {features:?}");
             // The graph: root → gitdep → itoa.
@@ -372,9 +448,14 @@ fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(sha2::Sha256::digest(bytes))
 }
 
-/// The SBOM with what changes with the toolchain (the binary's hash) or with the tool's
+fn sha512_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha512::digest(bytes))
+}
+
+/// The SBOM with what changes with the toolchain (the binary's hashes) or with the tool's
 /// release (the base's and the tool's versions) replaced; the crate's own version stays.
-fn redact(sbom: &Value, binary_sha: &str) -> String {
+fn redact(sbom: &Value, binary_sha: &str, binary_sha512: &str) -> String {
     fn walk(v: &mut Value, tool: &str) {
         match v {
             Value::Object(map) => {
@@ -402,6 +483,7 @@ fn redact(sbom: &Value, binary_sha: &str) -> String {
     serde_json::to_string_pretty(&v)
         .unwrap()
         .replace(binary_sha, "[BINARY-SHA256]")
+        .replace(binary_sha512, "[BINARY-SHA512]")
 }
 
 #[test]
@@ -427,11 +509,13 @@ fn hello_http_sbom_matches_the_snapshot_and_is_identical_from_another_directory(
     );
     assert!(sbom.get("serialNumber").is_none());
     assert_eq!(sbom["metadata"]["timestamp"], "2023-11-14T22:13:20Z");
-    let sha = sbom["metadata"]["component"]["hashes"][0]["content"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    insta::assert_snapshot!("hello_http_sbom", redact(&sbom, &sha));
+    let hash = |i: usize| {
+        sbom["metadata"]["component"]["hashes"][i]["content"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    insta::assert_snapshot!("hello_http_sbom", redact(&sbom, &hash(0), &hash(1)));
 
     // The layout holds it as an artifact whose subject is the platform manifest.
     let index = read_json(&a.layout().join("index.json"));
@@ -459,7 +543,8 @@ fn hello_http_sbom_matches_the_snapshot_and_is_identical_from_another_directory(
     );
     validate_layout(&a.layout());
 
-    // --sbom none: the stale file goes, and the layout drops the artifact.
+    // --sbom none: the stale file goes, and the layout drops the SBOM artifact (the
+    // provenance stays).
     a.run_with(&["-q", "--sbom", "none"], &epoch).ok();
     assert!(!path.exists());
     let index = read_json(&a.layout().join("index.json"));
@@ -468,90 +553,114 @@ fn hello_http_sbom_matches_the_snapshot_and_is_identical_from_another_directory(
             .as_array()
             .unwrap()
             .iter()
-            .all(|m| m.get("artifactType").is_none()),
+            .all(|m| m["artifactType"] != "application/vnd.cyclonedx+json"),
         "{index}"
     );
     validate_layout(&a.layout());
 }
 
-/// Pushes hello-http for both platforms and finds each platform's SBOM from its manifest
-/// digest with the test kit's `referrers.py`, which must take the given way.
-fn push_and_find_sboms(reg: &Registry, way: &str) {
-    let fx = Fixture::new("hello-http");
-    let repo = format!("{}/sbom", reg.host());
-    let run = fx
-        .run(&["--platform", "all", "--push", "--repo", &repo])
+/// `--sbom cyclonedx,spdx`: both documents for every platform, valid per their own
+/// validators, listing the same crates with the same checksums; both are artifacts in the
+/// layout; `--sbom spdx` alone drops the CycloneDX files; `none` with a format is refused.
+#[test]
+fn spdx_and_cyclonedx_list_the_same_content_and_both_validate() {
+    let fx = sbom_deps();
+    fx.run(&["--platform", "all", "-q", "--sbom", "cyclonedx,spdx"])
         .ok();
-    assert!(run.stderr.contains("Attached SBOM"), "{}", run.stderr);
-    let summary = fx.image_json("hello-http");
-    for p in summary["platforms"].as_array().unwrap() {
-        let digest = p["digest"].as_str().unwrap();
-        let platform = p["platform"].as_str().unwrap().replace('/', "-");
-        let out = kit(
-            "referrers.py",
-            &[
-                way,
-                "--artifact-type",
-                "application/vnd.cyclonedx+json",
-                "--expect-count",
-                "1",
-                &format!("{repo}/hello-http@{digest}"),
-            ],
-        );
-        let index: Value = serde_json::from_str(&out).unwrap();
-        let artifact = index["manifests"][0]["digest"].as_str().unwrap();
-        // The registry's artifact carries the very SBOM written next to the image.
-        let manifest = get_json(&format!(
-            "http://{}/v2/sbom/hello-http/manifests/{artifact}",
-            reg.host()
-        ));
-        assert_eq!(manifest["subject"]["digest"], digest);
-        let local = std::fs::read(sbom_path(&fx, "hello-http", &platform)).unwrap();
+    for (platform, _) in PLATFORMS {
+        let cdx_file = sbom_path(&fx, "sbom-deps", platform);
+        let spdx_file = spdx_path(&fx, "sbom-deps", platform);
+        validate_sbom(&cdx_file, None);
+        validate_spdx(&spdx_file);
+        let (cdx, spdx) = (read_json(&cdx_file), read_json(&spdx_file));
+        assert_eq!(spdx["spdxVersion"], "SPDX-2.3");
         assert_eq!(
-            manifest["layers"][0]["digest"],
-            format!("sha256:{}", sha256_hex(&local)).as_str()
+            spdx["creationInfo"]["created"],
+            cdx["metadata"]["timestamp"]
+        );
+        // Every crate (and the root) with its purl and checksums, in both.
+        let crates = |m: std::collections::BTreeMap<String, Vec<String>>| {
+            m.into_iter()
+                .filter(|(p, _)| p.starts_with("pkg:cargo/") && !p.contains("webpki-root-certs"))
+                .collect::<std::collections::BTreeMap<_, _>>()
+        };
+        let (ours_cdx, ours_spdx) = (crates(cdx_purls(&cdx)), crates(spdx_purls(&spdx)));
+        assert_eq!(ours_cdx, ours_spdx, "{platform}");
+        assert_eq!(ours_cdx.len(), required(&cdx).len(), "{platform}");
+        // The binary: the hashes of the executable in the image.
+        let bin = binary_in_image(&fx, "sbom-deps", platform);
+        let root = &ours_spdx["pkg:cargo/sbom-deps@0.3.1"];
+        assert_eq!(
+            root,
+            &vec![
+                format!("\"SHA256\":\"{}\"", sha256_hex(&bin)),
+                format!("\"SHA512\":\"{}\"", sha512_hex(&bin)),
+            ]
+        );
+        // Each crate's checksum is Cargo.lock's.
+        let itoa = spdx["packages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "itoa")
+            .unwrap();
+        assert_eq!(
+            itoa["checksums"][0]["checksumValue"],
+            lock_checksum(&fx.root, "itoa", itoa["versionInfo"].as_str().unwrap()).as_str()
+        );
+        assert_eq!(itoa["licenseDeclared"], "MIT OR Apache-2.0");
+        // The same graph: one DEPENDS_ON per CycloneDX dependsOn entry.
+        let edges: usize = cdx["dependencies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["dependsOn"].as_array().map_or(0, Vec::len))
+            .sum();
+        let depends_on = spdx["relationships"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["relationshipType"] == "DEPENDS_ON")
+            .count();
+        assert_eq!(depends_on, edges, "{platform}");
+        let text = std::fs::read_to_string(&spdx_file).unwrap();
+        assert!(
+            !text.contains(fx.root.to_str().unwrap()),
+            "no checkout path"
         );
     }
-    // Pushing again adds nothing: one SBOM per platform manifest.
-    fx.run(&["--platform", "all", "--push", "--repo", &repo, "-q"])
-        .ok();
-    let digest = summary["platforms"][0]["digest"].as_str().unwrap();
-    kit(
-        "referrers.py",
-        &[
-            way,
-            "--expect-count",
-            "1",
-            &format!("{repo}/hello-http@{digest}"),
-        ],
+    let names = support::artifact_ref_names(&fx);
+    assert_eq!(
+        names.iter().filter(|n| n.ends_with(".sbom")).count(),
+        2,
+        "{names:?}"
     );
-}
+    assert_eq!(
+        names.iter().filter(|n| n.ends_with(".spdx")).count(),
+        2,
+        "{names:?}"
+    );
+    validate_layout(&fx.layout());
 
-fn get_json(url: &str) -> Value {
-    let o = Command::new("curl")
-        .args([
-            "-sf",
-            "-H",
-            "Accept: application/vnd.oci.image.manifest.v1+json",
-            url,
-        ])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "GET {url}");
-    serde_json::from_slice(&o.stdout).unwrap()
-}
+    fx.run(&["--platform", "all", "-q", "--sbom", "spdx"]).ok();
+    for (platform, _) in PLATFORMS {
+        assert!(!sbom_path(&fx, "sbom-deps", platform).exists());
+        assert!(spdx_path(&fx, "sbom-deps", platform).exists());
+    }
+    let names = support::artifact_ref_names(&fx);
+    assert!(names.iter().all(|n| !n.ends_with(".sbom")), "{names:?}");
+    assert_eq!(
+        names.iter().filter(|n| n.ends_with(".spdx")).count(),
+        2,
+        "{names:?}"
+    );
 
-#[test]
-fn push_attaches_sboms_found_through_the_referrers_api() {
-    require("ferro-oci-server");
-    let reg = Registry::start("none", &["--referrers"]);
-    push_and_find_sboms(&reg, "--require-api");
-}
-
-#[test]
-fn push_attaches_sboms_found_through_the_tag_fallback_on_distribution() {
-    let reg = Registry::start("none", &[]);
-    push_and_find_sboms(&reg, "--require-fallback");
+    let refused = fx.run(&["--sbom", "none,spdx"]).fails_with(2);
+    assert!(
+        refused.stderr.contains("`none` cannot be combined"),
+        "{}",
+        refused.stderr
+    );
 }
 
 #[test]

@@ -122,6 +122,8 @@ pub fn containerize_cmd(dir: &Path) -> Command {
             || k == "SOURCE_DATE_EPOCH"
             || k == "CARGO_TARGET_DIR"
             || k == "RUSTFLAGS"
+            // A test run inside GitHub Actions must not make provenance claim that run.
+            || k.starts_with("GITHUB_")
         {
             cmd.env_remove(&k);
         }
@@ -504,13 +506,23 @@ pub fn git_tag(root: &Path, tag: &str) {
 /// The `org.opencontainers.image.ref.name` of every image in the fixture's layout, in
 /// index order (SBOM artifacts have entries of their own and are left out).
 pub fn ref_names(fx: &Fixture) -> Vec<String> {
+    index_ref_names(fx, false)
+}
+
+/// The `org.opencontainers.image.ref.name` of every artifact (SBOM, provenance) in the
+/// fixture's layout, in index order.
+pub fn artifact_ref_names(fx: &Fixture) -> Vec<String> {
+    index_ref_names(fx, true)
+}
+
+fn index_ref_names(fx: &Fixture, artifacts: bool) -> Vec<String> {
     let index: Value =
         serde_json::from_slice(&std::fs::read(fx.layout().join("index.json")).unwrap()).unwrap();
     index["manifests"]
         .as_array()
         .unwrap()
         .iter()
-        .filter(|m| m.get("artifactType").is_none())
+        .filter(|m| m.get("artifactType").is_some() == artifacts)
         .map(|m| {
             m["annotations"]["org.opencontainers.image.ref.name"]
                 .as_str()

@@ -4,6 +4,10 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+pub mod provenance;
+
+pub use provenance::{LOCAL_BUILDER_ID, ProvenancePlan, SourceRef, Workflow};
+
 use crate::config::registry::RegistrySettings;
 use crate::config::{
     self, CargoOptions, Compression, ConfigError, ImageSettings, LoadTarget, Naming, SbomFormat,
@@ -18,6 +22,9 @@ use oci_spec::image::{
     ANNOTATION_BASE_IMAGE_NAME, ANNOTATION_CREATED, ANNOTATION_DESCRIPTION, ANNOTATION_LICENSES,
     ANNOTATION_REVISION, ANNOTATION_SOURCE, ANNOTATION_TITLE, ANNOTATION_VERSION,
 };
+
+/// [`Plan::epoch_source`] when the user set `SOURCE_DATE_EPOCH`.
+pub const EPOCH_FROM_ENV: &str = "SOURCE_DATE_EPOCH";
 
 /// The name recorded as `org.opencontainers.image.base.name` for the built-in base.
 pub const BUILTIN_BASE_NAME: &str = "cargo-containerize/static";
@@ -76,8 +83,21 @@ impl ImagePlan {
 pub struct PlatformPlan {
     /// The target platform (its Rust target triple is [`Platform::triple`]).
     pub platform: Platform,
-    /// `target/containerize/<image>/sbom.<os>-<arch>.cdx.json`, unless `--sbom none`.
-    pub sbom: Option<PathBuf>,
+    /// One SBOM per `--sbom` format: `target/containerize/<image>/sbom.<os>-<arch>.cdx.json`
+    /// (CycloneDX), `….spdx.json` (SPDX); none with `--sbom none`.
+    pub sboms: Vec<PlannedSbom>,
+    /// `target/containerize/<image>/provenance.<os>-<arch>.intoto.json`, unless
+    /// `--provenance=false` (or `provenance = false` in the metadata).
+    pub provenance: Option<PathBuf>,
+}
+
+/// One SBOM file of an image platform.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedSbom {
+    /// Its format.
+    pub format: SbomFormat,
+    /// `target/containerize/<image>/sbom.<os>-<arch>.<cdx|spdx>.json`.
+    pub path: PathBuf,
 }
 
 /// One `cargo build` invocation: a platform and the binaries it must produce.
@@ -124,6 +144,8 @@ pub struct Plan {
     pub manifest_path: Option<PathBuf>,
     /// How registries are spoken to (`--base` pulls and `--push`).
     pub registry: RegistrySettings,
+    /// Who and what built this, for the provenance of every image that has one.
+    pub provenance: ProvenancePlan,
 }
 
 /// Every output of a run besides `target/containerize/oci/`. A new kind of output is a
@@ -142,8 +164,8 @@ pub struct Outputs {
     /// `--per-platform`: each platform's manifest is pushed on its own, tagged with
     /// [`platform_tag`] of every tag, and no index (`merge` makes it later).
     pub per_platform: bool,
-    /// `--sbom`.
-    pub sbom: SbomFormat,
+    /// `--sbom`: the formats, sorted; empty for none.
+    pub sbom: Vec<SbomFormat>,
     /// Kubernetes YAML directory (`target/containerize/`, or `--kube-dir`); `None` with
     /// `--no-kube`.
     pub kube_dir: Option<PathBuf>,
@@ -364,7 +386,7 @@ fn plan_tags(
 /// Plans every image of the selection.
 pub fn plan_images(ws: &Workspace, settings: &Settings) -> Result<Plan, PlanError> {
     let (epoch, epoch_source) = match (settings.source_date_epoch, ws.git.commit_time) {
-        (Some(e), _) => (e, "SOURCE_DATE_EPOCH"),
+        (Some(e), _) => (e, EPOCH_FROM_ENV),
         (None, Some(t)) => (t, "the last commit"),
         (None, None) => (0, "the default (0)"),
     };
@@ -401,6 +423,9 @@ pub fn plan_images(ws: &Workspace, settings: &Settings) -> Result<Plan, PlanErro
         let mut image_settings = config::resolve_image(&layers, settings.platforms.as_deref())?;
         if let Some(a) = settings.auditable {
             image_settings.auditable = a;
+        }
+        if let Some(p) = settings.provenance {
+            image_settings.provenance = p;
         }
         let assets_dir = match &image_settings.assets {
             None => None,
@@ -475,10 +500,13 @@ pub fn plan_images(ws: &Workspace, settings: &Settings) -> Result<Plan, PlanErro
         let platforms = image_settings
             .platforms
             .iter()
-            .map(|&platform| PlatformPlan {
-                platform,
-                sbom: (settings.sbom != SbomFormat::None)
-                    .then(|| image_dir.join(sbom_file_name(platform))),
+            .map(|&platform| {
+                plan_platform(
+                    &image_dir,
+                    platform,
+                    &settings.sbom,
+                    image_settings.provenance,
+                )
             })
             .collect();
         images.push(ImagePlan {
@@ -568,6 +596,7 @@ pub fn plan_images(ws: &Workspace, settings: &Settings) -> Result<Plan, PlanErro
             .unwrap_or(&out_dir)
             .join(COMPOSE_FILE)
     });
+    let provenance = provenance::plan_provenance(ws, settings, &images);
     Ok(Plan {
         images,
         builds,
@@ -584,7 +613,7 @@ pub fn plan_images(ws: &Workspace, settings: &Settings) -> Result<Plan, PlanErro
             tarball_platform: settings.tarball_platform.or_else(Platform::host),
             push: settings.push,
             per_platform: settings.per_platform,
-            sbom: settings.sbom,
+            sbom: settings.sbom.clone(),
             kube_dir: (!settings.no_kube)
                 .then(|| settings.kube_dir.clone().unwrap_or_else(|| out_dir.clone())),
             image_refs: settings.image_refs.clone(),
@@ -594,6 +623,7 @@ pub fn plan_images(ws: &Workspace, settings: &Settings) -> Result<Plan, PlanErro
         cargo: settings.cargo.clone(),
         manifest_path: settings.manifest_path.clone(),
         registry: settings.registry.clone(),
+        provenance,
         out_dir,
     })
 }
@@ -601,9 +631,44 @@ pub fn plan_images(ws: &Workspace, settings: &Settings) -> Result<Plan, PlanErro
 /// The compose file's name.
 pub const COMPOSE_FILE: &str = "compose.yaml";
 
-/// `sbom.linux-amd64.cdx.json`.
-pub fn sbom_file_name(platform: Platform) -> String {
-    format!("sbom.{}.cdx.json", platform.to_string().replace('/', "-"))
+/// `sbom.linux-amd64.cdx.json` (CycloneDX), `sbom.linux-amd64.spdx.json` (SPDX).
+pub fn sbom_file_name(platform: Platform, format: SbomFormat) -> String {
+    let ext = match format {
+        SbomFormat::CycloneDx => "cdx",
+        SbomFormat::Spdx => "spdx",
+    };
+    format!("sbom.{}.{ext}.json", platform_slug(platform))
+}
+
+/// One platform of an image, with the files written next to it: one SBOM per format and,
+/// if `provenance`, its provenance.
+pub fn plan_platform(
+    image_dir: &std::path::Path,
+    platform: Platform,
+    sbom: &[SbomFormat],
+    provenance: bool,
+) -> PlatformPlan {
+    PlatformPlan {
+        platform,
+        sboms: sbom
+            .iter()
+            .map(|&format| PlannedSbom {
+                format,
+                path: image_dir.join(sbom_file_name(platform, format)),
+            })
+            .collect(),
+        provenance: provenance.then(|| image_dir.join(provenance_file_name(platform))),
+    }
+}
+
+/// `provenance.linux-amd64.intoto.json`.
+pub fn provenance_file_name(platform: Platform) -> String {
+    format!("provenance.{}.intoto.json", platform_slug(platform))
+}
+
+/// `linux-amd64`: a platform as a file-name part.
+pub fn platform_slug(platform: Platform) -> String {
+    platform.to_string().replace('/', "-")
 }
 
 /// The `plan` event of a plan.
