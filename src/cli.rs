@@ -31,6 +31,17 @@ pub struct Cli {
     #[command(flatten)]
     #[allow(missing_docs)]
     pub build: BuildArgs,
+
+    /// Coloring: auto, always, never [env: CARGO_TERM_COLOR]
+    #[arg(
+        long,
+        global = true,
+        value_name = "WHEN",
+        value_parser = ["auto", "always", "never"],
+        hide_possible_values = true,
+        help_heading = "Output"
+    )]
+    pub color: Option<String>,
 }
 
 /// Subcommands besides the default build.
@@ -469,11 +480,40 @@ fn key_value(s: &str) -> Result<(String, String), String> {
 /// Parses argv the way cargo hands it over (`cargo-containerize containerize ...`) or as
 /// a direct call (`cargo-containerize ...`).
 pub fn parse_from<I: IntoIterator<Item = OsString>>(argv: I) -> Result<Cli, clap::Error> {
+    parse_colored(argv, clap::ColorChoice::Auto)
+}
+
+/// [`parse_from`], with clap's own messages (usage errors, `--help`) coloured as `color`
+/// says, so `--color never` holds before the command line is even valid.
+pub fn parse_colored<I: IntoIterator<Item = OsString>>(
+    argv: I,
+    color: clap::ColorChoice,
+) -> Result<Cli, clap::Error> {
+    use clap::{CommandFactory, FromArgMatches};
     let mut argv: Vec<OsString> = argv.into_iter().collect();
     if argv.get(1).is_some_and(|a| a == "containerize") {
         argv.remove(1);
     }
-    Cli::try_parse_from(argv)
+    let mut command = Cli::command().color(color);
+    let matches = command.try_get_matches_from_mut(argv)?;
+    Cli::from_arg_matches(&matches).map_err(|e| e.format(&mut command))
+}
+
+/// The value of `--color` in `argv` (the last one), read before clap parses anything.
+pub fn color_flag(argv: &[OsString]) -> Option<String> {
+    let mut found = None;
+    let mut args = argv.iter().map(|a| a.to_string_lossy());
+    while let Some(arg) = args.next() {
+        if arg == "--" {
+            break;
+        }
+        if let Some(v) = arg.strip_prefix("--color=") {
+            found = Some(v.to_string());
+        } else if arg == "--color" {
+            found = args.next().map(|v| v.into_owned());
+        }
+    }
+    found
 }
 
 #[cfg(test)]

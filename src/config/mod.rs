@@ -22,7 +22,7 @@ pub use metadata::{
 };
 
 use crate::cli::{BuildArgs, CompressionArg, LoadArg, MessageFormatArg, NamingArg, SbomArg};
-use crate::output::{MessageFormat, Verbosity};
+use crate::output::{ColorChoice, MessageFormat, Verbosity};
 use crate::platform::{Platform, parse_platforms};
 use crate::reference::validate_tag;
 use registry::{AuthSources, Credential, RegistrySettings};
@@ -307,6 +307,9 @@ impl Env {
             "CARGO_CONTAINERIZE_CONNECT_TIMEOUT",
             "CARGO_CONTAINERIZE_READ_TIMEOUT",
             "CARGO_CONTAINERIZE_REQUEST_TIMEOUT",
+            "CARGO_TERM_COLOR",
+            "NO_COLOR",
+            "TERM",
         ];
         #[allow(clippy::disallowed_methods)]
         let vars = keys
@@ -332,6 +335,24 @@ impl Env {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         Env { vars, cargo }
+    }
+
+    /// Whether stderr gets colours: `--color`, else `CARGO_TERM_COLOR`, else auto (a
+    /// terminal, no `NO_COLOR`, not `TERM=dumb`), as cargo decides. An unknown value
+    /// counts as auto (clap refuses a bad `--color` itself).
+    pub fn color_choice(&self, flag: Option<&str>) -> ColorChoice {
+        flag.or(self.get("CARGO_TERM_COLOR"))
+            .and_then(ColorChoice::parse)
+            .unwrap_or_default()
+    }
+
+    /// [`Env::color_choice`] applied to a stream that is (or is not) a terminal.
+    pub fn color_enabled(&self, choice: ColorChoice, is_terminal: bool) -> bool {
+        choice.enabled(
+            is_terminal,
+            self.get("NO_COLOR").is_some(),
+            self.get("TERM") == Some("dumb"),
+        )
     }
 
     fn get(&self, k: &str) -> Option<&str> {

@@ -8,6 +8,7 @@ mod bases;
 mod c_dep;
 mod checkov;
 mod cli;
+mod color;
 mod compose;
 mod config_fuzz;
 mod errors;
