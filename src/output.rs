@@ -349,11 +349,7 @@ fn render_message(level: Level, message: &str, color: bool) -> String {
     };
     let mut lines = message.trim_end().lines();
     let first = lines.next().unwrap_or_default();
-    let mut out = format!(
-        "{}: {first}
-",
-        paint(style, label, color)
-    );
+    let mut out = format!("{}: {first}\n", paint(style, label, color));
     for line in lines {
         out.push_str(&render_child_line(line, color));
     }
@@ -370,17 +366,13 @@ fn render_child_line(line: &str, color: bool) -> String {
             if rest.is_empty() {
                 return String::new();
             }
-            return format!(
-                "  {} {rest}
-",
-                paint(style, label, color)
-            );
+            return format!("  {} {rest}\n", paint(style, label, color));
         }
     }
-    format!(
-        "{line}
-"
-    )
+    if line.trim().is_empty() {
+        return "\n".to_string();
+    }
+    format!("  {line}\n")
 }
 
 /// An error and its help lines (each line of the help text is a `help:` line unless it
@@ -531,6 +523,11 @@ impl<R: Read> Read for ProgressReader<R> {
         self.progress.inc(n as u64);
         Ok(n)
     }
+}
+
+/// `1 SBOM`, `2 SBOMs`: a count with the noun that agrees with it.
+pub fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// `1.2 MiB`, `340 KiB`, `512 B`.

@@ -124,6 +124,8 @@ pub struct Outputs {
     pub kube_dir: Option<PathBuf>,
     /// `--image-refs`: one reference per line.
     pub image_refs: Option<PathBuf>,
+    /// `--tag-only`: references name a tag, not the digest.
+    pub tag_only: bool,
     /// `--load`: a local container runtime.
     pub load: Option<LoadTarget>,
     /// `compose.yaml` next to the Kubernetes YAML (in `target/containerize/` with
@@ -360,7 +362,8 @@ pub fn plan_images(ws: &Workspace, settings: &Settings) -> Result<Plan, PlanErro
             &settings.overrides,
             Source::Cli("--image-label/--image-annotation"),
         ));
-        let mut image_settings = config::resolve_image(&layers, settings.platforms.as_deref())?;
+        let mut image_settings = config::resolve_image(&layers, settings.platforms.as_deref())
+            .map_err(|e| e.located(&ws.root))?;
         if let Some(a) = settings.auditable {
             image_settings.auditable = a;
         }
@@ -439,8 +442,10 @@ pub fn plan_images(ws: &Workspace, settings: &Settings) -> Result<Plan, PlanErro
             .iter()
             .map(|&platform| PlatformPlan {
                 platform,
-                sbom: (settings.sbom != SbomFormat::None)
-                    .then(|| image_dir.join(sbom_file_name(platform))),
+                sbom: (settings.sbom != SbomFormat::None).then(|| match &settings.sbom_dir {
+                    Some(dir) => dir.join(format!("{name}.{}", sbom_file_name(platform))),
+                    None => image_dir.join(sbom_file_name(platform)),
+                }),
             })
             .collect();
         images.push(ImagePlan {
@@ -548,6 +553,7 @@ pub fn plan_images(ws: &Workspace, settings: &Settings) -> Result<Plan, PlanErro
             kube_dir: (!settings.no_kube)
                 .then(|| settings.kube_dir.clone().unwrap_or_else(|| out_dir.clone())),
             image_refs: settings.image_refs.clone(),
+            tag_only: settings.tag_only,
             load: settings.load.clone(),
             compose,
         },

@@ -13,6 +13,7 @@ pub fn exec(args: BuildArgs, env: &Env, shell: &mut Shell) -> Result<Outcome, Er
         return plan::exec(args, env, shell);
     }
     let settings = super::build_settings(args, env, shell)?;
+    let tag_only = settings.tag_only;
     let pipeline::Outcome::Images(summaries) = pipeline::run(&settings, Mode::Build, shell)? else {
         unreachable!("Mode::Build ends with images")
     };
@@ -24,6 +25,7 @@ pub fn exec(args: BuildArgs, env: &Env, shell: &mut Shell) -> Result<Outcome, Er
             .iter()
             .flat_map(|s| match (&s.pushed, s.loaded.is_empty()) {
                 (None, false) => s.loaded.clone(),
+                _ if tag_only => vec![s.tag_ref()],
                 _ => vec![s.output_ref().to_string()],
             })
             .collect(),

@@ -28,8 +28,8 @@ pub fn exec(args: BuildArgs, env: &Env, shell: &mut Shell) -> Result<Outcome, Er
     shell.status(
         "Planned",
         format!(
-            "{} image(s); nothing was built or written",
-            plan.images.len()
+            "{}; nothing was built or written",
+            crate::output::count(plan.images.len(), "image", "images")
         ),
     );
     Ok(Outcome {
