@@ -245,6 +245,18 @@ pub enum PlanError {
         )
     )]
     GitTag(String),
+    /// git refused the repository (another user's checkout), so it has no tags to read.
+    #[error("--tag-from-git: git refused to read the repository:\n{message}")]
+    #[diagnostic(
+        code(containerize::usage),
+        help("if you trust this checkout, run: {fix}")
+    )]
+    GitRefused {
+        /// git's own message.
+        message: String,
+        /// The `git config` command that fixes it.
+        fix: String,
+    },
     /// `--naming bare` with more than one image.
     #[error("--naming bare gives every image the same name, but {0} images are selected")]
     #[diagnostic(
@@ -310,6 +322,12 @@ fn plan_tags(settings: &Settings, ws: &Workspace, version: &str) -> Result<Vec<S
         return Ok(settings.tags.clone());
     }
     if settings.tag_from_git {
+        if let Some(refusal) = &ws.git.refusal {
+            return Err(PlanError::GitRefused {
+                message: refusal.clone(),
+                fix: git::safe_directory_fix(&ws.root),
+            });
+        }
         let Some(tag) = &ws.git.exact_tag else {
             return Err(PlanError::GitTag("HEAD has no tag".into()));
         };

@@ -304,6 +304,7 @@ pub fn from_metadata(
     };
     let c_packages = c_packages(metadata, &packages);
     let git = git::inspect(&root);
+    warnings.extend(git_warnings(&git, &root, &bins, settings.tag_from_git));
     Ok(Workspace {
         root,
         target_dir,
@@ -316,6 +317,39 @@ pub fn from_metadata(
         metadata: Answer::Ran,
         metadata_entry: None,
     })
+}
+
+/// What the repository state leaves out, said instead of dropped silently: tags and
+/// labels git refused to give, and a `--tag-from-git` version that is not the crate's.
+fn git_warnings(git: &GitInfo, root: &Path, bins: &[BinTarget], tag_from_git: bool) -> Vec<String> {
+    let mut out = Vec::new();
+    match (&git.refusal, tag_from_git) {
+        // `--tag-from-git` fails on it in the plan, with the same fix.
+        (Some(_), true) => {}
+        (Some(refusal), false) => out.push(format!(
+            "git refused to read the repository, so the images get no commit tag and no revision label:\n{}\nhelp: if you trust this checkout, run: {}",
+            refusal
+                .lines()
+                .map(|l| format!("    {l}"))
+                .collect::<Vec<_>>()
+                .join("\n"),
+            git::safe_directory_fix(root)
+        )),
+        (None, _) => {}
+    }
+    if tag_from_git && let Some(tag) = &git.exact_tag {
+        let version = tag.strip_prefix('v').unwrap_or(tag);
+        let mut seen = BTreeSet::new();
+        for bin in bins.iter().filter(|b| b.version != version) {
+            if seen.insert(&bin.package) {
+                out.push(format!(
+                    "--tag-from-git: the tag `{tag}` is not the version of `{}` ({})\nhelp: bump `version` in {} or tag the commit v{}",
+                    bin.package, bin.version, bin.manifest_display, bin.version
+                ));
+            }
+        }
+    }
+    out
 }
 
 fn select_packages<'m>(

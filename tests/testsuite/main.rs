@@ -13,6 +13,7 @@ mod compose;
 mod config_fuzz;
 mod errors;
 mod events;
+mod git_state;
 mod init;
 mod jobs;
 mod kube;
