@@ -56,6 +56,8 @@ pub enum Command {
     Plan(Box<BuildArgs>),
     /// Build the binaries and write only their CycloneDX SBOMs, no images; prints each SBOM's path
     Sbom(Box<BuildArgs>),
+    /// Check the workspace for musl pitfalls (openssl, C compilers, rustup targets, the allocator, git) and say how to fix each
+    Doctor(Box<BuildArgs>),
     /// Add a commented [package.metadata.containerize] section to a Cargo.toml, and optionally a GitHub workflow and the Kubernetes templates
     Init(InitArgs),
 }

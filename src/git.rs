@@ -94,6 +94,13 @@ pub fn inspect(root: &Path) -> GitInfo {
     }
 }
 
+/// Whether the repository is a shallow clone that has no tags (what CI checkouts with
+/// `fetch-depth: 1` are): `--tag-from-git` then finds nothing.
+pub fn is_shallow_without_tags(root: &Path) -> bool {
+    git(root, &["rev-parse", "--is-shallow-repository"]).is_ok_and(|s| s == "true")
+        && git(root, &["tag", "--list"]).is_ok_and(|s| s.is_empty())
+}
+
 /// Tags for a release from a git tag: `v1.2.3` → `1.2.3`, `1.2`, `1`, `latest`; a
 /// pre-release (`v1.2.3-rc.1`) or a tag that is not a version gets only itself.
 pub fn release_tags(git_tag: &str) -> Vec<String> {

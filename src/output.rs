@@ -301,6 +301,14 @@ impl Shell {
         }
     }
 
+    /// `note: ...` on stderr (shown unless `-q`), rendered like [`Shell::warn`].
+    pub fn note(&mut self, msg: impl std::fmt::Display) {
+        if self.verbosity >= Verbosity::Normal {
+            let text = render_message(Level::Note, &msg.to_string(), self.color);
+            self.write_err(text.as_bytes());
+        }
+    }
+
     /// An error report, always shown.
     pub fn error(&mut self, msg: impl std::fmt::Display) {
         let text = render_message(Level::Error, &msg.to_string(), self.color);
@@ -328,6 +336,7 @@ impl Shell {
 enum Level {
     Error,
     Warning,
+    Note,
 }
 
 fn paint(style: Style, text: &str, color: bool) -> String {
@@ -346,6 +355,7 @@ fn render_message(level: Level, message: &str, color: bool) -> String {
     let (label, style) = match level {
         Level::Error => ("error", RED),
         Level::Warning => ("warning", YELLOW),
+        Level::Note => ("note", GREEN),
     };
     let mut lines = message.trim_end().lines();
     let first = lines.next().unwrap_or_default();

@@ -4,6 +4,7 @@
 //! cargo's `src/bin/cargo/commands/*.rs` call into `src/cargo/ops/`.
 
 pub mod build;
+pub mod doctor;
 pub mod init;
 pub mod login;
 pub mod plan;
@@ -97,6 +98,7 @@ pub fn exec(cli: Cli, env: &Env, shell: &mut Shell) -> Result<Outcome, Error> {
         None => build::exec(cli.build, env, shell),
         Some(Command::Plan(args)) => plan::exec(*args, env, shell),
         Some(Command::Sbom(args)) => sbom::exec(*args, env, shell),
+        Some(Command::Doctor(args)) => doctor::exec(*args, env, shell),
         Some(Command::Resolve(args)) => resolve::exec(*args, env, shell),
         Some(Command::Run(args)) => run::exec(*args, env, shell),
         Some(Command::Login(args)) => login::exec(args, env, shell),

@@ -11,6 +11,7 @@ mod cli;
 mod color;
 mod compose;
 mod config_fuzz;
+mod doctor;
 mod errors;
 mod events;
 mod git_state;
