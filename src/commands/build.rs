@@ -14,7 +14,13 @@ pub fn exec(args: BuildArgs, env: &Env, shell: &mut Shell) -> Result<Outcome, Er
     }
     let settings = super::build_settings(args, env, shell)?;
     let tag_only = settings.tag_only;
-    let pipeline::Outcome::Images(summaries) = pipeline::run(&settings, Mode::Build, shell)? else {
+    let outcome = pipeline::run(&settings, Mode::Build, shell);
+    if let Err(e) = &outcome
+        && e.exit_code() == crate::exit::BUILD
+    {
+        super::doctor::explain_failure(&settings, shell);
+    }
+    let pipeline::Outcome::Images(summaries) = outcome? else {
         unreachable!("Mode::Build ends with images")
     };
     Ok(Outcome {

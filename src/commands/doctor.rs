@@ -389,6 +389,22 @@ pub fn report(findings: &[Finding], shell: &mut Shell) {
     }
 }
 
+/// After a failed build: the problems doctor finds, as a likely explanation (nothing when
+/// it finds none, or cannot look).
+pub fn explain_failure(settings: &Settings, shell: &mut Shell) {
+    let Ok(findings) = diagnose(settings) else {
+        return;
+    };
+    let problems: Vec<Finding> = findings
+        .into_iter()
+        .filter(|f| f.severity() == Severity::Warning)
+        .collect();
+    if !problems.is_empty() {
+        shell.note("the build failed, and `cargo containerize doctor` finds what may explain it");
+        report(&problems, shell);
+    }
+}
+
 /// `cargo containerize doctor`.
 pub fn exec(args: BuildArgs, env: &Env, shell: &mut Shell) -> Result<Outcome, Error> {
     let settings = super::build_settings(args, env, shell)?;

@@ -231,3 +231,23 @@ fn git_refusal_and_shallow_clones_are_findings() {
         run.stdout
     );
 }
+
+/// Issue 17: a failed build runs doctor to explain it, and the build's own help names
+/// the openssl fix (not a C compiler, which is there).
+#[test]
+fn r17_a_failed_openssl_build_is_explained() {
+    let fx = Fixture::new("doctor-openssl");
+    let run = fx.run(&[]).fails_with(3);
+    assert!(
+        run.stderr.contains("note: the build failed, and `cargo containerize doctor` finds what may explain it\nwarning: openssl-sys is built without `vendored`"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("if openssl-sys failed: musl targets have no system OpenSSL"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("install musl-tools"), "{}", run.stderr);
+}
