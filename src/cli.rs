@@ -28,6 +28,16 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
 
+    /// Coloring: auto, always, never [env: CARGO_TERM_COLOR]
+    #[arg(
+        long,
+        global = true,
+        value_name = "WHEN",
+        value_parser = ["auto", "always", "never"],
+        hide_possible_values = true
+    )]
+    pub color: Option<String>,
+
     #[command(flatten)]
     #[allow(missing_docs)]
     pub build: BuildArgs,
@@ -48,6 +58,8 @@ pub enum Command {
     Sbom(Box<BuildArgs>),
     /// Join the per-platform images that `--push --per-platform` runs pushed (one CI runner per platform) into one multi-platform index, tag it and write its Kubernetes YAML
     Merge(Box<BuildArgs>),
+    /// Check the workspace for musl pitfalls (openssl, C compilers, rustup targets, the allocator, git) and say how to fix each
+    Doctor(Box<BuildArgs>),
     /// Add a commented [package.metadata.containerize] section to a Cargo.toml, and optionally a GitHub workflow and the Kubernetes templates
     Init(InitArgs),
 }
@@ -143,265 +155,9 @@ pub struct InitArgs {
     pub templates: bool,
 }
 
-/// The flags of a build (the default command).
+/// The flags of a build (the default command), under headings like cargo's.
 #[derive(Debug, clap::Args)]
 pub struct BuildArgs {
-    #[command(flatten)]
-    #[allow(missing_docs)]
-    pub manifest: clap_cargo::Manifest,
-
-    #[command(flatten)]
-    #[allow(missing_docs)]
-    pub workspace: clap_cargo::Workspace,
-
-    /// Package only the named binary (repeatable; default: every binary of the selected packages)
-    #[arg(long = "bin", value_name = "NAME")]
-    pub bins: Vec<String>,
-
-    #[command(flatten)]
-    #[allow(missing_docs)]
-    pub features: clap_cargo::Features,
-
-    /// Cargo profile to build with
-    #[arg(
-        long,
-        value_name = "NAME",
-        env = "CARGO_CONTAINERIZE_PROFILE",
-        hide_env_values = true,
-        default_value = "release"
-    )]
-    pub profile: String,
-
-    /// Platforms to build: linux/amd64, linux/arm64 or all (comma-separated) [metadata: platforms] [default: linux/amd64]
-    #[arg(
-        long,
-        value_name = "PLATFORMS",
-        env = "CARGO_CONTAINERIZE_PLATFORM",
-        hide_env_values = true,
-        value_delimiter = ','
-    )]
-    pub platform: Vec<String>,
-
-    /// Tag for the images, in the layout and the registry (repeatable) [default: latest, the crate version and the short commit]
-    #[arg(
-        short = 't',
-        long = "tag",
-        value_name = "TAG",
-        env = "CARGO_CONTAINERIZE_TAGS",
-        hide_env_values = true,
-        value_delimiter = ','
-    )]
-    pub tags: Vec<String>,
-
-    /// Also write the images to this OCI layout directory
-    #[arg(
-        long,
-        value_name = "DIR",
-        env = "CARGO_CONTAINERIZE_OCI_LAYOUT_PATH",
-        hide_env_values = true
-    )]
-    pub oci_layout_path: Option<PathBuf>,
-
-    /// Also write the images as an OCI archive that `docker load` and `podman load` take
-    #[arg(
-        long,
-        value_name = "FILE",
-        env = "CARGO_CONTAINERIZE_TARBALL",
-        hide_env_values = true
-    )]
-    pub tarball: Option<PathBuf>,
-
-    /// The platform the --tarball's manifest.json (docker's index) describes [default: the host's]
-    #[arg(
-        long,
-        value_name = "PLATFORM",
-        requires = "tarball",
-        env = "CARGO_CONTAINERIZE_TARBALL_PLATFORM",
-        hide_env_values = true
-    )]
-    pub tarball_platform: Option<String>,
-
-    /// Also load the images into docker, podman or containerd (no value: docker, else podman)
-    #[arg(
-        long,
-        value_name = "RUNTIME",
-        value_enum,
-        hide_possible_values = true,
-        num_args = 0..=1,
-        default_missing_value = "auto",
-        env = "CARGO_CONTAINERIZE_LOAD",
-        hide_env_values = true
-    )]
-    pub load: Option<LoadArg>,
-
-    /// The containerd namespace `--load containerd` imports into (k8s.io: what kind, k3s and minikube nodes see)
-    #[arg(
-        long,
-        value_name = "NS",
-        default_value = "k8s.io",
-        env = "CARGO_CONTAINERIZE_CONTAINERD_NAMESPACE",
-        hide_env_values = true
-    )]
-    pub containerd_namespace: String,
-
-    /// Build on this registry image (e.g. gcr.io/distroless/static:nonroot) instead of the built-in base [workspace metadata: base]
-    #[arg(
-        long,
-        value_name = "REF",
-        env = "CARGO_CONTAINERIZE_BASE",
-        hide_env_values = true
-    )]
-    pub base: Option<String>,
-
-    /// Push the images to the registry (needs a repository: --repo)
-    #[arg(long)]
-    pub push: bool,
-
-    /// With --push: push each platform's image on its own, tagged TAG-ARCH (1.2.3-arm64), and no index; `cargo containerize merge` joins them
-    #[arg(long, requires = "push")]
-    pub per_platform: bool,
-
-    /// Registry and namespace to push to, e.g. ghcr.io/my-org [metadata: repository]
-    #[arg(
-        long,
-        value_name = "REGISTRY/NAMESPACE",
-        env = "CARGO_CONTAINERIZE_REPO",
-        hide_env_values = true
-    )]
-    pub repo: Option<String>,
-
-    /// Image names under --repo: bin (REPO/BINARY), package (REPO/PACKAGE) or bare (REPO itself, one image)
-    #[arg(
-        long,
-        value_name = "MODE",
-        value_enum,
-        default_value = "bin",
-        hide_possible_values = true
-    )]
-    pub naming: NamingArg,
-
-    /// Tags from the exact git tag on HEAD: v1.2.3 gives 1.2.3, 1.2, 1 and latest (pre-releases only their own)
-    #[arg(long, conflicts_with = "tags")]
-    pub tag_from_git: bool,
-
-    /// Speak plain HTTP to this registry host (loopback hosts always use HTTP; repeatable)
-    #[arg(
-        long,
-        value_name = "HOST",
-        env = "CARGO_CONTAINERIZE_INSECURE_REGISTRY",
-        hide_env_values = true,
-        value_delimiter = ','
-    )]
-    pub insecure_registry: Vec<String>,
-
-    /// Trust this CA certificate (PEM) for the registry, besides the system's
-    #[arg(
-        long,
-        value_name = "FILE",
-        env = "CARGO_CONTAINERIZE_REGISTRY_CA",
-        hide_env_values = true
-    )]
-    pub registry_ca: Option<PathBuf>,
-
-    /// Set an image config label, KEY=VALUE (repeatable; wins over the metadata) [metadata: labels]
-    #[arg(long = "image-label", value_name = "KEY=VALUE", value_parser = key_value)]
-    pub image_labels: Vec<(String, String)>,
-
-    /// Set a manifest annotation, KEY=VALUE (repeatable; wins over the metadata) [metadata: annotations]
-    #[arg(long = "image-annotation", value_name = "KEY=VALUE", value_parser = key_value)]
-    pub image_annotations: Vec<(String, String)>,
-
-    /// Also write the image references (by digest), one per line, to FILE
-    #[arg(long, value_name = "FILE")]
-    pub image_refs: Option<PathBuf>,
-
-    /// SBOMs per image and platform, written next to the image and attached to it: cyclonedx, spdx (comma-separated) or none
-    #[arg(
-        long,
-        value_name = "FORMATS",
-        value_enum,
-        hide_possible_values = true,
-        value_delimiter = ',',
-        default_value = "cyclonedx",
-        env = "CARGO_CONTAINERIZE_SBOM",
-        hide_env_values = true
-    )]
-    pub sbom: Vec<SbomArg>,
-
-    /// Write the Kubernetes YAML here instead of target/containerize/ (DIR/kubernetes.yaml, DIR/IMAGE/kubernetes.yaml)
-    #[arg(
-        long,
-        value_name = "DIR",
-        env = "CARGO_CONTAINERIZE_KUBE_DIR",
-        hide_env_values = true
-    )]
-    pub kube_dir: Option<PathBuf>,
-
-    /// Write no Kubernetes YAML [metadata, per image: kubernetes.enabled = false]
-    #[arg(long, conflicts_with = "kube_dir")]
-    pub no_kube: bool,
-
-    /// Write no compose.yaml [metadata, per image: compose = false]
-    #[arg(long)]
-    pub no_compose: bool,
-
-    /// Embed each binary's dependency list (cargo-auditable format) for scanners
-    /// [default: true] [metadata, per image: auditable]
-    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", require_equals = true)]
-    pub auditable: Option<bool>,
-
-    /// Write SLSA provenance (an in-toto Statement) per image and platform, next to the image and attached to it
-    /// [default: true] [metadata, per image: provenance]
-    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", require_equals = true)]
-    pub provenance: Option<bool>,
-
-    /// What stdout carries: image references (human) or one JSON event per line (json)
-    #[arg(
-        long,
-        value_name = "FMT",
-        value_enum,
-        hide_possible_values = true,
-        default_value = "human",
-        env = "CARGO_CONTAINERIZE_MESSAGE_FORMAT",
-        hide_env_values = true
-    )]
-    pub message_format: MessageFormatArg,
-
-    /// Layer compression: gzip (every runtime) or zstd (containerd 1.5+, podman, docker 23+) [metadata: compression] [default: gzip]
-    #[arg(
-        long,
-        value_name = "ALGO",
-        value_enum,
-        hide_possible_values = true,
-        env = "CARGO_CONTAINERIZE_COMPRESSION",
-        hide_env_values = true
-    )]
-    pub compression: Option<CompressionArg>,
-
-    /// gzip level for layers, 0-9 (zstd layers use zstd's level 3)
-    #[arg(long, value_name = "N", env = "CARGO_CONTAINERIZE_COMPRESSION_LEVEL", hide_env_values = true, value_parser = clap::value_parser!(u32).range(0..=9))]
-    pub compression_level: Option<u32>,
-
-    /// Directory for all generated artifacts (passed to cargo)
-    #[arg(long, value_name = "DIR")]
-    pub target_dir: Option<PathBuf>,
-
-    /// Require Cargo.lock to be up to date (passed to cargo)
-    #[arg(long)]
-    pub locked: bool,
-
-    /// Require Cargo.lock and cache to be up to date (passed to cargo)
-    #[arg(long)]
-    pub frozen: bool,
-
-    /// Run without accessing the network (passed to cargo)
-    #[arg(long)]
-    pub offline: bool,
-
-    /// Number of parallel jobs (passed to cargo)
-    #[arg(short = 'j', long, value_name = "N")]
-    pub jobs: Option<u32>,
-
     /// Print what would be built and pushed (images, platforms, tags, outputs) and stop: nothing is built or written
     #[arg(long)]
     pub dry_run: bool,
@@ -417,6 +173,312 @@ pub struct BuildArgs {
     /// Print the commands that are run (-vv: also cargo's verbose output)
     #[arg(short, long, action = clap::ArgAction::Count)]
     pub verbose: u8,
+
+    #[command(flatten, next_help_heading = "Package Selection")]
+    #[allow(missing_docs)]
+    pub workspace: clap_cargo::Workspace,
+
+    /// Package only the named binary (repeatable; default: every binary of the selected packages)
+    #[arg(help_heading = "Package Selection", long = "bin", value_name = "NAME")]
+    pub bins: Vec<String>,
+
+    #[command(flatten, next_help_heading = "Feature Selection")]
+    #[allow(missing_docs)]
+    pub features: clap_cargo::Features,
+
+    /// Cargo profile to build with
+    #[arg(
+        help_heading = "Compilation Options",
+        long,
+        value_name = "NAME",
+        env = "CARGO_CONTAINERIZE_PROFILE",
+        hide_env_values = true,
+        default_value = "release"
+    )]
+    pub profile: String,
+
+    /// Build with the release profile: the default already (as cargo's --release; --profile picks another)
+    #[arg(long, help_heading = "Compilation Options", conflicts_with = "profile")]
+    pub release: bool,
+
+    /// Platforms to build: linux/amd64, linux/arm64 or all (comma-separated) [metadata: platforms] [default: linux/amd64]
+    #[arg(
+        help_heading = "Compilation Options",
+        long,
+        value_name = "PLATFORMS",
+        env = "CARGO_CONTAINERIZE_PLATFORM",
+        hide_env_values = true,
+        value_delimiter = ','
+    )]
+    pub platform: Vec<String>,
+
+    /// Embed each binary's dependency list (cargo-auditable format) for scanners
+    /// [default: true] [metadata, per image: auditable]
+    #[arg(help_heading = "Compilation Options", long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    pub auditable: Option<bool>,
+
+    /// Directory for all generated artifacts (passed to cargo)
+    #[arg(help_heading = "Compilation Options", long, value_name = "DIR")]
+    pub target_dir: Option<PathBuf>,
+
+    /// Override a cargo configuration value, KEY=VALUE or a TOML file (passed to cargo; repeatable)
+    #[arg(
+        long = "config",
+        help_heading = "Compilation Options",
+        value_name = "KEY=VALUE|PATH"
+    )]
+    pub cargo_config: Vec<String>,
+
+    /// Number of parallel jobs (passed to cargo)
+    #[arg(
+        help_heading = "Compilation Options",
+        short = 'j',
+        long,
+        value_name = "N"
+    )]
+    pub jobs: Option<u32>,
+
+    /// Tag for the images, in the layout and the registry (repeatable) [default: latest, the crate version and the short commit]
+    #[arg(
+        help_heading = "Image Options",
+        short = 't',
+        long = "tag",
+        value_name = "TAG",
+        env = "CARGO_CONTAINERIZE_TAGS",
+        hide_env_values = true,
+        value_delimiter = ','
+    )]
+    pub tags: Vec<String>,
+
+    /// Build on this registry image (e.g. gcr.io/distroless/static:nonroot) instead of the built-in base [workspace metadata: base]
+    #[arg(
+        help_heading = "Image Options",
+        long,
+        value_name = "REF",
+        env = "CARGO_CONTAINERIZE_BASE",
+        hide_env_values = true
+    )]
+    pub base: Option<String>,
+
+    /// Tags from the exact git tag on HEAD: v1.2.3 gives 1.2.3, 1.2, 1 and latest (pre-releases only their own)
+    #[arg(help_heading = "Image Options", long, conflicts_with = "tags")]
+    pub tag_from_git: bool,
+
+    /// Set image config labels, KEY=VALUE (comma-separated or repeated; wins over the metadata) [metadata: labels]
+    #[arg(help_heading = "Image Options", long = "image-label", value_name = "KEY=VALUE", value_parser = key_value, value_delimiter = ',')]
+    pub image_labels: Vec<(String, String)>,
+
+    /// Set a manifest annotation, KEY=VALUE (repeatable; wins over the metadata) [metadata: annotations]
+    #[arg(help_heading = "Image Options", long = "image-annotation", value_name = "KEY=VALUE", value_parser = key_value)]
+    pub image_annotations: Vec<(String, String)>,
+
+    /// The user the images run as: a uid, uid:gid or a name in the image's /etc/passwd (wins over the metadata) [metadata: user] [default: 65532:65532]
+    #[arg(long, help_heading = "Image Options", value_name = "UID[:GID]")]
+    pub image_user: Option<String>,
+
+    /// Layer compression: gzip (every runtime) or zstd (containerd 1.5+, podman, docker 23+) [metadata: compression] [default: gzip]
+    #[arg(
+        help_heading = "Image Options",
+        long,
+        value_name = "ALGO",
+        value_enum,
+        hide_possible_values = true,
+        env = "CARGO_CONTAINERIZE_COMPRESSION",
+        hide_env_values = true
+    )]
+    pub compression: Option<CompressionArg>,
+
+    /// gzip level for layers, 0-9 (zstd layers use zstd's level 3)
+    #[arg(help_heading = "Image Options", long, value_name = "N", env = "CARGO_CONTAINERIZE_COMPRESSION_LEVEL", hide_env_values = true, value_parser = clap::value_parser!(u32).range(0..=9))]
+    pub compression_level: Option<u32>,
+
+    /// Also write the images to this OCI layout directory
+    #[arg(
+        help_heading = "Output Options",
+        long,
+        value_name = "DIR",
+        env = "CARGO_CONTAINERIZE_OCI_LAYOUT_PATH",
+        hide_env_values = true
+    )]
+    pub oci_layout_path: Option<PathBuf>,
+
+    /// Also write the images as an OCI archive that `docker load` and `podman load` take
+    #[arg(
+        help_heading = "Output Options",
+        long,
+        value_name = "FILE",
+        env = "CARGO_CONTAINERIZE_TARBALL",
+        hide_env_values = true
+    )]
+    pub tarball: Option<PathBuf>,
+
+    /// The platform the --tarball's manifest.json (docker's index) describes [default: the host's]
+    #[arg(
+        help_heading = "Output Options",
+        long,
+        value_name = "PLATFORM",
+        requires = "tarball",
+        env = "CARGO_CONTAINERIZE_TARBALL_PLATFORM",
+        hide_env_values = true
+    )]
+    pub tarball_platform: Option<String>,
+
+    /// Also load the images into docker, podman or containerd (no value: docker, else podman)
+    #[arg(help_heading = "Output Options", 
+        long,
+        value_name = "RUNTIME",
+        value_enum,
+        hide_possible_values = true,
+        num_args = 0..=1,
+        default_missing_value = "auto",
+        env = "CARGO_CONTAINERIZE_LOAD",
+        hide_env_values = true
+    )]
+    pub load: Option<LoadArg>,
+
+    /// The containerd namespace `--load containerd` imports into (k8s.io: what kind, k3s and minikube nodes see)
+    #[arg(
+        help_heading = "Output Options",
+        long,
+        value_name = "NS",
+        default_value = "k8s.io",
+        env = "CARGO_CONTAINERIZE_CONTAINERD_NAMESPACE",
+        hide_env_values = true
+    )]
+    pub containerd_namespace: String,
+
+    /// Also write the image references (by digest), one per line, to FILE
+    #[arg(help_heading = "Output Options", long, value_name = "FILE")]
+    pub image_refs: Option<PathBuf>,
+
+    /// SBOMs per image and platform, written next to the image and attached to it: cyclonedx, spdx (comma-separated) or none
+    #[arg(
+        help_heading = "Output Options",
+        long,
+        value_name = "FORMATS",
+        value_enum,
+        hide_possible_values = true,
+        value_delimiter = ',',
+        default_value = "cyclonedx",
+        env = "CARGO_CONTAINERIZE_SBOM",
+        hide_env_values = true
+    )]
+    pub sbom: Vec<SbomArg>,
+
+    /// Write SLSA provenance (an in-toto Statement) per image and platform, next to the image and attached to it
+    /// [default: true] [metadata, per image: provenance]
+    #[arg(help_heading = "Output Options", long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    pub provenance: Option<bool>,
+
+    /// Write the SBOMs to DIR (IMAGE.sbom.OS-ARCH.cdx.json, .spdx.json) instead of next to each image
+    #[arg(
+        long,
+        help_heading = "Output Options",
+        value_name = "DIR",
+        env = "CARGO_CONTAINERIZE_SBOM_DIR",
+        hide_env_values = true
+    )]
+    pub sbom_dir: Option<PathBuf>,
+
+    /// Print image references by tag only (name:tag), without @sha256:…, on stdout and in --image-refs
+    #[arg(long, help_heading = "Output Options")]
+    pub tag_only: bool,
+
+    /// Write no compose.yaml [metadata, per image: compose = false]
+    #[arg(help_heading = "Output Options", long)]
+    pub no_compose: bool,
+
+    /// What stdout carries: image references (human) or one JSON event per line (json)
+    #[arg(
+        help_heading = "Output Options",
+        long,
+        value_name = "FMT",
+        value_enum,
+        hide_possible_values = true,
+        default_value = "human",
+        env = "CARGO_CONTAINERIZE_MESSAGE_FORMAT",
+        hide_env_values = true
+    )]
+    pub message_format: MessageFormatArg,
+
+    /// Push the images to the registry (needs a repository: --repo); --push=false does not
+    #[arg(help_heading = "Registry Options", long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    pub push: Option<bool>,
+
+    /// With --push: push each platform's image on its own, tagged TAG-ARCH (1.2.3-arm64), and no index; `cargo containerize merge` joins them
+    #[arg(help_heading = "Registry Options", long)]
+    pub per_platform: bool,
+
+    /// Registry and namespace to push to, e.g. ghcr.io/my-org [metadata: repository]
+    #[arg(
+        help_heading = "Registry Options",
+        long,
+        value_name = "REGISTRY/NAMESPACE",
+        env = "CARGO_CONTAINERIZE_REPO",
+        hide_env_values = true
+    )]
+    pub repo: Option<String>,
+
+    /// Image names under --repo: bin (REPO/BINARY), package (REPO/PACKAGE) or bare (REPO itself, one image)
+    #[arg(
+        help_heading = "Registry Options",
+        long,
+        value_name = "MODE",
+        value_enum,
+        default_value = "bin",
+        hide_possible_values = true
+    )]
+    pub naming: NamingArg,
+
+    /// Speak plain HTTP to this registry host (loopback hosts always use HTTP; repeatable)
+    #[arg(
+        help_heading = "Registry Options",
+        long,
+        value_name = "HOST",
+        env = "CARGO_CONTAINERIZE_INSECURE_REGISTRY",
+        hide_env_values = true,
+        value_delimiter = ','
+    )]
+    pub insecure_registry: Vec<String>,
+
+    /// Trust this CA certificate (PEM) for the registry, besides the system's
+    #[arg(
+        help_heading = "Registry Options",
+        long,
+        value_name = "FILE",
+        env = "CARGO_CONTAINERIZE_REGISTRY_CA",
+        hide_env_values = true
+    )]
+    pub registry_ca: Option<PathBuf>,
+
+    /// Write the Kubernetes YAML here instead of target/containerize/ (DIR/kubernetes.yaml, DIR/IMAGE/kubernetes.yaml)
+    #[arg(
+        help_heading = "Kubernetes Options",
+        long,
+        value_name = "DIR",
+        env = "CARGO_CONTAINERIZE_KUBE_DIR",
+        hide_env_values = true
+    )]
+    pub kube_dir: Option<PathBuf>,
+
+    /// Write no Kubernetes YAML [metadata, per image: kubernetes.enabled = false]
+    #[arg(help_heading = "Kubernetes Options", long, conflicts_with = "kube_dir")]
+    pub no_kube: bool,
+    #[command(flatten, next_help_heading = "Manifest Options")]
+    #[allow(missing_docs)]
+    pub manifest: clap_cargo::Manifest,
+
+    /// Require Cargo.lock to be up to date (passed to cargo)
+    #[arg(help_heading = "Manifest Options", long)]
+    pub locked: bool,
+
+    /// Require Cargo.lock and cache to be up to date (passed to cargo)
+    #[arg(help_heading = "Manifest Options", long)]
+    pub frozen: bool,
+
+    /// Run without accessing the network (passed to cargo)
+    #[arg(help_heading = "Manifest Options", long)]
+    pub offline: bool,
 }
 
 /// `--message-format`.
@@ -483,11 +545,78 @@ fn key_value(s: &str) -> Result<(String, String), String> {
 /// Parses argv the way cargo hands it over (`cargo-containerize containerize ...`) or as
 /// a direct call (`cargo-containerize ...`).
 pub fn parse_from<I: IntoIterator<Item = OsString>>(argv: I) -> Result<Cli, clap::Error> {
+    parse_colored(argv, clap::ColorChoice::Auto)
+}
+
+/// [`parse_from`], with clap's own messages (usage errors, `--help`) coloured as `color`
+/// says, so `--color never` holds before the command line is even valid.
+pub fn parse_colored<I: IntoIterator<Item = OsString>>(
+    argv: I,
+    color: clap::ColorChoice,
+) -> Result<Cli, clap::Error> {
+    use clap::FromArgMatches;
     let mut argv: Vec<OsString> = argv.into_iter().collect();
     if argv.get(1).is_some_and(|a| a == "containerize") {
         argv.remove(1);
     }
-    Cli::try_parse_from(argv)
+    let mut command = command().color(color);
+    let matches = command.try_get_matches_from_mut(argv)?;
+    Cli::from_arg_matches(&matches).map_err(|e| e.format(&mut command))
+}
+
+/// Flags `sbom` accepts (they are shared with the build) but that change nothing in an
+/// SBOM: its `--help` leaves them out.
+const NOT_FOR_SBOM: &[&str] = &[
+    "tags",
+    "tag_from_git",
+    "tag_only",
+    "oci_layout_path",
+    "tarball",
+    "tarball_platform",
+    "load",
+    "containerd_namespace",
+    "push",
+    "repo",
+    "naming",
+    "image_labels",
+    "image_annotations",
+    "image_user",
+    "image_refs",
+    "provenance",
+    "per_platform",
+    "kube_dir",
+    "no_kube",
+    "no_compose",
+    "compression",
+    "compression_level",
+    "dry_run",
+];
+
+/// The clap command: [`Cli`], with `sbom --help` showing only what applies to SBOMs.
+pub fn command() -> clap::Command {
+    use clap::CommandFactory;
+    Cli::command().mut_subcommand("sbom", |sbom| {
+        NOT_FOR_SBOM
+            .iter()
+            .fold(sbom, |c, id| c.mut_arg(*id, |a| a.hide(true)))
+    })
+}
+
+/// The value of `--color` in `argv` (the last one), read before clap parses anything.
+pub fn color_flag(argv: &[OsString]) -> Option<String> {
+    let mut found = None;
+    let mut args = argv.iter().map(|a| a.to_string_lossy());
+    while let Some(arg) = args.next() {
+        if arg == "--" {
+            break;
+        }
+        if let Some(v) = arg.strip_prefix("--color=") {
+            found = Some(v.to_string());
+        } else if arg == "--color" {
+            found = args.next().map(|v| v.into_owned());
+        }
+    }
+    found
 }
 
 #[cfg(test)]
@@ -524,9 +653,46 @@ mod tests {
         assert_eq!(args.jobs, Some(3));
     }
 
+    fn build(args: &[&str]) -> Result<BuildArgs, clap::Error> {
+        let argv = ["cargo-containerize", "containerize"].iter().chain(args);
+        parse_from(argv.map(OsString::from)).map(|c| c.build)
+    }
+
+    /// Issue 17: cargo's and ko's flags, spelt as they spell them.
+    #[test]
+    fn r17_cargo_and_ko_flags() {
+        assert_eq!(build(&[]).unwrap().push, None);
+        assert_eq!(build(&["--push"]).unwrap().push, Some(true));
+        assert_eq!(build(&["--push=false"]).unwrap().push, Some(false));
+        let labels = build(&["--image-label", "a=b,c=d", "--image-label", "e=f"])
+            .unwrap()
+            .image_labels;
+        assert_eq!(
+            labels,
+            [("a", "b"), ("c", "d"), ("e", "f")].map(|(k, v)| (k.to_string(), v.to_string()))
+        );
+        let args = build(&[
+            "--release",
+            "--config",
+            "net.retry=5",
+            "--image-user",
+            "1000",
+        ])
+        .unwrap();
+        assert!(args.release);
+        assert_eq!(args.profile, "release");
+        assert_eq!(args.cargo_config, ["net.retry=5"]);
+        assert_eq!(args.image_user.as_deref(), Some("1000"));
+        let err = build(&["--release", "--profile", "dev"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::ArgumentConflict);
+        assert_eq!(
+            color_flag(&["x", "--color", "never", "--", "--color=always"].map(OsString::from)),
+            Some("never".into())
+        );
+    }
+
     #[test]
     fn clap_definition_is_valid() {
-        use clap::CommandFactory;
-        Cli::command().debug_assert();
+        command().debug_assert();
     }
 }

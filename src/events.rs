@@ -153,6 +153,23 @@ pub struct PushedSummary {
 }
 
 impl ImageSummary {
+    /// The image by its first tag (`--tag-only`): the pushed repository's, else the
+    /// local name's.
+    pub fn tag_ref(&self) -> String {
+        match &self.pushed {
+            Some(p) => format!(
+                "{}:{}",
+                p.repository,
+                p.tags.first().map_or("latest", String::as_str)
+            ),
+            None => format!(
+                "{}:{}",
+                self.name,
+                self.tags.first().map_or("latest", String::as_str)
+            ),
+        }
+    }
+
     /// The image by digest: the pushed reference, else the local one (what the
     /// Kubernetes YAML and `--image-refs` name; stdout lists loaded names instead).
     pub fn output_ref(&self) -> &str {

@@ -1,5 +1,7 @@
 //! What git says about the workspace: commit, commit time, dirty state. Optional: a
-//! workspace outside git (or without git installed) simply has none of these.
+//! workspace outside git (or without git installed) simply has none of these. When git
+//! refuses the repository (a checkout owned by another user: "dubious ownership"), its
+//! own message is kept, so the caller can say why the commit tag and labels are missing.
 
 use std::path::Path;
 use std::process::Command;
@@ -15,6 +17,18 @@ pub struct GitInfo {
     pub dirty: bool,
     /// The tag exactly at HEAD (`git describe --tags --exact-match`), if any.
     pub exact_tag: Option<String>,
+    /// git's own message when it refused to read the repository (not for "not a git
+    /// repository", which is no error).
+    pub refusal: Option<String>,
+}
+
+/// The command that makes git trust a checkout owned by another user (what git itself
+/// suggests for "dubious ownership").
+pub fn safe_directory_fix(root: &Path) -> String {
+    format!(
+        "git config --global --add safe.directory {}",
+        root.display()
+    )
 }
 
 impl GitInfo {
@@ -30,16 +44,19 @@ impl GitInfo {
     }
 }
 
-fn git(root: &Path, args: &[&str]) -> Option<String> {
+/// stdout of a successful git call, else git's stderr (or why it did not run).
+fn git(root: &Path, args: &[&str]) -> Result<String, String> {
     let out = Command::new("git")
         .arg("-C")
         .arg(root)
         .args(args)
         .output()
-        .ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+        .map_err(|e| format!("could not run git: {e}"))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
+    }
 }
 
 /// Reads HEAD's commit and time and whether tracked files changed. Never fails.
@@ -52,15 +69,36 @@ pub fn inspect(root: &Path) -> GitInfo {
         let head = git(root, &["log", "-1", "--format=%H %ct", "HEAD"]);
         (head, crate::join(status), crate::join(tag))
     });
-    let Some((commit, time)) = head.as_deref().and_then(|h| h.split_once(' ')) else {
+    let head = match head {
+        Ok(head) => head,
+        Err(message) => {
+            // Outside git, or git not installed: nothing to say. Anything else is a refusal.
+            let quiet = message.contains("not a git repository")
+                || message.starts_with("could not run git")
+                || message.contains("does not have any commits");
+            return GitInfo {
+                refusal: (!quiet).then_some(message),
+                ..GitInfo::default()
+            };
+        }
+    };
+    let Some((commit, time)) = head.split_once(' ') else {
         return GitInfo::default();
     };
     GitInfo {
         commit: Some(commit.to_string()),
         commit_time: time.parse().ok(),
-        dirty: status.is_some_and(|s| !s.is_empty()),
-        exact_tag,
+        dirty: status.is_ok_and(|s| !s.is_empty()),
+        exact_tag: exact_tag.ok(),
+        refusal: None,
     }
+}
+
+/// Whether the repository is a shallow clone that has no tags (what CI checkouts with
+/// `fetch-depth: 1` are): `--tag-from-git` then finds nothing.
+pub fn is_shallow_without_tags(root: &Path) -> bool {
+    git(root, &["rev-parse", "--is-shallow-repository"]).is_ok_and(|s| s == "true")
+        && git(root, &["tag", "--list"]).is_ok_and(|s| s.is_empty())
 }
 
 /// Tags for a release from a git tag: `v1.2.3` → `1.2.3`, `1.2`, `1`, `latest`; a

@@ -1,5 +1,7 @@
 //! `cargo-containerize`: argv → [`cli::Cli`] → [`commands::exec`] → one report path →
-//! exit code. Errors are rendered with their help text; a closed stdout pipe exits quietly.
+//! exit code. Errors are rendered as cargo renders them (`error:`, then `help:`/`note:`
+//! lines, coloured by `--color`, `CARGO_TERM_COLOR` and `NO_COLOR`); a closed stdout pipe
+//! exits quietly.
 
 use std::process::ExitCode;
 
@@ -8,15 +10,21 @@ use cargo_containerize::commands::{self, Outcome};
 use cargo_containerize::config::Env;
 use cargo_containerize::events::{Event, Finished};
 use cargo_containerize::exit;
-use cargo_containerize::output::{MessageFormat, Shell, Verbosity};
+use cargo_containerize::output::{ColorChoice, MessageFormat, Shell, Verbosity};
 
 fn main() -> ExitCode {
     cargo_containerize::interrupt::install();
-    // Long lines (paths, command lines) stay whole so they can be copied and grepped.
-    let _ = miette::set_hook(Box::new(|_| {
-        Box::new(miette::MietteHandlerOpts::new().wrap_lines(false).build())
-    }));
-    let cli = match cli::parse_from(std::env::args_os()) {
+    let env = Env::from_process();
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let choice = env.color_choice(cli::color_flag(&argv).as_deref());
+    let color = env.color_enabled(choice, Shell::stderr_is_terminal());
+    // clap's own `auto` looks at the stream it writes (stdout for --help) and NO_COLOR.
+    let clap_color = match choice {
+        ColorChoice::Auto => clap::ColorChoice::Auto,
+        ColorChoice::Always => clap::ColorChoice::Always,
+        ColorChoice::Never => clap::ColorChoice::Never,
+    };
+    let cli = match cli::parse_colored(argv, clap_color) {
         Ok(c) => c,
         Err(e) => {
             let code = if e.use_stderr() { exit::CONFIG } else { 0 };
@@ -24,8 +32,8 @@ fn main() -> ExitCode {
             return ExitCode::from(code as u8);
         }
     };
-    let mut shell = Shell::stdio(Verbosity::Normal);
-    match commands::exec(cli, &Env::from_process(), &mut shell) {
+    let mut shell = Shell::stdio(Verbosity::Normal, color);
+    match commands::exec(cli, &env, &mut shell) {
         Ok(outcome) => succeeded(&mut shell, outcome),
         Err(e) => failed(&mut shell, e),
     }
@@ -49,7 +57,7 @@ fn succeeded(shell: &mut Shell, outcome: Outcome) -> ExitCode {
 fn failed(shell: &mut Shell, e: commands::Error) -> ExitCode {
     let code = e.exit_code();
     finish(shell, code, 0, Some(e.to_string()));
-    shell.err_raw(&format!("{:?}\n", miette::Report::new(e)));
+    shell.report(&e);
     ExitCode::from(code as u8)
 }
 

@@ -29,6 +29,41 @@ pub enum MessageFormat {
     Json,
 }
 
+/// `--color`: when stderr gets colours, by cargo's rules (`term.color`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ColorChoice {
+    /// On a terminal, unless `NO_COLOR` is set or `TERM=dumb`.
+    #[default]
+    Auto,
+    /// Always (`--color always`, `CARGO_TERM_COLOR=always`).
+    Always,
+    /// Never.
+    Never,
+}
+
+impl ColorChoice {
+    /// `auto`, `always` or `never`, as cargo spells them.
+    pub fn parse(s: &str) -> Option<ColorChoice> {
+        match s {
+            "auto" => Some(ColorChoice::Auto),
+            "always" => Some(ColorChoice::Always),
+            "never" => Some(ColorChoice::Never),
+            _ => None,
+        }
+    }
+
+    /// Whether a stream gets colours. `auto` follows the terminal, and says no when
+    /// `NO_COLOR` is set to anything (<https://no-color.org>) or the terminal is dumb, as
+    /// cargo's `anstream` does.
+    pub fn enabled(self, is_terminal: bool, no_color: bool, dumb_terminal: bool) -> bool {
+        match self {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => is_terminal && !no_color && !dumb_terminal,
+        }
+    }
+}
+
 type SharedWrite = Arc<Mutex<Box<dyn Write + Send>>>;
 
 /// Prints status lines on the shell's stderr from any thread ([`Shell::reporter`]).
@@ -109,13 +144,18 @@ const GREEN: Style = AnsiColor::Green.on_default().bold();
 const YELLOW: Style = AnsiColor::Yellow.on_default().bold();
 const RED: Style = AnsiColor::Red.on_default().bold();
 const CYAN: Style = AnsiColor::Cyan.on_default().bold();
+const BLUE: Style = AnsiColor::Blue.on_default().bold();
 
 impl Shell {
-    /// A shell on the process's stdout/stderr; colors when stderr is a terminal.
-    pub fn stdio(verbosity: Verbosity) -> Self {
-        let color = io::stderr().is_terminal();
+    /// Whether the process's stderr is a terminal (for [`ColorChoice::enabled`]).
+    pub fn stderr_is_terminal() -> bool {
+        io::stderr().is_terminal()
+    }
+
+    /// A shell on the process's stdout/stderr, coloured when `color` says so.
+    pub fn stdio(verbosity: Verbosity, color: bool) -> Self {
         // Bars only for a person watching: not in CI or pipes (no terminal), not with -q.
-        let bars = (color && verbosity >= Verbosity::Normal)
+        let bars = (io::stderr().is_terminal() && verbosity >= Verbosity::Normal)
             .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
         Shell {
             out: Box::new(io::stdout()),
@@ -141,6 +181,12 @@ impl Shell {
             format: MessageFormat::Human,
             bars: None,
         }
+    }
+
+    /// Colours status lines, warnings and errors (tests of the colouring).
+    pub fn with_color(mut self, color: bool) -> Self {
+        self.color = color;
+        self
     }
 
     /// Sets what stdout carries.
@@ -246,30 +292,34 @@ impl Shell {
         }
     }
 
-    /// `warning: ...` on stderr (shown unless `-q`).
+    /// `warning: ...` on stderr (shown unless `-q`). Lines of `msg` after the first that
+    /// start with `help: ` or `note: ` are rendered as cargo renders them.
     pub fn warn(&mut self, msg: impl std::fmt::Display) {
         if self.verbosity >= Verbosity::Normal {
-            let label = if self.color {
-                format!("{YELLOW}warning{YELLOW:#}")
-            } else {
-                "warning".to_string()
-            };
-            self.write_err(format!("{label}: {msg}\n").as_bytes());
+            let text = render_message(Level::Warning, &msg.to_string(), self.color);
+            self.write_err(text.as_bytes());
+        }
+    }
+
+    /// `note: ...` on stderr (shown unless `-q`), rendered like [`Shell::warn`].
+    pub fn note(&mut self, msg: impl std::fmt::Display) {
+        if self.verbosity >= Verbosity::Normal {
+            let text = render_message(Level::Note, &msg.to_string(), self.color);
+            self.write_err(text.as_bytes());
         }
     }
 
     /// An error report, always shown.
     pub fn error(&mut self, msg: impl std::fmt::Display) {
-        let label = if self.color {
-            format!("{RED}error{RED:#}")
-        } else {
-            "error".to_string()
-        };
-        self.write_err(format!("{label}: {msg}\n").as_bytes());
+        let text = render_message(Level::Error, &msg.to_string(), self.color);
+        self.write_err(text.as_bytes());
     }
 
-    /// Raw text on stderr (rendered diagnostics).
-    pub fn err_raw(&mut self, text: &str) {
+    /// An error with its cause chain and help, as cargo prints one: `error: …`, indented
+    /// `help:`/`note:` lines, then `Caused by:` for causes the message does not already
+    /// hold. Always shown.
+    pub fn report(&mut self, error: &dyn miette::Diagnostic) {
+        let text = render_diagnostic(error, self.color);
         self.write_err(text.as_bytes());
     }
 
@@ -279,6 +329,108 @@ impl Shell {
         writeln!(self.out, "{line}")?;
         self.out.flush()
     }
+}
+
+/// The label of a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Level {
+    Error,
+    Warning,
+    Note,
+}
+
+fn paint(style: Style, text: &str, color: bool) -> String {
+    if color {
+        format!("{style}{text}{style:#}")
+    } else {
+        text.to_string()
+    }
+}
+
+/// `error: first line` (or `warning:`), the further lines of the message as they are, and
+/// its `help: …`, `note: …` and `--> file:line:col` lines indented under it, coloured as
+/// cargo colours them (error red, warning yellow, help cyan, note green, location blue).
+/// Lines that would say nothing (`help:` with no text) are dropped.
+fn render_message(level: Level, message: &str, color: bool) -> String {
+    let (label, style) = match level {
+        Level::Error => ("error", RED),
+        Level::Warning => ("warning", YELLOW),
+        Level::Note => ("note", GREEN),
+    };
+    let mut lines = message.trim_end().lines();
+    let first = lines.next().unwrap_or_default();
+    let mut out = format!("{}: {first}\n", paint(style, label, color));
+    for line in lines {
+        out.push_str(&render_child_line(line, color));
+    }
+    out
+}
+
+/// One line under an `error:`: `help:`/`note:`/`-->` lines get their label coloured and
+/// one indent; anything else (a child's stderr, a list) is indented as it is.
+fn render_child_line(line: &str, color: bool) -> String {
+    let trimmed = line.trim_start();
+    for (label, style) in [("help:", CYAN), ("note:", GREEN), ("-->", BLUE)] {
+        if let Some(rest) = trimmed.strip_prefix(label) {
+            let rest = rest.trim();
+            if rest.is_empty() {
+                return String::new();
+            }
+            return format!("  {} {rest}\n", paint(style, label, color));
+        }
+    }
+    if line.trim().is_empty() {
+        return "\n".to_string();
+    }
+    format!("  {line}\n")
+}
+
+/// An error and its help lines (each line of the help text is a `help:` line unless it
+/// starts with `note:` or `-->`), then the causes not already in the message.
+fn render_diagnostic(error: &dyn miette::Diagnostic, color: bool) -> String {
+    let message = error.to_string();
+    let mut out = render_message(Level::Error, &message, color);
+    let mut help_lines = Vec::new();
+    if let Some(help) = error.help() {
+        help_lines.extend(help.to_string().lines().map(str::to_string));
+    }
+    for related in error.related().into_iter().flatten() {
+        help_lines.push(format!("note: {related}"));
+    }
+    for line in help_lines {
+        let trimmed = line.trim_start();
+        let labelled = ["help:", "note:", "-->"]
+            .iter()
+            .any(|l| trimmed.starts_with(l));
+        if labelled {
+            out.push_str(&render_child_line(&line, color));
+        } else if line.starts_with(char::is_whitespace) {
+            // The continuation of a help line (a list under it).
+            out.push_str(&render_child_line(&line, color));
+        } else if !trimmed.is_empty() {
+            out.push_str(&render_child_line(&format!("help: {trimmed}"), color));
+        }
+    }
+    let mut seen = message;
+    let mut causes = Vec::new();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !text.trim().is_empty() && !seen.contains(text.trim()) {
+            seen.push_str(&text);
+            causes.push(text);
+        }
+        source = cause.source();
+    }
+    if !causes.is_empty() {
+        out.push_str("\nCaused by:\n");
+        for cause in causes {
+            for line in cause.trim_end().lines() {
+                out.push_str(&format!("  {line}\n"));
+            }
+        }
+    }
+    out
 }
 
 /// A byte progress bar from [`Shell::progress`], or nothing. Cheap to clone and safe to
@@ -383,6 +535,11 @@ impl<R: Read> Read for ProgressReader<R> {
     }
 }
 
+/// `1 SBOM`, `2 SBOMs`: a count with the noun that agrees with it.
+pub fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// `1.2 MiB`, `340 KiB`, `512 B`.
 pub fn human_size(bytes: u64) -> String {
     let b = bytes as f64;
@@ -426,6 +583,73 @@ mod tests {
         let err = String::from_utf8(err.0.lock().unwrap().clone()).unwrap();
         assert_eq!(err, "   Packaging hello (linux/amd64)\n");
         assert_eq!(&*out.0.lock().unwrap(), b"hello:latest@sha256:00\n");
+    }
+
+    #[derive(Debug, thiserror::Error, miette::Diagnostic)]
+    #[error("failed to read `{path}`")]
+    #[diagnostic(help(
+        "check the path\nnote: it is relative to the workspace\n--> Cargo.toml:3:1"
+    ))]
+    struct ReadError {
+        path: String,
+        #[source]
+        source: io::Error,
+    }
+
+    fn report(color: bool) -> String {
+        let err = Buf::default();
+        let mut shell = Shell::from_write(
+            Box::new(io::sink()),
+            Box::new(err.clone()),
+            Verbosity::Quiet,
+        )
+        .with_color(color);
+        shell.report(&ReadError {
+            path: "a.txt".into(),
+            source: io::Error::new(io::ErrorKind::NotFound, "no such file"),
+        });
+        String::from_utf8(err.0.lock().unwrap().clone()).unwrap()
+    }
+
+    /// Issue 17: errors look like cargo's, not miette's boxes.
+    #[test]
+    fn r17_errors_render_like_cargo() {
+        assert_eq!(
+            report(false),
+            "error: failed to read `a.txt`\n  help: check the path\n  note: it is relative to the workspace\n  --> Cargo.toml:3:1\n\nCaused by:\n  no such file\n"
+        );
+        let colored = report(true);
+        assert!(
+            colored.starts_with("\u{1b}[1m\u{1b}[31merror\u{1b}[0m: failed"),
+            "{colored:?}"
+        );
+        assert!(
+            colored.contains("\u{1b}[36mhelp:\u{1b}[0m check"),
+            "{colored:?}"
+        );
+    }
+
+    #[test]
+    fn color_choice_follows_cargo() {
+        assert!(ColorChoice::Always.enabled(false, true, true));
+        assert!(!ColorChoice::Never.enabled(true, false, false));
+        assert!(ColorChoice::Auto.enabled(true, false, false));
+        assert!(!ColorChoice::Auto.enabled(false, false, false));
+        assert!(!ColorChoice::Auto.enabled(true, true, false), "NO_COLOR");
+        assert!(!ColorChoice::Auto.enabled(true, false, true), "TERM=dumb");
+    }
+
+    #[test]
+    fn warnings_and_empty_help_lines() {
+        let err = Buf::default();
+        let mut shell = Shell::from_write(
+            Box::new(io::sink()),
+            Box::new(err.clone()),
+            Verbosity::Normal,
+        );
+        shell.warn("unused table\nhelp: rename it\nhelp:");
+        let err = String::from_utf8(err.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(err, "warning: unused table\n  help: rename it\n");
     }
 
     #[test]

@@ -25,7 +25,7 @@ use crate::image::sink::{Delivered, LayoutSink, Packaged, Sink, TarballSink};
 use crate::interrupt::{self, Interrupted};
 use crate::load::LoadSink;
 use crate::metacache::Answer;
-use crate::output::{Shell, human_size};
+use crate::output::{Shell, count, human_size};
 use crate::plan::{self, ImagePlan, Plan};
 use crate::registry;
 use crate::registry::sink::RegistrySink;
@@ -94,6 +94,9 @@ pub fn run(settings: &Settings, mode: Mode, shell: &mut Shell) -> Result<Outcome
     });
     let ws = ws?;
     metadata_status(shell, "cargo metadata", ws.metadata);
+    for warning in &ws.warnings {
+        shell.warn(warning);
+    }
     let plan = plan::plan_images(&ws, settings)?;
     // `cargo metadata`'s answer is stored once the configuration proved valid; a plan
     // writes nothing, not even that.
@@ -159,7 +162,7 @@ pub fn run(settings: &Settings, mode: Mode, shell: &mut Shell) -> Result<Outcome
             }
         };
         let sboms = write_sboms(&plan, &built, &graphs, &base, shell)?;
-        finished(shell, started, format!("{} SBOM(s)", sboms.len()));
+        finished(shell, started, count(sboms.len(), "SBOM", "SBOMs"));
         return Ok(Outcome::Sboms(sboms));
     }
 
@@ -186,7 +189,11 @@ pub fn run(settings: &Settings, mode: Mode, shell: &mut Shell) -> Result<Outcome
     interrupt::check()?;
     write_layout(&plan, &layout, &results, shell)?;
     for result in &results {
-        shell.emit(&Event::ImageBuilt(summarize(result)));
+        // image.json keeps the layout relative (the same file wherever the workspace
+        // is); the event, like every path in the stream, is absolute.
+        let mut event = summarize(result);
+        event.layout = plan.layout_dir.clone();
+        shell.emit(&Event::ImageBuilt(event));
     }
     let pushing = Instant::now();
     for sink in sinks(&plan) {
@@ -224,7 +231,7 @@ pub fn run(settings: &Settings, mode: Mode, shell: &mut Shell) -> Result<Outcome
             format!("peak RSS of this process: {:.1} MiB", kib as f64 / 1024.0),
         );
     }
-    finished(shell, started, format!("{} image(s)", done.len()));
+    finished(shell, started, count(done.len(), "image", "images"));
     Ok(Outcome::Images(done.into_iter().map(|(_, s)| s).collect()))
 }
 
@@ -446,7 +453,11 @@ fn write_sboms(
             .collect();
         shell.status(
             "Writing",
-            format!("{} SBOM(s), {}", sboms.len(), formats.join(" and ")),
+            format!(
+                "{}, {}",
+                count(sboms.len(), "SBOM", "SBOMs"),
+                formats.join(" and ")
+            ),
         );
     }
     for sbom in &sboms {
@@ -567,12 +578,7 @@ fn report_images(done: &[Summarized<'_, '_>], shell: &mut Shell) {
         let size = human_size(set.compressed_size());
         shell.status(
             "Image",
-            format!(
-                "{} {} ({size}, {})",
-                summary.reference,
-                platforms.join(", "),
-                summary.digest
-            ),
+            format!("{} {} ({size})", summary.reference, platforms.join(", "),),
         );
     }
 }
@@ -591,7 +597,10 @@ fn write_summaries(plan: &Plan, done: &[Summarized<'_, '_>]) -> Result<(), Error
     if let Some(file) = &plan.outputs.image_refs {
         let lines: String = done
             .iter()
-            .map(|(_, s)| format!("{}\n", s.output_ref()))
+            .map(|(_, s)| match plan.outputs.tag_only {
+                true => format!("{}\n", s.tag_ref()),
+                false => format!("{}\n", s.output_ref()),
+            })
             .collect();
         fsutil::write_output(file, lines.as_bytes())?;
     }

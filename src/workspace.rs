@@ -34,7 +34,7 @@ pub enum WorkspaceError {
     },
     /// `--bin` named something no selected package has.
     #[error("no binary target named `{name}` in the selected packages")]
-    #[diagnostic(code(containerize::usage), help("binaries: {available}"))]
+    #[diagnostic(code(containerize::usage), help("{}", binaries_help(available)))]
     UnknownBin {
         /// The name given.
         name: String,
@@ -47,7 +47,7 @@ pub enum WorkspaceError {
     )]
     #[diagnostic(
         code(containerize::config),
-        help("binaries of `{package}`: {available}")
+        help("{}", bin_table_help(package, available))
     )]
     UnknownBinTable {
         /// The table's name.
@@ -86,6 +86,24 @@ pub enum WorkspaceError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Config(#[from] ConfigError),
+}
+
+/// The binaries `--bin` could name; a library-only selection says so instead of listing
+/// nothing.
+fn binaries_help(available: &str) -> String {
+    if available.is_empty() {
+        "the selected packages have no binary targets (src/main.rs, src/bin/*.rs or [[bin]]): select a package that has one with -p, --workspace or --manifest-path".into()
+    } else {
+        format!("binaries: {available}")
+    }
+}
+
+fn bin_table_help(package: &str, available: &str) -> String {
+    if available.is_empty() {
+        format!("`{package}` has no binary targets: remove the table, or add the binary")
+    } else {
+        format!("binaries of `{package}`: {available}")
+    }
 }
 
 /// One binary target to package.
@@ -131,6 +149,8 @@ pub struct Workspace {
     pub c_packages: Vec<String>,
     /// The repository state.
     pub git: GitInfo,
+    /// What the configuration looks wrong about, for warnings (misspelt tables).
+    pub warnings: Vec<String>,
     /// Whether `cargo metadata` ran or its stored answer was still valid.
     pub metadata: Answer,
     /// The answer to store, when cargo ran (saved once the configuration proved valid).
@@ -153,6 +173,9 @@ pub fn load(settings: &Settings) -> Result<Workspace, WorkspaceError> {
         if on {
             opts.push(flag.to_string());
         }
+    }
+    for config in &settings.cargo.config {
+        opts.extend(["--config".to_string(), config.clone()]);
     }
     cmd.other_options(opts);
     let (out, answer, pending) =
@@ -192,16 +215,26 @@ pub fn from_metadata(
     let root = metadata.workspace_root.clone().into_std_path_buf();
     let root_manifest_display = "Cargo.toml".to_string();
     let config =
-        config::parse_workspace_config(&metadata.workspace_metadata, &root_manifest_display)?;
+        config::parse_workspace_config(&metadata.workspace_metadata, &root_manifest_display)
+            .map_err(|e| e.located(&root))?;
     let packages = select_packages(metadata, &settings.selection)?;
+    let mut warnings = config::misspelt_tables(
+        &metadata.workspace_metadata,
+        &config::Source::Workspace(root_manifest_display.clone()),
+    );
 
     let mut bins = Vec::new();
     for pkg in &packages {
         let manifest_display = relative(&root, pkg.manifest_path.as_std_path());
+        warnings.extend(config::misspelt_tables(
+            &pkg.metadata,
+            &config::Source::Package(manifest_display.clone()),
+        ));
         let PackageConfig {
             package: package_config,
             bins: bin_tables,
-        } = config::parse_package_config(&pkg.metadata, &manifest_display)?;
+        } = config::parse_package_config(&pkg.metadata, &manifest_display)
+            .map_err(|e| e.located(&root))?;
         let pkg_bins: Vec<&str> = pkg
             .targets
             .iter()
@@ -271,6 +304,7 @@ pub fn from_metadata(
     };
     let c_packages = c_packages(metadata, &packages);
     let git = git::inspect(&root);
+    warnings.extend(git_warnings(&git, &root, &bins, settings.tag_from_git));
     Ok(Workspace {
         root,
         target_dir,
@@ -279,9 +313,43 @@ pub fn from_metadata(
         bins,
         c_packages,
         git,
+        warnings,
         metadata: Answer::Ran,
         metadata_entry: None,
     })
+}
+
+/// What the repository state leaves out, said instead of dropped silently: tags and
+/// labels git refused to give, and a `--tag-from-git` version that is not the crate's.
+fn git_warnings(git: &GitInfo, root: &Path, bins: &[BinTarget], tag_from_git: bool) -> Vec<String> {
+    let mut out = Vec::new();
+    match (&git.refusal, tag_from_git) {
+        // `--tag-from-git` fails on it in the plan, with the same fix.
+        (Some(_), true) => {}
+        (Some(refusal), false) => out.push(format!(
+            "git refused to read the repository, so the images get no commit tag and no revision label:\n{}\nhelp: if you trust this checkout, run: {}",
+            refusal
+                .lines()
+                .map(|l| format!("    {l}"))
+                .collect::<Vec<_>>()
+                .join("\n"),
+            git::safe_directory_fix(root)
+        )),
+        (None, _) => {}
+    }
+    if tag_from_git && let Some(tag) = &git.exact_tag {
+        let version = tag.strip_prefix('v').unwrap_or(tag);
+        let mut seen = BTreeSet::new();
+        for bin in bins.iter().filter(|b| b.version != version) {
+            if seen.insert(&bin.package) {
+                out.push(format!(
+                    "--tag-from-git: the tag `{tag}` is not the version of `{}` ({})\nhelp: bump `version` in {} or tag the commit v{}",
+                    bin.package, bin.version, bin.manifest_display, bin.version
+                ));
+            }
+        }
+    }
+    out
 }
 
 fn select_packages<'m>(

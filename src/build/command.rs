@@ -76,6 +76,9 @@ pub fn build_command(
             cmd.arg(flag);
         }
     }
+    for config in &opts.config {
+        cmd.arg("--config").arg(config);
+    }
     if let Some(j) = opts.jobs {
         cmd.arg(format!("--jobs={j}"));
     }
@@ -229,6 +232,26 @@ mod tests {
             cmd.get_envs()
                 .any(|(k, v)| k == "SOURCE_DATE_EPOCH" && v == Some("1714564800".as_ref())),
             "the plan's epoch reaches build scripts and C compilers"
+        );
+    }
+
+    /// Issue 17: `--config KEY=VALUE` reaches cargo as given, each once.
+    #[test]
+    fn r17_config_values_are_passed_to_cargo() {
+        let mut o = opts();
+        o.config = vec!["net.retry=5".into(), "ci.toml".into()];
+        let tc = Toolchain {
+            driver: Driver::Cargo,
+            env: Vec::new(),
+            describe: String::new(),
+        };
+        let cmd = build_command(&plan(), &o, &tc, Path::new("/t"), &[], 0);
+        let line = args(&cmd).join(" ");
+        assert!(
+            line.contains(
+                "--locked --config net.retry=5 --config ci.toml --jobs=2 --target-dir /t"
+            ),
+            "{line}"
         );
     }
 

@@ -91,10 +91,13 @@ pub fn rustc_version(cargo: &CargoOptions, root: &std::path::Path) -> Option<Rus
 pub enum BuildError {
     /// The musl target is not installed and could not be added.
     #[error("the Rust target `{triple}` is not installed")]
-    #[diagnostic(code(containerize::build), help("run: rustup target add {triple}"))]
+    #[diagnostic(code(containerize::build), help("run: {command}"))]
     MissingTarget {
         /// The target triple.
         triple: String,
+        /// `rustup target add TRIPLE`, with `--toolchain` of the active toolchain when
+        /// one is selected (`cargo +nightly` sets RUSTUP_TOOLCHAIN).
+        command: String,
     },
     /// Packages compile C code and no musl C compiler is available for the platform.
     #[error("{} compile{} C code, and there is no C toolchain for static {platform} binaries", packages.join(", "), if packages.len() == 1 { "s" } else { "" })]
@@ -172,16 +175,18 @@ fn ensure_target(
     if !toolchain::target_missing(probe, triple) {
         return Ok(());
     }
+    let command = match cargo.cargo_env.get("RUSTUP_TOOLCHAIN") {
+        Some(t) => format!("rustup target add {triple} --toolchain {t}"),
+        None => format!("rustup target add {triple}"),
+    };
     let missing = || BuildError::MissingTarget {
         triple: triple.to_string(),
+        command: command.clone(),
     };
     if cargo.offline || cargo.frozen {
         return Err(missing());
     }
-    shell.status(
-        "Installing",
-        format!("Rust target {triple} (rustup target add {triple})"),
-    );
+    shell.status("Installing", format!("Rust target {triple} ({command})"));
     let ok = Command::new("rustup")
         .args(["target", "add", triple])
         .stdout(Stdio::null())
@@ -255,11 +260,14 @@ pub fn build_all(
             crate::interrupt::mark();
         }
         if !status.success() {
-            let help = if ws.c_packages.is_empty() {
+            let help = if ws.c_packages.iter().any(|p| p == "openssl-sys") {
+                // musl targets have no system OpenSSL; a C compiler does not help.
+                "fix the errors cargo printed above; if openssl-sys failed: musl targets have no system OpenSSL, so build it from source with `openssl = { version = \"0.10\", features = [\"vendored\"] }` in [dependencies], or switch the crate that pulls it in to rustls (`cargo containerize doctor` names it)".to_string()
+            } else if ws.c_packages.is_empty() {
                 "fix the errors cargo printed above, then run again".to_string()
             } else {
                 format!(
-                    "fix the errors cargo printed above; {} compile C code for {triple}: if the C compiler failed, install musl-tools (x86_64) or cargo-zigbuild (`pip install cargo-zigbuild ziglang`)",
+                    "fix the errors cargo printed above; {} compile C code for {triple}: if the C compiler failed, install musl-tools (x86_64) or cargo-zigbuild (`pipx install cargo-zigbuild`; plain pip fails on PEP 668 systems)",
                     ws.c_packages.join(", ")
                 )
             };

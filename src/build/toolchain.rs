@@ -114,7 +114,7 @@ pub fn select(
                 Err(MissingCompiler {
                     platform,
                     c_packages: c_packages.to_vec(),
-                    install: "musl-tools (`sudo apt-get install musl-tools`) or cargo-zigbuild (`pip install cargo-zigbuild ziglang`)",
+                    install: "musl-tools (`sudo apt-get install musl-tools`) or cargo-zigbuild (`pipx install cargo-zigbuild`, or `pip install --user cargo-zigbuild`; plain pip fails on PEP 668 systems such as Debian 12)",
                 })
             }
         }
@@ -139,7 +139,7 @@ pub fn select(
                 Err(MissingCompiler {
                     platform,
                     c_packages: c_packages.to_vec(),
-                    install: "cargo-zigbuild (`pip install cargo-zigbuild ziglang`) or an aarch64-linux-musl-gcc cross compiler",
+                    install: "cargo-zigbuild (`pipx install cargo-zigbuild`, or `pip install --user cargo-zigbuild`; plain pip fails on PEP 668 systems such as Debian 12) or an aarch64-linux-musl-gcc cross compiler",
                 })
             } else {
                 // Pure Rust: rustc's bundled lld links against the target's self-contained

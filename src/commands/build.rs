@@ -9,11 +9,24 @@ use crate::pipeline::{self, Mode};
 
 /// Builds, packages, writes (and pushes) every selected image.
 pub fn exec(args: BuildArgs, env: &Env, shell: &mut Shell) -> Result<Outcome, Error> {
+    if args.per_platform && args.push != Some(true) {
+        return Err(Error::Usage {
+            message: "--per-platform pushes each platform's image on its own, so it needs --push".into(),
+            help: "add --push (and a repository: --repo), or drop --per-platform to write the images locally".into(),
+        });
+    }
     if args.dry_run {
         return plan::exec(args, env, shell);
     }
     let settings = super::build_settings(args, env, shell)?;
-    let pipeline::Outcome::Images(summaries) = pipeline::run(&settings, Mode::Build, shell)? else {
+    let tag_only = settings.tag_only;
+    let outcome = pipeline::run(&settings, Mode::Build, shell);
+    if let Err(e) = &outcome
+        && e.exit_code() == crate::exit::BUILD
+    {
+        super::doctor::explain_failure(&settings, shell);
+    }
+    let pipeline::Outcome::Images(summaries) = outcome? else {
         unreachable!("Mode::Build ends with images")
     };
     Ok(Outcome {
@@ -24,6 +37,7 @@ pub fn exec(args: BuildArgs, env: &Env, shell: &mut Shell) -> Result<Outcome, Er
             .iter()
             .flat_map(|s| match (&s.pushed, s.loaded.is_empty()) {
                 (None, false) => s.loaded.clone(),
+                _ if tag_only => vec![s.tag_ref()],
                 _ => vec![s.output_ref().to_string()],
             })
             .collect(),

@@ -26,7 +26,7 @@ pub fn exec(mut args: BuildArgs, env: &Env, shell: &mut Shell) -> Result<Outcome
             help: "push each platform with `cargo containerize --push --per-platform --platform PLATFORM` (with --base there), then run `cargo containerize merge --platform PLATFORMS` with the same tags; `cargo containerize plan` shows what a run would do".into(),
         });
     }
-    args.push = true;
+    args.push = Some(true);
     if args.dry_run {
         // What the merge would tag: the plan of a push of the same images.
         return super::plan::exec(args, env, shell);

@@ -4,6 +4,7 @@
 //! cargo's `src/bin/cargo/commands/*.rs` call into `src/cargo/ops/`.
 
 pub mod build;
+pub mod doctor;
 pub mod init;
 pub mod login;
 pub mod merge;
@@ -99,6 +100,7 @@ pub fn exec(cli: Cli, env: &Env, shell: &mut Shell) -> Result<Outcome, Error> {
         Some(Command::Plan(args)) => plan::exec(*args, env, shell),
         Some(Command::Sbom(args)) => sbom::exec(*args, env, shell),
         Some(Command::Merge(args)) => merge::exec(*args, env, shell),
+        Some(Command::Doctor(args)) => doctor::exec(*args, env, shell),
         Some(Command::Resolve(args)) => resolve::exec(*args, env, shell),
         Some(Command::Run(args)) => run::exec(*args, env, shell),
         Some(Command::Login(args)) => login::exec(args, env, shell),

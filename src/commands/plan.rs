@@ -28,8 +28,8 @@ pub fn exec(args: BuildArgs, env: &Env, shell: &mut Shell) -> Result<Outcome, Er
     shell.status(
         "Planned",
         format!(
-            "{} image(s); nothing was built or written",
-            plan.images.len()
+            "{}; nothing was built or written",
+            crate::output::count(plan.images.len(), "image", "images")
         ),
     );
     Ok(Outcome {
@@ -202,7 +202,13 @@ mod tests {
             .iter()
             .map(|&platform| {
                 let provenance = settings.provenance != Some(false);
-                crate::plan::plan_platform(&out.join("api"), platform, &settings.sbom, provenance)
+                crate::plan::plan_platform(
+                    &out.join("api"),
+                    crate::plan::SbomDir::Image(&out.join("api")),
+                    platform,
+                    &settings.sbom,
+                    provenance,
+                )
             })
             .collect();
         Plan {

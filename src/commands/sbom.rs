@@ -11,7 +11,7 @@ use crate::pipeline::{self, Mode};
 
 /// Writes the SBOMs of every selected image.
 pub fn exec(args: BuildArgs, env: &Env, shell: &mut Shell) -> Result<Outcome, Error> {
-    if args.push {
+    if args.push == Some(true) {
         return Err(Error::Usage {
             message: "`cargo containerize sbom` writes SBOM files only; it pushes nothing".into(),
             help: "`cargo containerize --push` pushes the images with their SBOMs attached".into(),

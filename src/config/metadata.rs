@@ -146,8 +146,40 @@ fn containerize_table<'v>(
 fn parse_layer(value: Value, source: &Source) -> Result<ImageLayer, ConfigError> {
     serde_path_to_error::deserialize(value).map_err(|err| {
         let key = err.path().to_string();
-        source.error(&key, err.into_inner().to_string())
+        let message = err.into_inner().to_string();
+        match super::explain::unknown_field(&message) {
+            Some((_, valid)) => source.unknown_key(&key, &valid),
+            None => source.error(&key, message),
+        }
     })
+}
+
+/// Warnings for tables beside `containerize` in this metadata that look like it
+/// misspelt (`containerise`, `containerize-api`, `Containerize`): they are read by
+/// nothing, so a setting in them silently does not apply.
+pub fn misspelt_tables(metadata: &Value, source: &Source) -> Vec<String> {
+    let Some(map) = metadata.as_object() else {
+        return Vec::new();
+    };
+    let table = source.table();
+    let parent = table
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .trim_end_matches(".containerize");
+    map.keys()
+        .filter(|k| *k != "containerize")
+        .filter(|k| {
+            let lower = k.to_ascii_lowercase();
+            lower.starts_with("containerize")
+                || super::explain::edit_distance(&lower, "containerize") <= 2
+        })
+        .map(|k| {
+            format!(
+                "unused table [{parent}.{k}] in {}\nhelp: did you mean [{parent}.containerize]? cargo containerize reads no other table",
+                source.manifest()
+            )
+        })
+        .collect()
 }
 
 /// Parses `[workspace.metadata.containerize]` from `cargo metadata`'s workspace metadata.
@@ -411,7 +443,7 @@ pub fn resolve_image(
     Ok(s)
 }
 
-fn validate_user(u: &str) -> Result<(), String> {
+pub(crate) fn validate_user(u: &str) -> Result<(), String> {
     let ok = |part: &str| {
         !part.is_empty()
             && part
@@ -438,11 +470,56 @@ mod tests {
 
     #[test]
     fn unknown_key_names_key_table_and_file() {
-        let err = pkg(json!({ "expose": [8080] })).unwrap_err().to_string();
-        assert!(err.starts_with(
-            "invalid `expose` in [package.metadata.containerize] of crates/api/Cargo.toml: unknown field `expose`, expected one of"
-        ), "{err}");
-        assert!(err.contains("`exposed-ports`"), "{err}");
+        let err = pkg(json!({ "expose": [8080] })).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "unknown key `expose` in [package.metadata.containerize] of crates/api/Cargo.toml"
+        );
+        let help = miette::Diagnostic::help(&err).unwrap().to_string();
+        assert!(help.contains("expected one of: `args`, `env`"), "{help}");
+        assert!(help.contains("`exposed-ports`"), "{help}");
+    }
+
+    /// Issue 17: a misspelt table is not silently ignored.
+    #[test]
+    fn r17_misspelt_tables_warn() {
+        let src = Source::Package("crates/api/Cargo.toml".into());
+        let meta =
+            json!({ "containerise": {}, "containerize-api": {}, "docs": {}, "containerize": {} });
+        let warnings = misspelt_tables(&meta, &src);
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(warnings[0].starts_with("unused table [package.metadata.containerise] in crates/api/Cargo.toml\nhelp: did you mean [package.metadata.containerize]?"), "{warnings:?}");
+        assert!(misspelt_tables(&json!({ "containerzie": 1, "container": {} }), &src).len() == 1);
+    }
+
+    /// Issue 17: a near miss gets a suggestion, in the table the key is in.
+    #[test]
+    fn r17_unknown_keys_suggest_the_nearest_valid_one() {
+        let err = pkg(json!({ "exposed_ports": [8080] })).unwrap_err();
+        let help = miette::Diagnostic::help(&err).unwrap().to_string();
+        assert!(help.starts_with("did you mean `exposed-ports`?"), "{help}");
+        let err = pkg(json!({ "kubernetes": { "replica": 2 } })).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "unknown key `replica` in [package.metadata.containerize.kubernetes] of crates/api/Cargo.toml"
+        );
+        let help = miette::Diagnostic::help(&err).unwrap().to_string();
+        assert!(help.starts_with("did you mean `replicas`?"), "{help}");
+    }
+
+    /// Issue 17: types are named as TOML names them.
+    #[test]
+    fn r17_wrong_types_use_toml_names() {
+        let err = pkg(json!({ "args": "serve" })).unwrap_err().to_string();
+        assert!(
+            err.ends_with("expected an array of strings, found string \"serve\""),
+            "{err}"
+        );
+        let err = pkg(json!({ "kubernetes": { "replicas": "2" } }))
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("i32") && !err.contains("i64"), "{err}");
+        assert!(err.contains("expected an integer"), "{err}");
     }
 
     #[test]

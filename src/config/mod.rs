@@ -12,17 +12,18 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 
+mod explain;
 pub mod kube;
 mod metadata;
 pub mod registry;
 
 pub use metadata::{
-    ImageLayer, ImageSettings, PackageConfig, Port, parse_package_config, parse_workspace_config,
-    resolve_image,
+    ImageLayer, ImageSettings, PackageConfig, Port, misspelt_tables, parse_package_config,
+    parse_workspace_config, resolve_image,
 };
 
 use crate::cli::{BuildArgs, CompressionArg, LoadArg, MessageFormatArg, NamingArg, SbomArg};
-use crate::output::{MessageFormat, Verbosity};
+use crate::output::{ColorChoice, MessageFormat, Verbosity};
 use crate::platform::{Platform, parse_platforms};
 use crate::reference::validate_tag;
 use registry::{AuthSources, Credential, RegistrySettings};
@@ -37,12 +38,9 @@ pub const APP_DIR: &str = "/app";
 /// A configuration error. Always names the key and the file it came from.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum ConfigError {
-    /// A metadata table that does not parse (unknown key, wrong type, bad value).
+    /// A metadata value of the wrong type or a bad value.
     #[error("invalid `{key}` in {table} of {manifest}: {message}")]
-    #[diagnostic(
-        code(containerize::config),
-        help("see the configuration reference in the README for the keys and their types")
-    )]
+    #[diagnostic(code(containerize::config), help("{help}"))]
     Invalid {
         /// The TOML table, e.g. `[package.metadata.containerize]`.
         table: String,
@@ -52,7 +50,14 @@ pub enum ConfigError {
         key: String,
         /// What is wrong.
         message: String,
+        /// `--> Cargo.toml:LINE:COL` (once located) and what to read (boxed: a `str`
+        /// keeps the error small).
+        help: Box<str>,
     },
+    /// A key the table does not have (`deny_unknown_fields`).
+    #[error("unknown key `{}` in {} of {}", .0.key, .0.table, .0.manifest)]
+    #[diagnostic(code(containerize::config), help("{}", .0.help))]
+    UnknownKey(Box<UnknownKey>),
     /// A value given on the command line or in the environment that does not parse.
     #[error("invalid value for {origin}: {message}")]
     #[diagnostic(code(containerize::usage))]
@@ -62,6 +67,23 @@ pub enum ConfigError {
         /// What is wrong.
         message: String,
     },
+}
+
+/// What [`ConfigError::UnknownKey`] says (boxed: errors stay small on the happy path).
+#[derive(Debug)]
+pub struct UnknownKey {
+    /// The TOML table the key is in, e.g. `[package.metadata.containerize.kubernetes]`.
+    pub table: String,
+    /// The Cargo.toml.
+    pub manifest: String,
+    /// The key as written.
+    pub key: String,
+    /// Where the key is inside the containerize table (`kubernetes.perod-seconds`).
+    pub path: String,
+    /// The containerize table (for locating the key).
+    pub root_table: String,
+    /// `--> …`, "did you mean", and the valid keys.
+    pub help: Box<str>,
 }
 
 /// Where a resolved value came from, for error messages.
@@ -80,7 +102,7 @@ pub enum Source {
 }
 
 impl Source {
-    fn table(&self) -> String {
+    pub(crate) fn table(&self) -> String {
         match self {
             Source::Default => "defaults".into(),
             Source::Workspace(_) => "[workspace.metadata.containerize]".into(),
@@ -89,7 +111,7 @@ impl Source {
             Source::Cli(flag) => (*flag).into(),
         }
     }
-    fn manifest(&self) -> String {
+    pub(crate) fn manifest(&self) -> String {
         match self {
             Source::Workspace(m) | Source::Package(m) | Source::Bin(m, _) => m.clone(),
             Source::Default | Source::Cli(_) => String::new(),
@@ -105,9 +127,69 @@ impl Source {
                 table: self.table(),
                 manifest: self.manifest(),
                 key: key.into(),
-                message: message.into(),
+                message: explain::user_message(key, &message.into()),
+                help: REFERENCE_HELP.into(),
             },
         }
+    }
+
+    /// The error for a key serde did not know: `key_path` is where it sits inside this
+    /// source's table (`kubernetes.perod-seconds`), `valid` the keys its table has.
+    pub(crate) fn unknown_key(&self, key_path: &str, valid: &[String]) -> ConfigError {
+        let (parent, key) = match key_path.rsplit_once('.') {
+            Some((parent, key)) => (Some(parent), key),
+            None => (None, key_path),
+        };
+        let table = match parent {
+            Some(p) => format!("[{}.{p}]", self.table().trim_matches(['[', ']'])),
+            None => self.table(),
+        };
+        let valid: Vec<&str> = valid.iter().map(String::as_str).collect();
+        let mut hint = String::new();
+        if let Some(s) = explain::did_you_mean(key, &valid) {
+            hint.push_str(&format!("did you mean `{s}`?\n"));
+        }
+        if !valid.is_empty() {
+            let list: Vec<String> = valid.iter().map(|v| format!("`{v}`")).collect();
+            hint.push_str(&format!("note: expected one of: {}\n", list.join(", ")));
+        }
+        hint.push_str(REFERENCE_HELP);
+        ConfigError::UnknownKey(Box::new(UnknownKey {
+            table,
+            manifest: self.manifest(),
+            key: key.to_string(),
+            path: key_path.to_string(),
+            root_table: self.table(),
+            help: hint.into(),
+        }))
+    }
+}
+
+const REFERENCE_HELP: &str =
+    "note: the configuration reference in the README lists every key and its type";
+
+impl ConfigError {
+    /// The error with the `Cargo.toml:LINE:COL` of its key, read from the manifest under
+    /// the workspace `root` (unchanged when it is not a metadata error or the file cannot
+    /// be read).
+    pub fn located(mut self, root: &std::path::Path) -> ConfigError {
+        let (manifest, table, key, help) = match &mut self {
+            ConfigError::Invalid {
+                manifest,
+                table,
+                key,
+                help,
+                ..
+            } => (&*manifest, &*table, &*key, help),
+            ConfigError::UnknownKey(u) => (&u.manifest, &u.root_table, &u.path, &mut u.help),
+            ConfigError::BadArg { .. } => return self,
+        };
+        if !help.starts_with("-->")
+            && let Some(at) = explain::locate(root, manifest, table, key)
+        {
+            *help = format!("--> {at}\n{help}").into();
+        }
+        self
     }
 }
 
@@ -137,6 +219,8 @@ pub struct CargoOptions {
     pub frozen: bool,
     /// `--offline`.
     pub offline: bool,
+    /// `--config KEY=VALUE` (or a file), passed to every cargo call as given.
+    pub config: Vec<String>,
     /// `-j`.
     pub jobs: Option<u32>,
     /// `--target-dir`.
@@ -226,6 +310,10 @@ pub struct Settings {
     pub push: bool,
     /// `--per-platform`: push each platform's image under `TAG-ARCH` tags, no index.
     pub per_platform: bool,
+    /// `--sbom-dir`: the SBOMs go there instead of next to each image.
+    pub sbom_dir: Option<PathBuf>,
+    /// `--tag-only`: references by tag, without the digest.
+    pub tag_only: bool,
     /// `--message-format`.
     pub message_format: MessageFormat,
     /// `--base`: a registry image instead of the built-in base.
@@ -321,6 +409,9 @@ impl Env {
             "GITHUB_SHA",
             "GITHUB_RUN_ID",
             "GITHUB_RUN_ATTEMPT",
+            "CARGO_TERM_COLOR",
+            "NO_COLOR",
+            "TERM",
         ];
         #[allow(clippy::disallowed_methods)]
         let vars = keys
@@ -346,6 +437,24 @@ impl Env {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         Env { vars, cargo }
+    }
+
+    /// Whether stderr gets colours: `--color`, else `CARGO_TERM_COLOR`, else auto (a
+    /// terminal, no `NO_COLOR`, not `TERM=dumb`), as cargo decides. An unknown value
+    /// counts as auto (clap refuses a bad `--color` itself).
+    pub fn color_choice(&self, flag: Option<&str>) -> ColorChoice {
+        flag.or(self.get("CARGO_TERM_COLOR"))
+            .and_then(ColorChoice::parse)
+            .unwrap_or_default()
+    }
+
+    /// [`Env::color_choice`] applied to a stream that is (or is not) a terminal.
+    pub fn color_enabled(&self, choice: ColorChoice, is_terminal: bool) -> bool {
+        choice.enabled(
+            is_terminal,
+            self.get("NO_COLOR").is_some(),
+            self.get("TERM") == Some("dumb"),
+        )
     }
 
     fn get(&self, k: &str) -> Option<&str> {
@@ -389,6 +498,12 @@ pub fn resolve(args: BuildArgs, env: &Env) -> Result<Settings, ConfigError> {
         .get("CARGO_HOME")
         .map(PathBuf::from)
         .or_else(|| env.get("HOME").map(|h| PathBuf::from(h).join(".cargo")));
+    if let Some(user) = &args.image_user {
+        metadata::validate_user(user).map_err(|message| ConfigError::BadArg {
+            origin: "--image-user".into(),
+            message,
+        })?;
+    }
     for tag in &args.tags {
         validate_tag(tag).map_err(|message| ConfigError::BadArg {
             origin: "--tag".into(),
@@ -426,6 +541,7 @@ pub fn resolve(args: BuildArgs, env: &Env) -> Result<Settings, ConfigError> {
             offline: args.offline,
             jobs: args.jobs,
             target_dir: args.target_dir,
+            config: args.cargo_config,
             verbose: args.verbose,
             quiet: args.quiet,
             user_rustflags,
@@ -458,8 +574,11 @@ pub fn resolve(args: BuildArgs, env: &Env) -> Result<Settings, ConfigError> {
         }),
         source_date_epoch,
         verbosity,
-        push: args.push,
+        push: args.push.unwrap_or(false),
         per_platform: args.per_platform,
+        // Absolute, as every path in the event stream is.
+        sbom_dir: args.sbom_dir.map(|d| std::path::absolute(&d).unwrap_or(d)),
+        tag_only: args.tag_only,
         message_format: args.message_format.into(),
         base: args.base,
         registry,
@@ -470,6 +589,7 @@ pub fn resolve(args: BuildArgs, env: &Env) -> Result<Settings, ConfigError> {
         overrides: ImageLayer {
             labels: Some(args.image_labels.iter().cloned().collect()),
             annotations: Some(args.image_annotations.iter().cloned().collect()),
+            user: args.image_user,
             ..ImageLayer::default()
         },
         sbom: sbom_formats(&args.sbom)?,

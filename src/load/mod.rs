@@ -276,7 +276,10 @@ impl Sink for LoadSink {
         }
         shell.status(
             "Loading",
-            format!("{} image(s) into {runtime_name}", entries.len()),
+            format!(
+                "{} into {runtime_name}",
+                crate::output::count(entries.len(), "image", "images")
+            ),
         );
         load(runtime, &self.target.containerd_namespace, source, &entries)?;
         for l in &loaded {

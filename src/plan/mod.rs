@@ -171,6 +171,8 @@ pub struct Outputs {
     pub kube_dir: Option<PathBuf>,
     /// `--image-refs`: one reference per line.
     pub image_refs: Option<PathBuf>,
+    /// `--tag-only`: references name a tag, not the digest.
+    pub tag_only: bool,
     /// `--load`: a local container runtime.
     pub load: Option<LoadTarget>,
     /// `compose.yaml` next to the Kubernetes YAML (in `target/containerize/` with
@@ -290,6 +292,18 @@ pub enum PlanError {
         )
     )]
     GitTag(String),
+    /// git refused the repository (another user's checkout), so it has no tags to read.
+    #[error("--tag-from-git: git refused to read the repository:\n{message}")]
+    #[diagnostic(
+        code(containerize::usage),
+        help("if you trust this checkout, run: {fix}")
+    )]
+    GitRefused {
+        /// git's own message.
+        message: String,
+        /// The `git config` command that fixes it.
+        fix: String,
+    },
     /// `--naming bare` with more than one image.
     #[error("--naming bare gives every image the same name, but {0} images are selected")]
     #[diagnostic(
@@ -367,6 +381,12 @@ fn plan_tags(
         return Ok((settings.tags.clone(), 0));
     }
     if settings.tag_from_git {
+        if let Some(refusal) = &ws.git.refusal {
+            return Err(PlanError::GitRefused {
+                message: refusal.clone(),
+                fix: git::safe_directory_fix(&ws.root),
+            });
+        }
         let Some(tag) = &ws.git.exact_tag else {
             return Err(PlanError::GitTag("HEAD has no tag".into()));
         };
@@ -420,7 +440,8 @@ pub fn plan_images(ws: &Workspace, settings: &Settings) -> Result<Plan, PlanErro
             &settings.overrides,
             Source::Cli("--image-label/--image-annotation"),
         ));
-        let mut image_settings = config::resolve_image(&layers, settings.platforms.as_deref())?;
+        let mut image_settings = config::resolve_image(&layers, settings.platforms.as_deref())
+            .map_err(|e| e.located(&ws.root))?;
         if let Some(a) = settings.auditable {
             image_settings.auditable = a;
         }
@@ -501,8 +522,13 @@ pub fn plan_images(ws: &Workspace, settings: &Settings) -> Result<Plan, PlanErro
             .platforms
             .iter()
             .map(|&platform| {
+                let sbom_dir = match &settings.sbom_dir {
+                    Some(dir) => SbomDir::Shared { dir, image: &name },
+                    None => SbomDir::Image(&image_dir),
+                };
                 plan_platform(
                     &image_dir,
+                    sbom_dir,
                     platform,
                     &settings.sbom,
                     image_settings.provenance,
@@ -617,6 +643,7 @@ pub fn plan_images(ws: &Workspace, settings: &Settings) -> Result<Plan, PlanErro
             kube_dir: (!settings.no_kube)
                 .then(|| settings.kube_dir.clone().unwrap_or_else(|| out_dir.clone())),
             image_refs: settings.image_refs.clone(),
+            tag_only: settings.tag_only,
             load: settings.load.clone(),
             compose,
         },
@@ -640,10 +667,25 @@ pub fn sbom_file_name(platform: Platform, format: SbomFormat) -> String {
     format!("sbom.{}.{ext}.json", platform_slug(platform))
 }
 
-/// One platform of an image, with the files written next to it: one SBOM per format and,
-/// if `provenance`, its provenance.
+/// Where an image's SBOMs go.
+#[derive(Debug, Clone, Copy)]
+pub enum SbomDir<'a> {
+    /// Next to the image, in its directory.
+    Image(&'a std::path::Path),
+    /// `--sbom-dir`: one directory for every image, file names prefixed with the image's.
+    Shared {
+        /// The directory.
+        dir: &'a std::path::Path,
+        /// The image's name.
+        image: &'a str,
+    },
+}
+
+/// One platform of an image, with the files written next to it: one SBOM per format (in
+/// `sbom_dir`) and, if `provenance`, its provenance.
 pub fn plan_platform(
     image_dir: &std::path::Path,
+    sbom_dir: SbomDir<'_>,
     platform: Platform,
     sbom: &[SbomFormat],
     provenance: bool,
@@ -654,7 +696,12 @@ pub fn plan_platform(
             .iter()
             .map(|&format| PlannedSbom {
                 format,
-                path: image_dir.join(sbom_file_name(platform, format)),
+                path: match sbom_dir {
+                    SbomDir::Image(dir) => dir.join(sbom_file_name(platform, format)),
+                    SbomDir::Shared { dir, image } => {
+                        dir.join(format!("{image}.{}", sbom_file_name(platform, format)))
+                    }
+                },
             })
             .collect(),
         provenance: provenance.then(|| image_dir.join(provenance_file_name(platform))),

@@ -241,6 +241,16 @@ fn set_all_tags<T: Default>(
     Ok(())
 }
 
+/// ` for `repository:a:push`` (nothing when the request named no scope, as `login`'s
+/// check does: an empty name says nothing).
+fn for_scopes(scopes: &str) -> String {
+    if scopes.trim().is_empty() {
+        String::new()
+    } else {
+        format!(" for `{scopes}`")
+    }
+}
+
 /// `a, b` or `none`.
 fn list(items: &[String]) -> String {
     if items.is_empty() {
@@ -254,7 +264,7 @@ fn list(items: &[String]) -> String {
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum RegistryError {
     /// Credentials missing or rejected.
-    #[error("{registry} refused the credentials for `{scopes}`: {detail}")]
+    #[error("{registry} refused the credentials{}: {detail}", for_scopes(scopes))]
     #[diagnostic(
         code(containerize::registry::auth),
         help(
@@ -271,7 +281,8 @@ pub enum RegistryError {
     },
     /// The credentials were accepted, but do not grant what the request needs.
     #[error(
-        "{registry} accepted the credentials, but they do not allow `{scopes}` (insufficient_scope)"
+        "{registry} accepted the credentials, but they do not allow {} (insufficient_scope)",
+        if scopes.is_empty() { "this request" } else { scopes }
     )]
     #[diagnostic(
         code(containerize::registry::denied),

@@ -157,6 +157,9 @@ pub fn metadata_command(
         cmd.arg("--manifest-path").arg(p);
     }
     cmd.args(FeatureFlags::from_cargo(cargo).args());
+    for config in &cargo.config {
+        cmd.arg("--config").arg(config);
+    }
     for (flag, on) in [
         ("--locked", cargo.locked),
         ("--frozen", cargo.frozen),

@@ -19,7 +19,7 @@ fn unknown_metadata_key_names_key_table_and_file() {
     });
     let run = fx.run(&[]).fails_with(2);
     assert!(
-        run.stderr.contains("invalid `expose` in [package.metadata.containerize] of crates/api/Cargo.toml: unknown field `expose`"),
+        run.stderr.contains("error: unknown key `expose` in [package.metadata.containerize] of crates/api/Cargo.toml\n  --> crates/api/Cargo.toml:"),
         "{}",
         run.stderr
     );

@@ -221,7 +221,7 @@ fn bad_metadata_values_are_errors_naming_the_key_and_the_file() {
         ),
         (
             "[package.metadata.containerize.kubernetes]\nprobes.liveness = { path = \"/healthz\", perod-seconds = 5 }\n",
-            "in [package.metadata.containerize] of Cargo.toml: unknown field `perod-seconds`, expected one of",
+            "unknown key `perod-seconds` in [package.metadata.containerize.kubernetes.probes.liveness] of Cargo.toml",
         ),
         (
             "[package.metadata.containerize.kubernetes]\nport = 70000\n",
@@ -282,7 +282,8 @@ fn bad_metadata_values_are_errors_naming_the_key_and_the_file() {
     .unwrap();
     let run = fx.run(&[]).fails_with(2);
     assert!(
-        run.stderr.contains("`kubernetes.probes.liveness"),
+        run.stderr
+            .contains("[package.metadata.containerize.kubernetes.probes.liveness] of Cargo.toml"),
         "{}",
         run.stderr
     );

@@ -45,7 +45,7 @@ outputs
     );
     assert!(
         run.stderr
-            .contains("Planned 1 image(s); nothing was built or written"),
+            .contains("Planned 1 image; nothing was built or written"),
         "{}",
         run.stderr
     );

@@ -143,12 +143,21 @@ pub struct Run {
 }
 
 impl Run {
+    /// A finished run; its stderr must follow [`says_something`] (issue 17).
+    #[track_caller]
     pub fn of(o: Output) -> Run {
-        Run {
+        let run = Run {
             code: o.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        };
+        if let Err(line) = says_something(&run.stderr) {
+            panic!(
+                "stderr line says nothing (an empty list or name): {line:?}\nstderr:\n{}",
+                run.stderr
+            );
         }
+        run
     }
 
     /// Asserts success and returns self.
@@ -612,4 +621,35 @@ pub fn commit_all(root: &Path) {
     git(root, &["init", "-q", "-b", "main"]);
     git(root, &["add", "-A"]);
     git(root, &["commit", "-q", "-m", "fixture"]);
+}
+
+/// The rule of issue 17: no `error:`/`warning:`/`help:`/`note:` line prints an empty list
+/// or an empty name. Such a line ends in `:` with nothing under it (`help: binaries:`),
+/// holds an empty code span (``credentials for `` ``), or an empty list item (`a, , b`).
+/// Returns the first line that breaks it.
+pub fn says_something(stderr: &str) -> Result<(), String> {
+    let lines: Vec<&str> = stderr.lines().collect();
+    for (i, line) in lines.iter().enumerate() {
+        let trimmed = line.trim_start();
+        let ours = ["error:", "warning:", "help:", "note:"]
+            .iter()
+            .any(|p| trimmed.starts_with(p));
+        if !ours {
+            continue;
+        }
+        let indent = line.len() - trimmed.len();
+        let continued = lines.get(i + 1).is_some_and(|next| {
+            let next_indent = next.len() - next.trim_start().len();
+            !next.trim().is_empty() && next_indent > indent
+        });
+        let empty_list = trimmed.trim_end().ends_with(':') && !continued;
+        if empty_list
+            || trimmed.contains("``")
+            || trimmed.contains("` `")
+            || trimmed.contains(", ,")
+        {
+            return Err(line.to_string());
+        }
+    }
+    Ok(())
 }
