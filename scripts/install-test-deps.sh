@@ -3,7 +3,7 @@
 # Debian packages (registry, skopeo, umoci, oci-image-tool, podman + runc, qemu-user-static,
 # musl-tools, dockerd + containerd, docker-compose), podman-compose, Python validators (CycloneDX,
 # SPDX, in-toto), cargo-zigbuild + zig, the musl rustup targets,
-# ferro-oci-server and cargo-cyclonedx.
+# ferro-oci-server and cargo-cyclonedx, rust-audit-info and sigstore-js.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
@@ -83,4 +83,18 @@ fi
 # rust-audit-info (crates.io) reads the dependency list out of the binaries in the images.
 if ! command -v rust-audit-info >/dev/null 2>&1; then
   cargo install --locked --quiet rust-audit-info
+fi
+# sigstore-js (npm), the independent verifier of the signature bundles
+# (tests/testsuite/support/sigstore-verify.js, tests/testsuite/sign.rs), in a directory of
+# its own; these versions need node 20.17 or newer.
+node_ok=$(node -e 'const [a,b]=process.versions.node.split(".").map(Number);console.log(a>20||(a===20&&b>=17)?1:0)' 2>/dev/null || echo 0)
+if [ "$node_ok" != 1 ]; then
+  echo "node 20.17 or newer is missing (sigstore-js needs it): install Node.js 20 or 22 (https://nodejs.org/en/download, or nodesource's Debian packages)" >&2
+  exit 1
+fi
+sigstore_js="${XDG_CACHE_HOME:-$HOME/.cache}/cargo-containerize-tests/sigstore-js"
+if [ ! -f "$sigstore_js/node_modules/@sigstore/verify/package.json" ]; then
+  mkdir -p "$sigstore_js"
+  timeout 600 npm install --silent --no-audit --no-fund --prefix "$sigstore_js" \
+    @sigstore/bundle@4.0.0 @sigstore/verify@3.1.1 >/dev/null
 fi

@@ -405,6 +405,16 @@ pub struct BuildArgs {
     #[arg(help_heading = "Registry Options", long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", require_equals = true)]
     pub push: Option<bool>,
 
+    /// Sign each image, index and attestation with this ECDSA P-256 key (PEM, or a cosign.key opened with CARGO_CONTAINERIZE_SIGN_PASSWORD) and attach the Sigstore bundles
+    #[arg(
+        help_heading = "Registry Options",
+        long,
+        value_name = "FILE",
+        env = "CARGO_CONTAINERIZE_SIGN_KEY",
+        hide_env_values = true
+    )]
+    pub sign_key: Option<PathBuf>,
+
     /// With --push: push each platform's image on its own, tagged TAG-ARCH (1.2.3-arm64), and no index; `cargo containerize merge` joins them
     #[arg(help_heading = "Registry Options", long)]
     pub per_platform: bool,

@@ -91,6 +91,7 @@ impl Error {
             Error::Package(crate::image::package::PackageError::Assets(_)) => exit::CONFIG,
             Error::Layout(_) | Error::Assemble(_) | Error::Package(_) => exit::OUTPUT,
             Error::Sbom(crate::sbom::SbomError::Metadata { .. }) => exit::CONFIG,
+            Error::Attest(crate::attest::AttestError::Key(_)) => exit::CONFIG,
             Error::Sbom(_) | Error::Attest(_) => exit::OUTPUT,
             Error::Kube(e) => e.exit_code(),
             Error::Compose(e) => e.exit_code(),

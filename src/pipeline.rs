@@ -112,6 +112,10 @@ pub fn run(settings: &Settings, mode: Mode, shell: &mut Shell) -> Result<Outcome
     let Some(probe) = probe else {
         return Ok(Outcome::Planned(Box::new(plan)));
     };
+    let signer = match mode {
+        Mode::Build => attest::signing_identity(&plan)?,
+        _ => None,
+    };
 
     // One run at a time per target directory, like cargo's own lock.
     let _lock = fsutil::lock_exclusive(&plan.out_dir.join(".lock"), || {
@@ -184,6 +188,29 @@ pub fn run(settings: &Settings, mode: Mode, shell: &mut Shell) -> Result<Outcome
         result.artifacts = sbom::artifacts(&result.set, &sboms)?;
         let provenance = attest::artifacts(&result.set, &attestations)?;
         result.artifacts.extend(provenance);
+        if let Some(signer) = &signer {
+            let bundles =
+                attest::sign_image(&plan, result.plan, &result.set, &result.artifacts, signer)?;
+            result.artifacts.extend(bundles);
+        }
+    }
+    if signer.is_some() {
+        let bundles: usize = results
+            .iter()
+            .flat_map(|r| &r.artifacts)
+            .filter(|a| a.artifact_type == crate::image::artifact::SIGSTORE_BUNDLE)
+            .count();
+        shell.status(
+            "Signing",
+            format!(
+                "{} (Sigstore bundle v0.3, key {})",
+                count(bundles, "signature bundle", "signature bundles"),
+                plan.outputs
+                    .sign
+                    .as_ref()
+                    .map_or_else(String::new, |s| s.key.display().to_string())
+            ),
+        );
     }
 
     interrupt::check()?;

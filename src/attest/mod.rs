@@ -11,7 +11,9 @@
 //! hand on the envelope instead, without this module changing. See [`provenance`] for the
 //! document itself.
 
+pub mod key;
 pub mod provenance;
+pub mod sign;
 
 use std::path::PathBuf;
 
@@ -50,6 +52,14 @@ pub enum AttestError {
         help("check that the directory is writable and the disk is not full")
     )]
     Fs(#[from] FsError),
+    /// `--sign-key` could not be used.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Key(#[from] key::KeyError),
+    /// A signature bundle could not be assembled.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Sign(#[from] AssembleError),
 }
 
 /// One written attestation (unsigned in-toto Statement).
@@ -161,6 +171,35 @@ pub fn write_provenance(
         )?;
     }
     Ok(out)
+}
+
+/// The key `--sign-key` names, opened (before anything is built, so a wrong passphrase
+/// costs nothing).
+pub fn signing_identity(plan: &Plan) -> Result<Option<key::SigningIdentity>, AttestError> {
+    let Some(sign) = &plan.outputs.sign else {
+        return Ok(None);
+    };
+    let passphrase = sign.passphrase.as_ref().map(|p| p.0.as_str());
+    Ok(Some(key::load_key(&sign.key, passphrase)?))
+}
+
+/// The bundles signing `set` and its `attestations` (SBOM and provenance artifacts),
+/// its index too unless the plan pushes each platform on its own.
+pub fn sign_image(
+    plan: &Plan,
+    image: &ImagePlan,
+    set: &ImageSet,
+    attestations: &[Artifact],
+    identity: &key::SigningIdentity,
+) -> Result<Vec<Artifact>, AttestError> {
+    let index = !plan.outputs.per_platform;
+    Ok(sign::sign_image(
+        set,
+        attestations,
+        identity,
+        &subject_name(image),
+        index,
+    )?)
 }
 
 /// The artifact manifests that attach an image's attestations to its platform manifests.

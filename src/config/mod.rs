@@ -343,6 +343,8 @@ pub struct Settings {
     pub auditable: Option<bool>,
     /// `--provenance[=BOOL]`: overrides every image's `provenance`.
     pub provenance: Option<bool>,
+    /// `--sign-key`/`CARGO_CONTAINERIZE_SIGN_KEY`: sign images and attestations with it.
+    pub sign: Option<SignSettings>,
     /// The CI run this is, if any (for the provenance's builder and invocation).
     pub ci: CiRun,
     /// Shell verbosity.
@@ -396,6 +398,8 @@ impl Env {
             "XDG_RUNTIME_DIR",
             "CARGO_CONTAINERIZE_REGISTRY_USERNAME",
             "CARGO_CONTAINERIZE_REGISTRY_PASSWORD",
+            "CARGO_CONTAINERIZE_SIGN_PASSWORD",
+            "COSIGN_PASSWORD",
             "CARGO_CONTAINERIZE_RETRY_ATTEMPTS",
             "CARGO_CONTAINERIZE_RETRY_BASE_MS",
             "CARGO_CONTAINERIZE_CONNECT_TIMEOUT",
@@ -597,9 +601,35 @@ pub fn resolve(args: BuildArgs, env: &Env) -> Result<Settings, ConfigError> {
         no_compose: args.no_compose,
         auditable: args.auditable,
         provenance: args.provenance,
+        sign: args.sign_key.map(|key| SignSettings {
+            key: std::path::absolute(&key).unwrap_or(key),
+            passphrase: env
+                .get("CARGO_CONTAINERIZE_SIGN_PASSWORD")
+                .or_else(|| env.get("COSIGN_PASSWORD"))
+                .map(|p| Passphrase(p.to_string())),
+        }),
         ci: CiRun::from_env(env),
         kube_dir: args.kube_dir,
     })
+}
+
+/// `--sign-key`: the key file and the passphrase that opens a cosign key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignSettings {
+    /// The private key (PEM, or cosign's encrypted `cosign.key`).
+    pub key: PathBuf,
+    /// `CARGO_CONTAINERIZE_SIGN_PASSWORD` (else `COSIGN_PASSWORD`).
+    pub passphrase: Option<Passphrase>,
+}
+
+/// A key's passphrase; never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Passphrase(pub String);
+
+impl std::fmt::Debug for Passphrase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
 }
 
 /// Where credentials live: explicit CI variables, docker's config, podman's auth.json.

@@ -29,7 +29,40 @@ pub fn empty_config() -> JsonBlob {
     JsonBlob { bytes, digest }
 }
 
-/// An artifact attached to one platform manifest.
+/// Media type (and `artifactType`) of a Sigstore bundle (signature or signed attestation).
+pub const SIGSTORE_BUNDLE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
+/// The manifest annotation naming the predicate type inside a bundle (what its ref name
+/// and status line say it signs).
+const BUNDLE_PREDICATE_TYPE: &str = "dev.sigstore.bundle.predicateType";
+
+/// What an artifact is about: a platform manifest or an index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subject {
+    /// Its media type.
+    pub media_type: MediaType,
+    /// Its digest.
+    pub digest: String,
+    /// Its size.
+    pub size: u64,
+}
+
+impl Subject {
+    /// The document `blob` of `media_type`.
+    pub fn new(media_type: MediaType, blob: &JsonBlob) -> Self {
+        Subject {
+            media_type,
+            digest: blob.digest.clone(),
+            size: blob.size(),
+        }
+    }
+
+    /// A platform image's manifest.
+    pub fn of_image(image: &Image) -> Self {
+        Subject::new(MediaType::ImageManifest, &image.manifest)
+    }
+}
+
+/// An artifact attached to one platform manifest (or, for a signature, an index).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Artifact {
     /// The image name it belongs to.
@@ -42,6 +75,8 @@ pub struct Artifact {
     pub manifest: JsonBlob,
     /// The document (its only layer).
     pub layer: JsonBlob,
+    /// The artifact manifest's annotations (also in its referrers-index entry).
+    pub annotations: std::collections::BTreeMap<String, String>,
 }
 
 impl Artifact {
@@ -52,21 +87,47 @@ impl Artifact {
 
     /// The tag-like name used for it in a layout's `index.json`:
     /// `<image>:sha256-<subject hex>.<kind>`, the kind being `sbom` (CycloneDX), `spdx`
-    /// or `provenance` (in-toto).
+    /// or `provenance` (in-toto), and for bundles `sig` (the signature) or `<kind>.sig`
+    /// (a signed attestation).
     pub fn ref_name(&self) -> String {
         let kind = match self.artifact_type.as_str() {
             SPDX_JSON => "spdx",
             IN_TOTO_JSON => "provenance",
+            SIGSTORE_BUNDLE => match self.signed_kind() {
+                Some(kind) => return format!("{}.{kind}.sig", self.plain_ref()),
+                None => "sig",
+            },
             _ => "sbom",
         };
-        format!("{}:{}.{kind}", self.image, self.subject.replace(':', "-"))
+        format!("{}.{kind}", self.plain_ref())
     }
 
-    /// What it is, for status lines: `SBOM (CycloneDX)`, `SBOM (SPDX)`, `provenance`.
+    fn plain_ref(&self) -> String {
+        format!("{}:{}", self.image, self.subject.replace(':', "-"))
+    }
+
+    /// For a bundle over an attestation, the attestation's kind (`sbom`, `spdx`,
+    /// `provenance`); `None` for a signature or any other artifact.
+    fn signed_kind(&self) -> Option<&'static str> {
+        let predicate = self.annotations.get(BUNDLE_PREDICATE_TYPE)?;
+        match predicate.as_str() {
+            "https://cyclonedx.org/bom" => Some("sbom"),
+            "https://spdx.dev/Document" => Some("spdx"),
+            "https://slsa.dev/provenance/v1" => Some("provenance"),
+            _ => None,
+        }
+    }
+
+    /// What it is, for status lines: `SBOM (CycloneDX)`, `SBOM (SPDX)`, `provenance`,
+    /// `signature`, `signed SBOM (CycloneDX)`….
     pub fn describe(&self) -> &'static str {
-        match self.artifact_type.as_str() {
-            SPDX_JSON => "SBOM (SPDX)",
-            IN_TOTO_JSON => "provenance",
+        match (self.artifact_type.as_str(), self.signed_kind()) {
+            (SPDX_JSON, _) => "SBOM (SPDX)",
+            (IN_TOTO_JSON, _) => "provenance",
+            (SIGSTORE_BUNDLE, Some("sbom")) => "signed SBOM (CycloneDX)",
+            (SIGSTORE_BUNDLE, Some("spdx")) => "signed SBOM (SPDX)",
+            (SIGSTORE_BUNDLE, Some(_)) => "signed provenance",
+            (SIGSTORE_BUNDLE, None) => "signature",
             _ => "SBOM (CycloneDX)",
         }
     }
@@ -81,7 +142,13 @@ pub fn attach<'a>(
     let mut out = Vec::new();
     for (image, platform, artifact_type, blob) in docs.filter(|d| d.0 == set.name) {
         if let Some(subject) = set.images.iter().find(|i| i.platform == platform) {
-            out.push(assemble_artifact(image, subject, artifact_type, blob)?);
+            out.push(assemble_artifact(
+                image,
+                &Subject::of_image(subject),
+                artifact_type,
+                blob,
+                Default::default(),
+            )?);
         }
     }
     Ok(out)
@@ -90,9 +157,10 @@ pub fn attach<'a>(
 /// Wraps `document` (of `artifact_type`) into an artifact manifest about `subject`.
 pub fn assemble_artifact(
     image: &str,
-    subject: &Image,
+    subject: &Subject,
     artifact_type: &str,
     document: &JsonBlob,
+    annotations: std::collections::BTreeMap<String, String>,
 ) -> Result<Artifact, AssembleError> {
     let err = |e: &dyn std::fmt::Display| AssembleError::new("artifact manifest", image, e);
     let kind = MediaType::Other(artifact_type.to_string());
@@ -108,18 +176,28 @@ pub fn assemble_artifact(
         )?)
         .layers(vec![descriptor(kind, &document.digest, document.size())?])
         .subject(descriptor(
-            MediaType::ImageManifest,
-            &subject.manifest.digest,
-            subject.manifest.size(),
-        )?)
-        .build()
-        .map_err(|e| err(&e))?;
+            subject.media_type.clone(),
+            &subject.digest,
+            subject.size,
+        )?);
+    let manifest = if annotations.is_empty() {
+        manifest
+    } else {
+        manifest.annotations(
+            annotations
+                .clone()
+                .into_iter()
+                .collect::<std::collections::HashMap<_, _>>(),
+        )
+    };
+    let manifest = manifest.build().map_err(|e| err(&e))?;
     Ok(Artifact {
         image: image.to_string(),
         artifact_type: artifact_type.to_string(),
-        subject: subject.manifest.digest.clone(),
+        subject: subject.digest.clone(),
         manifest: to_canonical_json(&manifest).map_err(|e| err(&e))?,
         layer: document.clone(),
+        annotations,
     })
 }
 
@@ -148,7 +226,14 @@ mod tests {
             layers: Vec::new(),
         };
         let doc = blob("{\"bomFormat\":\"CycloneDX\"}");
-        let a = assemble_artifact("app", &image, CYCLONEDX_JSON, &doc).unwrap();
+        let a = assemble_artifact(
+            "app",
+            &Subject::of_image(&image),
+            CYCLONEDX_JSON,
+            &doc,
+            Default::default(),
+        )
+        .unwrap();
         let m: serde_json::Value = serde_json::from_slice(&a.manifest.bytes).unwrap();
         assert_eq!(m["artifactType"], CYCLONEDX_JSON);
         assert_eq!(

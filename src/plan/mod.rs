@@ -11,7 +11,7 @@ pub use provenance::{LOCAL_BUILDER_ID, ProvenancePlan, SourceRef, Workflow};
 use crate::config::registry::RegistrySettings;
 use crate::config::{
     self, CargoOptions, Compression, ConfigError, ImageSettings, LoadTarget, Naming, SbomFormat,
-    Settings, Source,
+    Settings, SignSettings, Source,
 };
 use crate::events::{Event, PlannedImage};
 use crate::git;
@@ -166,6 +166,8 @@ pub struct Outputs {
     pub per_platform: bool,
     /// `--sbom`: the formats, sorted; empty for none.
     pub sbom: Vec<SbomFormat>,
+    /// `--sign-key`: images, indexes and attestations get Sigstore bundles.
+    pub sign: Option<SignSettings>,
     /// Kubernetes YAML directory (`target/containerize/`, or `--kube-dir`); `None` with
     /// `--no-kube`.
     pub kube_dir: Option<PathBuf>,
@@ -639,6 +641,7 @@ pub fn plan_images(ws: &Workspace, settings: &Settings) -> Result<Plan, PlanErro
             tarball_platform: settings.tarball_platform.or_else(Platform::host),
             push: settings.push,
             per_platform: settings.per_platform,
+            sign: settings.sign.clone(),
             sbom: settings.sbom.clone(),
             kube_dir: (!settings.no_kube)
                 .then(|| settings.kube_dir.clone().unwrap_or_else(|| out_dir.clone())),

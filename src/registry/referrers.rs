@@ -167,6 +167,9 @@ fn referrer_descriptor(artifact: &Artifact) -> Result<Descriptor, RegistryError>
         reason: e.to_string(),
     })?;
     d.set_artifact_type(Some(MediaType::Other(artifact.artifact_type.clone())));
+    if !artifact.annotations.is_empty() {
+        d.set_annotations(Some(artifact.annotations.clone().into_iter().collect()));
+    }
     Ok(d)
 }
 

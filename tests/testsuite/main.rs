@@ -34,6 +34,7 @@ mod resolve;
 mod run;
 mod safety;
 mod sbom;
+mod sign;
 mod workflows;
 mod workspace;
 mod zstd;

@@ -78,8 +78,8 @@ fn no_op_rerun_reuses_layers_and_keeps_the_digest() {
         .unwrap()
         .count();
     assert_eq!(
-        blobs, 7,
-        "manifest, config, base layer, binary layer; SBOM artifact manifest, empty config, SBOM"
+        blobs, 9,
+        "manifest, config, base layer, binary layer; SBOM and provenance artifact manifests, empty config, SBOM, provenance"
     );
 }
 
