@@ -58,6 +58,8 @@ pub enum Command {
     Sbom(Box<BuildArgs>),
     /// Join the per-platform images that `--push --per-platform` runs pushed (one CI runner per platform) into one multi-platform index, tag it and write its Kubernetes YAML
     Merge(Box<BuildArgs>),
+    /// Check a pushed image: its signatures (with --key), SBOMs and provenance, then rebuild it from this checkout and compare it platform by platform
+    Verify(Box<VerifyArgs>),
     /// Check the workspace for musl pitfalls (openssl, C compilers, rustup targets, the allocator, git) and say how to fix each
     Doctor(Box<BuildArgs>),
     /// Add a commented [package.metadata.containerize] section to a Cargo.toml, and optionally a GitHub workflow and the Kubernetes templates
@@ -113,6 +115,21 @@ pub struct RunArgs {
     /// Arguments for the binary
     #[arg(last = true, value_name = "ARGS")]
     pub args: Vec<String>,
+
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub build: BuildArgs,
+}
+
+/// `cargo containerize verify`.
+#[derive(Debug, clap::Args)]
+pub struct VerifyArgs {
+    /// The pushed image: REGISTRY/REPOSITORY, with :TAG or @sha256:DIGEST
+    #[arg(value_name = "IMAGE")]
+    pub image: String,
+    /// The public key (PEM) every manifest's signature must verify with [default: signatures are not checked]
+    #[arg(long, value_name = "FILE")]
+    pub key: Option<PathBuf>,
 
     #[command(flatten)]
     #[allow(missing_docs)]
@@ -602,14 +619,38 @@ const NOT_FOR_SBOM: &[&str] = &[
     "dry_run",
 ];
 
-/// The clap command: [`Cli`], with `sbom --help` showing only what applies to SBOMs.
+/// Flags `verify` accepts (shared with the build) but that change nothing it compares or
+/// that it refuses: its `--help` leaves them out.
+const NOT_FOR_VERIFY: &[&str] = &[
+    "dry_run",
+    "push",
+    "per_platform",
+    "sign_key",
+    "tag_from_git",
+    "tag_only",
+    "oci_layout_path",
+    "tarball",
+    "tarball_platform",
+    "load",
+    "containerd_namespace",
+    "image_refs",
+    "kube_dir",
+    "no_kube",
+    "no_compose",
+    "sbom_dir",
+];
+
+/// The clap command: [`Cli`], with `sbom --help` and `verify --help` showing only what
+/// applies to them.
 pub fn command() -> clap::Command {
     use clap::CommandFactory;
-    Cli::command().mut_subcommand("sbom", |sbom| {
-        NOT_FOR_SBOM
-            .iter()
-            .fold(sbom, |c, id| c.mut_arg(*id, |a| a.hide(true)))
-    })
+    let hide = |sub: clap::Command, ids: &[&str]| {
+        ids.iter()
+            .fold(sub, |c, id| c.mut_arg(*id, |a| a.hide(true)))
+    };
+    Cli::command()
+        .mut_subcommand("sbom", |c| hide(c, NOT_FOR_SBOM))
+        .mut_subcommand("verify", |c| hide(c, NOT_FOR_VERIFY))
 }
 
 /// The value of `--color` in `argv` (the last one), read before clap parses anything.

@@ -57,6 +57,10 @@ pub enum Error {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Attest(#[from] crate::attest::AttestError),
+    /// `verify` found a difference.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Verify(#[from] crate::attest::check::VerifyFailed),
     /// Writing an output (another layout, an archive, a registry).
     #[error(transparent)]
     #[diagnostic(transparent)]
@@ -93,6 +97,7 @@ impl Error {
             Error::Sbom(crate::sbom::SbomError::Metadata { .. }) => exit::CONFIG,
             Error::Attest(crate::attest::AttestError::Key(_)) => exit::CONFIG,
             Error::Sbom(_) | Error::Attest(_) => exit::OUTPUT,
+            Error::Verify(_) => exit::MISMATCH,
             Error::Kube(e) => e.exit_code(),
             Error::Compose(e) => e.exit_code(),
             Error::Sink(e) => e.exit_code(),

@@ -10,3 +10,6 @@ pub const REGISTRY: i32 = 4;
 pub const INTERRUPTED: i32 = 130;
 /// Exit code for failures writing outputs.
 pub const OUTPUT: i32 = 1;
+/// Exit code of `verify` when the image does not match (signature, attestation or a
+/// rebuilt digest).
+pub const MISMATCH: i32 = 5;

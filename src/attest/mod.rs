@@ -11,6 +11,7 @@
 //! hand on the envelope instead, without this module changing. See [`provenance`] for the
 //! document itself.
 
+pub mod check;
 pub mod key;
 pub mod provenance;
 pub mod sign;

@@ -12,6 +12,7 @@ pub mod plan;
 pub mod resolve;
 pub mod run;
 pub mod sbom;
+pub mod verify;
 
 use crate::cli::{Cli, Command};
 use crate::config::Env;
@@ -100,6 +101,7 @@ pub fn exec(cli: Cli, env: &Env, shell: &mut Shell) -> Result<Outcome, Error> {
         Some(Command::Plan(args)) => plan::exec(*args, env, shell),
         Some(Command::Sbom(args)) => sbom::exec(*args, env, shell),
         Some(Command::Merge(args)) => merge::exec(*args, env, shell),
+        Some(Command::Verify(args)) => verify::exec(*args, env, shell),
         Some(Command::Doctor(args)) => doctor::exec(*args, env, shell),
         Some(Command::Resolve(args)) => resolve::exec(*args, env, shell),
         Some(Command::Run(args)) => run::exec(*args, env, shell),

@@ -7,6 +7,7 @@ pub mod assets;
 pub mod base;
 pub mod cache;
 pub mod config;
+pub mod diff;
 pub mod gzip;
 pub mod layer;
 pub mod layout;

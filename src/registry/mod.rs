@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod credstore;
+pub mod inspect;
 pub mod merge;
 pub mod pull;
 pub mod push;

@@ -130,13 +130,17 @@ pub(crate) struct Descriptor {
     pub(crate) media_type: String,
     pub(crate) digest: String,
     pub(crate) size: u64,
-    platform: Option<PlatformSpec>,
+    pub(crate) platform: Option<PlatformSpec>,
+    #[serde(rename = "artifactType", default)]
+    pub(crate) artifact_type: String,
+    #[serde(default)]
+    pub(crate) annotations: BTreeMap<String, String>,
 }
 
 #[derive(Debug, PartialEq, Eq, Deserialize)]
-struct PlatformSpec {
-    architecture: String,
-    os: String,
+pub(crate) struct PlatformSpec {
+    pub(crate) architecture: String,
+    pub(crate) os: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -144,8 +148,10 @@ pub(crate) struct Document {
     #[serde(rename = "mediaType", default)]
     pub(crate) media_type: String,
     #[serde(default)]
-    manifests: Vec<Descriptor>,
+    pub(crate) manifests: Vec<Descriptor>,
     pub(crate) config: Option<Descriptor>,
+    #[serde(default)]
+    pub(crate) subject: Option<Descriptor>,
     #[serde(default)]
     pub(crate) layers: Vec<Descriptor>,
     #[serde(default)]
@@ -278,7 +284,7 @@ impl Source<'_> {
 
 /// Downloads a blob into the layout (unless present), verifying its digest. A body that
 /// breaks off, stalls or comes short is fetched again like any transient failure.
-fn fetch_blob(
+pub(crate) fn fetch_blob(
     client: &RegistryClient,
     r: &ImageReference,
     digest: &str,

@@ -35,6 +35,7 @@ mod run;
 mod safety;
 mod sbom;
 mod sign;
+mod verify;
 mod workflows;
 mod workspace;
 mod zstd;

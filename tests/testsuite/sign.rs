@@ -55,30 +55,6 @@ fn sigstore_verify(bundle: &Path, public: &Path, subject: Option<&str>) -> Resul
     }
 }
 
-fn keypair(dir: &Path) -> (PathBuf, PathBuf) {
-    require("openssl");
-    let key = dir.join("cosign.pem");
-    let public = dir.join("cosign.pub");
-    support::output_ok(Command::new("openssl").args([
-        "genpkey",
-        "-algorithm",
-        "EC",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-out",
-        key.to_str().unwrap(),
-    ]));
-    support::output_ok(Command::new("openssl").args([
-        "pkey",
-        "-in",
-        key.to_str().unwrap(),
-        "-pubout",
-        "-out",
-        public.to_str().unwrap(),
-    ]));
-    (key, public)
-}
-
 fn curl_json(url: &str) -> Vec<u8> {
     support::output_ok(Command::new("curl").args([
         "-sf",
@@ -131,7 +107,7 @@ fn bundles_of(reg: &Registry, repo: &str, digest: &str, way: &str) -> Vec<(Strin
 fn signed_push(reg: &Registry, way: &str) {
     let fx = Fixture::new("hello-http");
     let keys = tempfile::tempdir().unwrap();
-    let (key, public) = keypair(keys.path());
+    let (key, public) = support::keypair(keys.path(), "cosign");
     let repo = format!("{}/signed", reg.host());
     let push = [
         "--platform",
@@ -155,9 +131,7 @@ fn signed_push(reg: &Registry, way: &str) {
     for p in image["platforms"].as_array().unwrap() {
         subjects.push((p["digest"].as_str().unwrap().to_string(), 3));
     }
-    let other_dir = keys.path().join("other");
-    std::fs::create_dir_all(&other_dir).unwrap();
-    let other = keypair(&other_dir).1;
+    let other = support::keypair(keys.path(), "other").1;
     for (digest, expected) in &subjects {
         let bundles = bundles_of(reg, "signed/hello-http", digest, way);
         let mut kinds: Vec<&str> = bundles.iter().map(|(p, _)| p.as_str()).collect();
@@ -229,7 +203,7 @@ fn signed_push_bundles_verify_with_sigstore_js_through_the_tag_fallback() {
 fn bad_keys_and_passphrases_fail_before_anything_is_built() {
     let fx = Fixture::new("hello-http");
     let dir = tempfile::tempdir().unwrap();
-    let (_, public) = keypair(dir.path());
+    let (_, public) = support::keypair(dir.path(), "cosign");
     let run = fx
         .run(&["--sign-key", public.to_str().unwrap()])
         .fails_with(2);

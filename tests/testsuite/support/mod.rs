@@ -653,3 +653,23 @@ pub fn says_something(stderr: &str) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// An ECDSA P-256 key pair made with openssl in `dir`: (`NAME.pem` private, `NAME.pub`
+/// public), the kind `--sign-key` and `verify --key` take.
+pub fn keypair(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
+    require("openssl");
+    let key = dir.join(format!("{name}.pem"));
+    let public = dir.join(format!("{name}.pub"));
+    let (k, p) = (key.to_str().unwrap(), public.to_str().unwrap());
+    output_ok(Command::new("openssl").args([
+        "genpkey",
+        "-algorithm",
+        "EC",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-out",
+        k,
+    ]));
+    output_ok(Command::new("openssl").args(["pkey", "-in", k, "-pubout", "-out", p]));
+    (key, public)
+}
