@@ -112,7 +112,8 @@ pub fn run(settings: &Settings, mode: Mode, shell: &mut Shell) -> Result<Outcome
     }
     shell.emit(&plan::plan_event(&plan));
     if mode == Mode::Merge {
-        return merge(&ws.root, &plan, started, shell);
+        let signer = attest::signing_identity(&plan)?;
+        return merge(&ws.root, &plan, signer.as_ref(), started, shell);
     }
     let Some(probe) = probe else {
         return Ok(Outcome::Planned(Box::new(plan)));
@@ -194,8 +195,14 @@ pub fn run(settings: &Settings, mode: Mode, shell: &mut Shell) -> Result<Outcome
         let provenance = attest::artifacts(&result.set, &attestations)?;
         result.artifacts.extend(provenance);
         if let Some(signer) = &signer {
-            let bundles =
-                attest::sign_image(&plan, result.plan, &result.set, &result.artifacts, signer)?;
+            let bundles = attest::sign_image(
+                &plan,
+                result.plan,
+                &result.set,
+                &result.artifacts,
+                signer,
+                false,
+            )?;
             result.artifacts.extend(bundles);
         }
     }
@@ -487,6 +494,7 @@ fn layer_difference(
 fn merge(
     root: &std::path::Path,
     plan: &Plan,
+    signer: Option<&attest::key::SigningIdentity>,
     started: Instant,
     shell: &mut Shell,
 ) -> Result<Outcome, Error> {
@@ -537,6 +545,22 @@ fn merge(
         })
         .collect();
     let merged = registry::merge::push_indexes(&push_jobs, &plan.registry, shell)?;
+    if let Some(signer) = signer {
+        // The index is new: its signature goes up now, from the run's layout.
+        let layout = Layout::open(&plan.layout_dir)?;
+        let mut targets = Vec::new();
+        for result in &mut results {
+            result.artifacts =
+                attest::sign_image(plan, result.plan, &result.set, &[], signer, true)?;
+            layout.put_artifacts(&result.artifacts)?;
+        }
+        for result in &results {
+            if let Some(repo) = &result.plan.repository {
+                targets.extend(result.artifacts.iter().map(|a| (repo.clone(), a)));
+            }
+        }
+        registry::referrers::push_artifacts(&targets, &layout, &plan.registry, shell)?;
+    }
     for (result, p) in results.iter_mut().zip(merged) {
         let event = crate::events::PushedEvent {
             name: result.set.name.clone(),
@@ -554,7 +578,11 @@ fn merge(
     write_kube(root, plan, &done, shell)?;
     write_compose(plan, &done, shell)?;
     report_images(&done, shell);
-    finished(shell, started, format!("{} merged image(s)", done.len()));
+    finished(
+        shell,
+        started,
+        count(done.len(), "merged image", "merged images"),
+    );
     Ok(Outcome::Images(done.into_iter().map(|(_, s)| s).collect()))
 }
 

@@ -185,21 +185,26 @@ pub fn signing_identity(plan: &Plan) -> Result<Option<key::SigningIdentity>, Att
 }
 
 /// The bundles signing `set` and its `attestations` (SBOM and provenance artifacts),
-/// its index too unless the plan pushes each platform on its own.
+/// its index too unless the plan pushes each platform on its own; with `index_only`
+/// (`merge`: the platforms were signed by the runs that pushed them) only the index.
 pub fn sign_image(
     plan: &Plan,
     image: &ImagePlan,
     set: &ImageSet,
     attestations: &[Artifact],
     identity: &key::SigningIdentity,
+    index_only: bool,
 ) -> Result<Vec<Artifact>, AttestError> {
-    let index = !plan.outputs.per_platform;
+    let which = sign::Signed {
+        manifests: !index_only,
+        index: !plan.outputs.per_platform,
+    };
     Ok(sign::sign_image(
         set,
         attestations,
         identity,
         &subject_name(image),
-        index,
+        which,
     )?)
 }
 

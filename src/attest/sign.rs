@@ -197,20 +197,32 @@ fn attestation_statement(
     Ok(Some((predicate_type.to_string(), blob)))
 }
 
-/// The bundles that sign `set` (its platform manifests and, with `index`, its index) and
-/// `attestations` (its SBOM and provenance artifacts), as artifacts; `name` is the
-/// Statement subjects' name (where the image is pushed).
+/// Which documents of an image set get a signature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Signed {
+    /// Each platform manifest (and its attestations).
+    pub manifests: bool,
+    /// The index, if there is one.
+    pub index: bool,
+}
+
+/// The bundles that sign `set` (what `which` says) and `attestations` (its SBOM and
+/// provenance artifacts, with the manifests), as artifacts; `name` is the Statement
+/// subjects' name (where the image is pushed).
 pub fn sign_image(
     set: &ImageSet,
     attestations: &[Artifact],
     identity: &SigningIdentity,
     name: &str,
-    index: bool,
+    which: Signed,
 ) -> Result<Vec<Artifact>, AssembleError> {
     let SigningIdentity::Key(key) = identity;
     let err = |e: &dyn std::fmt::Display| AssembleError::new("signature bundle", &set.name, e);
-    let mut subjects: Vec<Subject> = set.images.iter().map(Subject::of_image).collect();
-    if let (true, Some(blob)) = (index, &set.index) {
+    let mut subjects: Vec<Subject> = match which.manifests {
+        true => set.images.iter().map(Subject::of_image).collect(),
+        false => Vec::new(),
+    };
+    if let (true, Some(blob)) = (which.index, &set.index) {
         subjects.push(Subject::new(MediaType::ImageIndex, blob));
     }
     let mut out = Vec::new();

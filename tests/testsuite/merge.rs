@@ -58,22 +58,29 @@ fn per_platform_runners_merge_into_the_index_a_single_run_pushes() {
     ];
     let merger = clone(&origin, "merge job");
     let commit = short_commit(&merger);
+    // On ferro-oci-server the runners and the merge also sign (the merge signs the index).
+    let keys = tempfile::tempdir().unwrap();
+    let (key, public) = support::keypair(keys.path(), "ci");
+    let (key, public) = (key.to_str().unwrap(), public.to_str().unwrap());
 
     for reg in [&dist, &ferro] {
         let repo = format!("{}/team", reg.host());
+        let signing: &[&str] = if std::ptr::eq(reg, &ferro) {
+            &["--sign-key", key]
+        } else {
+            &[]
+        };
         for (platform, arch, dir) in &runners {
-            let pushed = run(
-                dir,
-                &[
-                    "--push",
-                    "--per-platform",
-                    "--platform",
-                    platform,
-                    "--repo",
-                    &repo,
-                ],
-            )
-            .ok();
+            let mut args = vec![
+                "--push",
+                "--per-platform",
+                "--platform",
+                platform,
+                "--repo",
+                &repo,
+            ];
+            args.extend(signing);
+            let pushed = run(dir, &args).ok();
             // The platform's own manifest, under TAG-ARCH tags only.
             let manifest: Value = serde_json::from_slice(&raw(pushed.stdout.trim())).unwrap();
             assert_eq!(
@@ -101,19 +108,17 @@ fn per_platform_runners_merge_into_the_index_a_single_run_pushes() {
             "no plain tag yet"
         );
 
-        let merged = run(
-            &merger,
-            &[
-                "merge",
-                "--platform",
-                "all",
-                "--repo",
-                &repo,
-                "--message-format",
-                "json",
-            ],
-        )
-        .ok();
+        let mut merge_args = vec![
+            "merge",
+            "--platform",
+            "all",
+            "--repo",
+            &repo,
+            "--message-format",
+            "json",
+        ];
+        merge_args.extend(signing);
+        let merged = run(&merger, &merge_args).ok();
         let events = support::validate_events(&merged.stdout);
         let pushed = events
             .iter()
@@ -181,6 +186,25 @@ fn per_platform_runners_merge_into_the_index_a_single_run_pushes() {
                 assert!(
                     types.contains(&"application/vnd.cyclonedx+json"),
                     "{listing}"
+                );
+            }
+            // The runners signed their platforms and the merge the index: `verify`
+            // checks all three signatures and rebuilds both platforms to the same digests.
+            let verified = run(
+                &merger,
+                &["verify", &reference, "--key", public, "--repo", &repo],
+            )
+            .ok();
+            assert_eq!(verified.stdout.trim(), reference);
+            for what in [
+                "signature of index",
+                "signature of linux/amd64 manifest",
+                "signature of linux/arm64 manifest",
+            ] {
+                assert!(
+                    verified.stderr.contains(what),
+                    "{what}: {}",
+                    verified.stderr
                 );
             }
         } else {
