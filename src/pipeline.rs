@@ -398,10 +398,7 @@ pub fn verify(
             ));
         }
     }
-    if let (Some(_), true) = (
-        &remote.index,
-        summary.digest != remote.digest && problems.is_empty(),
-    ) {
+    if remote.index.is_some() && summary.digest != remote.digest && problems.is_empty() {
         problems.push(format!(
             "the registry's index is {}, this checkout builds {} over the same manifests",
             remote.digest, summary.digest

@@ -67,7 +67,7 @@ pub fn check_referrers(remote: &RemoteImage, key: Option<&str>) -> Vec<Finding> 
         };
         for r in mine().filter(|r| r.artifact_type == IN_TOTO_JSON) {
             match serde_json::from_slice::<AnyStatement>(&r.document) {
-                Ok(s) if names(&s, digest) => out.push(ok(format!(
+                Ok(s) if s.names(digest) => out.push(ok(format!(
                     "provenance ({}) of {} names it as its subject",
                     s.predicate_type,
                     describe(remote, digest)
@@ -147,13 +147,6 @@ pub fn check_referrers(remote: &RemoteImage, key: Option<&str>) -> Vec<Finding> 
         }
     }
     out
-}
-
-fn names(s: &AnyStatement, digest: &str) -> bool {
-    let (algorithm, hex) = digest.split_once(':').unwrap_or(("sha256", digest));
-    s.subject
-        .iter()
-        .any(|d| d.digest.get(algorithm).is_some_and(|h| h == hex))
 }
 
 /// `verify`'s verdict when something does not match.

@@ -19,7 +19,7 @@ use crate::{TOOL_NAME, TOOL_VERSION};
 /// `_type` of an in-toto Statement v1.
 pub const STATEMENT_TYPE: &str = "https://in-toto.io/Statement/v1";
 /// `predicateType` of SLSA Provenance v1.
-pub const PREDICATE_TYPE: &str = "https://slsa.dev/provenance/v1";
+pub const PREDICATE_TYPE: &str = crate::image::artifact::SLSA_PREDICATE;
 /// `buildDefinition.buildType`: what the parameters below mean, documented in
 /// `docs/provenance.md`.
 pub const BUILD_TYPE: &str = "https://github.com/cargo-containerize/cargo-containerize/blob/main/docs/provenance.md#build-type-v1";

@@ -30,22 +30,15 @@ use super::provenance::STATEMENT_TYPE;
 use crate::canonical::{JsonBlob, to_canonical_json};
 use crate::image::ImageSet;
 use crate::image::artifact::{
-    Artifact, CYCLONEDX_JSON, IN_TOTO_JSON, SIGSTORE_BUNDLE, SPDX_JSON, Subject, assemble_artifact,
+    Artifact, BUNDLE_PREDICATE_TYPE, CYCLONEDX_JSON, CYCLONEDX_PREDICATE, IN_TOTO_JSON,
+    SIGSTORE_BUNDLE, SPDX_JSON, SPDX_PREDICATE, Subject, assemble_artifact,
 };
 use crate::image::config::AssembleError;
 
-/// `payloadType` of a DSSE envelope holding an in-toto Statement.
-pub const DSSE_IN_TOTO: &str = "application/vnd.in-toto+json";
 /// The predicate type of a signature over an image (cosign's).
 pub const COSIGN_SIGN: &str = "https://sigstore.dev/cosign/sign/v1";
-/// The predicate type of a CycloneDX SBOM attestation (cosign's `--type cyclonedx`).
-pub const CYCLONEDX_PREDICATE: &str = "https://cyclonedx.org/bom";
-/// The predicate type of an SPDX SBOM attestation (cosign's `--type spdxjson`).
-pub const SPDX_PREDICATE: &str = "https://spdx.dev/Document";
 /// Artifact-manifest annotation: what the bundle holds (`dsse-envelope`).
 pub const BUNDLE_CONTENT: &str = "dev.sigstore.bundle.content";
-/// Artifact-manifest annotation: the predicate type of the Statement inside.
-pub const BUNDLE_PREDICATE_TYPE: &str = "dev.sigstore.bundle.predicateType";
 
 /// A Sigstore bundle v0.3 with a DSSE envelope and a public-key hint.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -83,7 +76,7 @@ pub struct PublicKeyHint {
 pub struct Envelope {
     /// base64 of the payload.
     pub payload: String,
-    /// [`DSSE_IN_TOTO`].
+    /// [`IN_TOTO_JSON`].
     pub payload_type: String,
     /// One signature.
     pub signatures: Vec<EnvelopeSignature>,
@@ -114,6 +107,16 @@ pub struct AnyStatement {
     pub predicate: serde_json::Value,
 }
 
+impl AnyStatement {
+    /// Whether one of its subjects is `digest` (`sha256:<hex>`).
+    pub fn names(&self, digest: &str) -> bool {
+        let (algorithm, hex) = digest.split_once(':').unwrap_or(("sha256", digest));
+        self.subject
+            .iter()
+            .any(|s| s.digest.get(algorithm).is_some_and(|h| h == hex))
+    }
+}
+
 /// A Statement subject, as read back.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SubjectDigest {
@@ -138,7 +141,7 @@ pub fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
 
 /// A bundle signing `payload` (an in-toto Statement) with `key`.
 pub fn seal(key: &KeyPair, payload: &[u8]) -> Bundle {
-    let sig = key.sign(&pae(DSSE_IN_TOTO, payload));
+    let sig = key.sign(&pae(IN_TOTO_JSON, payload));
     Bundle {
         media_type: SIGSTORE_BUNDLE.to_string(),
         verification_material: VerificationMaterial {
@@ -149,7 +152,7 @@ pub fn seal(key: &KeyPair, payload: &[u8]) -> Bundle {
         },
         dsse_envelope: Envelope {
             payload: STANDARD.encode(payload),
-            payload_type: DSSE_IN_TOTO.to_string(),
+            payload_type: IN_TOTO_JSON.to_string(),
             signatures: vec![EnvelopeSignature {
                 sig: STANDARD.encode(sig),
                 keyid: String::new(),
@@ -311,12 +314,7 @@ pub fn open(bundle: &[u8], public: &str, subject: &str) -> Result<AnyStatement, 
         return Err(BundleError::BadSignature);
     }
     let statement: AnyStatement = serde_json::from_slice(&payload).map_err(|e| malformed(&e))?;
-    let (algorithm, hex) = subject.split_once(':').unwrap_or(("sha256", subject));
-    let about = statement
-        .subject
-        .iter()
-        .any(|s| s.digest.get(algorithm).is_some_and(|h| h == hex));
-    if !about {
+    if !statement.names(subject) {
         return Err(BundleError::OtherSubject {
             expected: subject.to_string(),
             found: statement

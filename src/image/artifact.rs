@@ -33,7 +33,13 @@ pub fn empty_config() -> JsonBlob {
 pub const SIGSTORE_BUNDLE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
 /// The manifest annotation naming the predicate type inside a bundle (what its ref name
 /// and status line say it signs).
-const BUNDLE_PREDICATE_TYPE: &str = "dev.sigstore.bundle.predicateType";
+pub const BUNDLE_PREDICATE_TYPE: &str = "dev.sigstore.bundle.predicateType";
+/// The predicate type of a CycloneDX SBOM attestation (cosign's `--type cyclonedx`).
+pub const CYCLONEDX_PREDICATE: &str = "https://cyclonedx.org/bom";
+/// The predicate type of an SPDX SBOM attestation (cosign's `--type spdxjson`).
+pub const SPDX_PREDICATE: &str = "https://spdx.dev/Document";
+/// The predicate type of SLSA provenance v1.
+pub const SLSA_PREDICATE: &str = "https://slsa.dev/provenance/v1";
 
 /// What an artifact is about: a platform manifest or an index.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,9 +117,9 @@ impl Artifact {
     fn signed_kind(&self) -> Option<&'static str> {
         let predicate = self.annotations.get(BUNDLE_PREDICATE_TYPE)?;
         match predicate.as_str() {
-            "https://cyclonedx.org/bom" => Some("sbom"),
-            "https://spdx.dev/Document" => Some("spdx"),
-            "https://slsa.dev/provenance/v1" => Some("provenance"),
+            CYCLONEDX_PREDICATE => Some("sbom"),
+            SPDX_PREDICATE => Some("spdx"),
+            SLSA_PREDICATE => Some("provenance"),
             _ => None,
         }
     }
