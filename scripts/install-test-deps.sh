@@ -3,7 +3,7 @@
 # Debian packages (registry, skopeo, umoci, oci-image-tool, podman + runc, qemu-user-static,
 # musl-tools, dockerd + containerd, docker-compose), podman-compose, Python validators (CycloneDX,
 # SPDX, in-toto), cargo-zigbuild + zig, the musl rustup targets,
-# ferro-oci-server and cargo-cyclonedx, rust-audit-info and sigstore-js.
+# ferro-oci-server and cargo-cyclonedx, rust-audit-info, cargo-audit and sigstore-js.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
@@ -83,6 +83,11 @@ fi
 # rust-audit-info (crates.io) reads the dependency list out of the binaries in the images.
 if ! command -v rust-audit-info >/dev/null 2>&1; then
   cargo install --locked --quiet rust-audit-info
+fi
+# cargo-audit (crates.io), compared with `cargo containerize audit` on the same fixture
+# advisory database (tests/testsuite/audit.rs).
+if ! command -v cargo-audit >/dev/null 2>&1; then
+  cargo install --locked --quiet cargo-audit
 fi
 # sigstore-js (npm), the independent verifier of the signature bundles
 # (tests/testsuite/support/sigstore-verify.js, tests/testsuite/sign.rs), in a directory of

@@ -58,6 +58,8 @@ pub enum Command {
     Sbom(Box<BuildArgs>),
     /// Join the per-platform images that `--push --per-platform` runs pushed (one CI runner per platform) into one multi-platform index, tag it and write its Kubernetes YAML
     Merge(Box<BuildArgs>),
+    /// Check the crates linked into each image against the RustSec advisory database: fails on a vulnerability (exit 6), writes each image's CycloneDX vulnerabilities document
+    Audit(Box<BuildArgs>),
     /// Check a pushed image: its signatures (with --key), SBOMs and provenance, then rebuild it from this checkout and compare it platform by platform
     Verify(Box<VerifyArgs>),
     /// Check the workspace for musl pitfalls (openssl, C compilers, rustup targets, the allocator, git) and say how to fix each
@@ -468,6 +470,62 @@ pub struct BuildArgs {
     )]
     pub insecure_registry: Vec<String>,
 
+    /// Check the crates linked into each image against the RustSec advisory database before anything is written or pushed; a vulnerability fails the run (exit 6)
+    #[arg(help_heading = "Audit Options", long)]
+    pub audit: bool,
+
+    /// Fail only on vulnerabilities of this severity or higher: low, medium, high or critical [default: any] [metadata: audit.severity]
+    #[arg(
+        help_heading = "Audit Options",
+        long,
+        value_name = "LEVEL",
+        value_enum,
+        hide_possible_values = true,
+        env = "CARGO_CONTAINERIZE_AUDIT_SEVERITY",
+        hide_env_values = true
+    )]
+    pub severity: Option<SeverityArg>,
+
+    /// Do not fail on this advisory (RUSTSEC-…, or its CVE-/GHSA- alias; repeatable) [metadata: audit.ignore, with a reason]
+    #[arg(
+        help_heading = "Audit Options",
+        long,
+        value_name = "ID",
+        value_delimiter = ','
+    )]
+    pub ignore: Vec<String>,
+
+    /// Fail on warnings too: warnings, or only unmaintained, unsound or yanked (repeatable)
+    #[arg(
+        help_heading = "Audit Options",
+        long,
+        value_name = "KIND",
+        value_enum,
+        hide_possible_values = true,
+        value_delimiter = ','
+    )]
+    pub deny: Vec<DenyArg>,
+
+    /// The RustSec advisory database (a clone of advisory-db) [default: $CARGO_HOME/advisory-db, as cargo-audit's; cloned or updated unless --offline]
+    #[arg(
+        help_heading = "Audit Options",
+        long,
+        value_name = "PATH",
+        env = "CARGO_CONTAINERIZE_ADVISORY_DB",
+        hide_env_values = true
+    )]
+    pub advisory_db: Option<PathBuf>,
+
+    /// Where the advisory database is cloned from when it is missing
+    #[arg(
+        help_heading = "Audit Options",
+        long,
+        value_name = "URL",
+        env = "CARGO_CONTAINERIZE_ADVISORY_DB_URL",
+        hide_env_values = true
+    )]
+    pub advisory_db_url: Option<String>,
+
     /// Trust this CA certificate (PEM) for the registry, besides the system's
     #[arg(
         help_heading = "Registry Options",
@@ -506,6 +564,32 @@ pub struct BuildArgs {
     /// Run without accessing the network (passed to cargo)
     #[arg(help_heading = "Manifest Options", long)]
     pub offline: bool,
+}
+
+/// `--severity`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SeverityArg {
+    /// CVSS 0.1 and up
+    Low,
+    /// CVSS 4.0 and up
+    Medium,
+    /// CVSS 7.0 and up
+    High,
+    /// CVSS 9.0 and up
+    Critical,
+}
+
+/// `--deny`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DenyArg {
+    /// Every warning
+    Warnings,
+    /// Unmaintained crates
+    Unmaintained,
+    /// Unsound crates
+    Unsound,
+    /// Yanked versions
+    Yanked,
 }
 
 /// `--message-format`.
@@ -617,6 +701,12 @@ const NOT_FOR_SBOM: &[&str] = &[
     "compression",
     "compression_level",
     "dry_run",
+    "audit",
+    "severity",
+    "ignore",
+    "deny",
+    "advisory_db",
+    "advisory_db_url",
 ];
 
 /// Flags `verify` accepts (shared with the build) but that change nothing it compares or
@@ -638,6 +728,47 @@ const NOT_FOR_VERIFY: &[&str] = &[
     "no_kube",
     "no_compose",
     "sbom_dir",
+    "audit",
+    "severity",
+    "ignore",
+    "deny",
+    "advisory_db",
+    "advisory_db_url",
+];
+
+/// Flags `audit` accepts (shared with the build) but that change nothing in an audit:
+/// its `--help` leaves them out.
+const NOT_FOR_AUDIT: &[&str] = &[
+    "audit",
+    "dry_run",
+    "tags",
+    "tag_from_git",
+    "tag_only",
+    "oci_layout_path",
+    "tarball",
+    "tarball_platform",
+    "load",
+    "containerd_namespace",
+    "push",
+    "per_platform",
+    "sign_key",
+    "repo",
+    "naming",
+    "image_labels",
+    "image_annotations",
+    "image_user",
+    "image_refs",
+    "provenance",
+    "auditable",
+    "sbom",
+    "kube_dir",
+    "no_kube",
+    "no_compose",
+    "compression",
+    "compression_level",
+    "base",
+    "insecure_registry",
+    "registry_ca",
 ];
 
 /// The clap command: [`Cli`], with `sbom --help` and `verify --help` showing only what
@@ -651,6 +782,7 @@ pub fn command() -> clap::Command {
     Cli::command()
         .mut_subcommand("sbom", |c| hide(c, NOT_FOR_SBOM))
         .mut_subcommand("verify", |c| hide(c, NOT_FOR_VERIFY))
+        .mut_subcommand("audit", |c| hide(c, NOT_FOR_AUDIT))
 }
 
 /// The value of `--color` in `argv` (the last one), read before clap parses anything.

@@ -53,6 +53,10 @@ pub enum Error {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Sbom(#[from] crate::sbom::SbomError),
+    /// The vulnerability gate.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Audit(#[from] crate::audit::AuditError),
     /// Making attestations (provenance).
     #[error(transparent)]
     #[diagnostic(transparent)]
@@ -98,6 +102,11 @@ impl Error {
             Error::Attest(crate::attest::AttestError::Key(_)) => exit::CONFIG,
             Error::Sbom(_) | Error::Attest(_) => exit::OUTPUT,
             Error::Verify(_) => exit::MISMATCH,
+            Error::Audit(crate::audit::AuditError::Vulnerable { .. }) => exit::VULNERABLE,
+            Error::Audit(
+                crate::audit::AuditError::Fs(_) | crate::audit::AuditError::Assemble(_),
+            ) => exit::OUTPUT,
+            Error::Audit(_) => exit::CONFIG,
             Error::Kube(e) => e.exit_code(),
             Error::Compose(e) => e.exit_code(),
             Error::Sink(e) => e.exit_code(),

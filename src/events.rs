@@ -70,6 +70,49 @@ pub struct FileEvent {
     pub path: String,
 }
 
+/// One finding of the audit (the `audit-finding` event): per image, platform, advisory
+/// and crate.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditFinding {
+    /// Image name.
+    pub name: String,
+    /// `linux/amd64`, ...
+    pub platform: String,
+    /// `RUSTSEC-YYYY-NNNN`, or `yanked`.
+    pub advisory: String,
+    /// CVE and GHSA ids of the advisory.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<String>,
+    /// `vulnerability`, `unmaintained`, `unsound`, `notice` or `yanked`.
+    pub kind: String,
+    /// The crate.
+    #[serde(rename = "crate")]
+    pub krate: String,
+    /// Its version.
+    pub version: String,
+    /// The advisory's title.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// `low` … `critical`, when the advisory has a CVSS score.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub severity: Option<String>,
+    /// The CVSS score.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cvss: Option<f64>,
+    /// Versions that fix it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub patched: Vec<String>,
+    /// From the binary's package down to the crate (empty when it is not linked).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub path: Vec<String>,
+    /// `vulnerable` and `denied` fail the run; `below-threshold`, `warning`, `ignored` and
+    /// `not-in-image` do not.
+    pub status: String,
+    /// Why it is ignored or not in the image.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub because: Option<String>,
+}
+
 /// The end of a run.
 #[derive(Debug, Clone, Serialize)]
 pub struct Finished {
@@ -105,6 +148,10 @@ pub enum Event {
     ImageLoaded(LoadedEvent),
     /// An SBOM was written.
     SbomWritten(FileEvent),
+    /// An advisory (or a yanked version) matched a crate of an image's resolve.
+    AuditFinding(AuditFinding),
+    /// A vulnerabilities document (CycloneDX VEX) was written.
+    VulnerabilitiesWritten(FileEvent),
     /// Kubernetes YAML was written.
     KubeWritten(FileEvent),
     /// `compose.yaml` was written.

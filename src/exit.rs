@@ -13,3 +13,6 @@ pub const OUTPUT: i32 = 1;
 /// Exit code of `verify` when the image does not match (signature, attestation or a
 /// rebuilt digest).
 pub const MISMATCH: i32 = 5;
+/// Exit code of `audit` and `--audit` when an image links a vulnerable crate (or a warning
+/// `--deny` names).
+pub const VULNERABLE: i32 = 6;

@@ -8,6 +8,7 @@
 //!   Plan ──build──▶ BuiltBinary (per image × platform)
 //!        ──image::layer / image::package──▶ LayerBlob, Image / Index (ImageSet)
 //!        ──sbom──▶ CycloneDX / SPDX SBOMs per platform
+//!        ──audit──▶ RustSec findings and CycloneDX vulnerabilities per platform (--audit)
 //!        ──attest──▶ SLSA provenance per platform ──image::artifact──▶ referrer artifacts
 //!        ──image::layout──▶ target/containerize/oci (the source of every sink)
 //!        ──image::sink──▶ sinks, in plan order: --oci-layout-path, --tarball,
@@ -33,10 +34,10 @@
 //! ```text
 //! layer 6  commands
 //! layer 5  pipeline error
-//! layer 4  build image registry sbom attest kube load compose
+//! layer 4  build image registry sbom audit attest kube load compose
 //! layer 3  workspace plan
 //! layer 2  config
-//! layer 1  cli output events exit canonical reference platform fsutil git interrupt metacache
+//! layer 1  cli output events exit canonical reference platform fsutil git interrupt metacache process
 //! ```
 //!
 //! `main.rs` (the binary) stands on top of all of them. Layer 1 holds the leaves: clap
@@ -47,6 +48,7 @@
 #![deny(missing_docs)]
 
 pub mod attest;
+pub mod audit;
 pub mod build;
 pub mod canonical;
 pub mod cli;
@@ -67,6 +69,7 @@ pub mod output;
 pub mod pipeline;
 pub mod plan;
 pub mod platform;
+pub mod process;
 pub mod reference;
 pub mod registry;
 pub mod sbom;

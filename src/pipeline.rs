@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use crate::attest;
+use crate::audit;
 use crate::build;
 use crate::canonical::to_canonical_json;
 use crate::config::{SbomFormat, Settings};
@@ -50,6 +51,9 @@ pub enum Mode {
     /// `verify`: as [`Mode::Build`] without signing, ending with the plan and summaries
     /// for the comparison with the registry's image.
     Verify,
+    /// `audit`: nothing is built; each image's linked crates (from `cargo metadata`) are
+    /// checked against the advisory database and the vulnerabilities documents written.
+    Audit,
 }
 
 /// What a run produced.
@@ -63,6 +67,8 @@ pub enum Outcome {
     Images(Vec<ImageSummary>),
     /// [`Mode::Verify`]: the plan and its images' summaries.
     Rebuilt(Box<Plan>, Vec<ImageSummary>),
+    /// [`Mode::Audit`]: the vulnerabilities documents written.
+    Audited(Vec<audit::Written>),
 }
 
 /// One image as it flows through packaging, the sinks and the summary: never kept in
@@ -92,7 +98,7 @@ pub fn run(settings: &Settings, mode: Mode, shell: &mut Shell) -> Result<Outcome
     let started = Instant::now();
     // rustup's answer is needed only at build time: ask while cargo reads the workspace.
     let (ws, probe) = std::thread::scope(|s| {
-        let building = !matches!(mode, Mode::Plan | Mode::Merge);
+        let building = !matches!(mode, Mode::Plan | Mode::Merge | Mode::Audit);
         let probe = s.spawn(move || building.then(|| build::probe(&settings.cargo)));
         let ws = workspace::load(settings);
         (ws, crate::join(probe))
@@ -115,6 +121,9 @@ pub fn run(settings: &Settings, mode: Mode, shell: &mut Shell) -> Result<Outcome
         let signer = attest::signing_identity(&plan)?;
         return merge(&ws.root, &plan, signer.as_ref(), started, shell);
     }
+    if mode == Mode::Audit {
+        return audit_only(&plan, started, shell);
+    }
     let Some(probe) = probe else {
         return Ok(Outcome::Planned(Box::new(plan)));
     };
@@ -130,10 +139,12 @@ pub fn run(settings: &Settings, mode: Mode, shell: &mut Shell) -> Result<Outcome
             format!("waiting for file lock on {}", plan.out_dir.display()),
         );
     })?;
-    // The SBOM's dependency graphs (`cargo metadata --filter-platform`) resolve, and the
-    // provenance's compiler version is asked, while cargo builds.
-    let (built, graphs, rustc) = std::thread::scope(|s| {
+    // The SBOM's dependency graphs (`cargo metadata --filter-platform`) resolve, the
+    // provenance's compiler version is asked, and with --audit the advisory database is
+    // fetched, while cargo builds.
+    let (built, graphs, rustc, database) = std::thread::scope(|s| {
         let graphs = s.spawn(|| sbom::resolve_graphs(&plan));
+        let database = s.spawn(|| plan.audit.as_ref().map(audit::db::open).transpose());
         let rustc = s.spawn(|| {
             let wanted = plan
                 .images
@@ -144,7 +155,12 @@ pub fn run(settings: &Settings, mode: Mode, shell: &mut Shell) -> Result<Outcome
                 .flatten()
         });
         let built = build::build_all(&plan, &ws, &probe, shell);
-        (built, crate::join(graphs), crate::join(rustc))
+        (
+            built,
+            crate::join(graphs),
+            crate::join(rustc),
+            crate::join(database),
+        )
     });
     let built = match built {
         // cargo got the same Ctrl-C: say "interrupted", not "cargo failed".
@@ -157,6 +173,14 @@ pub fn run(settings: &Settings, mode: Mode, shell: &mut Shell) -> Result<Outcome
         let what = format!("cargo metadata --filter-platform {}", platform.triple());
         metadata_status(shell, &what, *answer);
     }
+    // The gate: a vulnerable image is neither written nor pushed.
+    let vulnerabilities = match database? {
+        Some(database) => gate(&plan, &graphs, &database, shell)?,
+        None => {
+            audit::remove_stale(&plan, &[])?;
+            Vec::new()
+        }
+    };
     // The binaries the images get carry their dependency list (and the SBOM hashes those).
     let built = sbom::auditable::embed_all(&plan, built, &graphs)?;
 
@@ -194,6 +218,9 @@ pub fn run(settings: &Settings, mode: Mode, shell: &mut Shell) -> Result<Outcome
         result.artifacts = sbom::artifacts(&result.set, &sboms)?;
         let provenance = attest::artifacts(&result.set, &attestations)?;
         result.artifacts.extend(provenance);
+        result
+            .artifacts
+            .extend(audit::artifacts(&result.set, &vulnerabilities)?);
         if let Some(signer) = &signer {
             let bundles = attest::sign_image(
                 &plan,
@@ -276,6 +303,103 @@ pub fn run(settings: &Settings, mode: Mode, shell: &mut Shell) -> Result<Outcome
         return Ok(Outcome::Rebuilt(Box::new(plan), summaries));
     }
     Ok(Outcome::Images(summaries))
+}
+
+/// `audit`: the platforms' crate graphs (no build) against the advisory database, fetched
+/// meanwhile; the report, the vulnerabilities documents, then the verdict.
+fn audit_only(plan: &Plan, started: Instant, shell: &mut Shell) -> Result<Outcome, Error> {
+    let _lock = fsutil::lock_exclusive(&plan.out_dir.join(".lock"), || {
+        shell.status(
+            "Blocking",
+            format!("waiting for file lock on {}", plan.out_dir.display()),
+        );
+    })?;
+    let Some(settings) = &plan.audit else {
+        unreachable!("the audit command always audits")
+    };
+    if !settings.offline && !settings.db.exists() {
+        shell.status(
+            "Fetching",
+            format!("advisory database from {}", settings.db_url),
+        );
+    }
+    let (graphs, database) = std::thread::scope(|s| {
+        let database = s.spawn(|| audit::db::open(settings));
+        let graphs = sbom::resolve_graphs(plan);
+        (graphs, crate::join(database))
+    });
+    let graphs = graphs?;
+    for (platform, answer) in &graphs.answers {
+        let what = format!("cargo metadata --filter-platform {}", platform.triple());
+        metadata_status(shell, &what, *answer);
+    }
+    let written = gate(plan, &graphs, &database?, shell)?;
+    finished(
+        shell,
+        started,
+        format!(
+            "audit: {}",
+            count(
+                written.len(),
+                "vulnerabilities document",
+                "vulnerabilities documents"
+            )
+        ),
+    );
+    Ok(Outcome::Audited(written))
+}
+
+/// Audits the plan's images, prints the findings (events with `--message-format json`),
+/// writes the vulnerabilities documents and fails when a finding fails the run.
+fn gate(
+    plan: &Plan,
+    graphs: &sbom::Graphs,
+    database: &audit::db::Database,
+    shell: &mut Shell,
+) -> Result<Vec<audit::Written>, Error> {
+    let info = &database.info;
+    let fetched = match info.fetched {
+        audit::db::Fetched::Cloned => "cloned",
+        audit::db::Fetched::Updated => "updated",
+        audit::db::Fetched::AsIs => "as it is",
+    };
+    let at = match (&info.commit, &info.date) {
+        (Some(c), Some(d)) => format!(", commit {} of {d}", &c[..c.len().min(7)]),
+        _ => String::new(),
+    };
+    shell.status(
+        "Auditing",
+        format!(
+            "{} against {} ({}{at}, {fetched})",
+            count(plan.images.len(), "image", "images"),
+            count(info.advisories, "advisory", "advisories"),
+            info.path.display()
+        ),
+    );
+    let yanked = audit::yanked::Yanked::new(plan.cargo.cargo_home.as_deref());
+    let report = audit::audit(plan, graphs, database, &yanked);
+    for finding in &report.findings {
+        shell.emit(&Event::AuditFinding(audit::event(finding)));
+    }
+    for group in audit::group(&report) {
+        match audit::describe(&group) {
+            ("error", text) => shell.error(text),
+            ("warning", text) => shell.warn(text),
+            (_, text) => shell.note(text),
+        }
+    }
+    let written = audit::write_documents(plan, graphs, &report)?;
+    for w in &written {
+        shell.verbose("Writing", w.path.display());
+        shell.emit(&Event::VulnerabilitiesWritten(FileEvent {
+            name: Some(w.image.clone()),
+            platform: Some(w.platform.to_string()),
+            path: w.path.display().to_string(),
+        }));
+    }
+    shell.status("Audited", audit::summary(&report));
+    audit::verdict(&report)?;
+    Ok(written)
 }
 
 /// `verify`: the registry's image and its referrers are read and checked (signatures

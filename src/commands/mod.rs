@@ -3,6 +3,7 @@
 //! and says what to print; no stage logic. Their clap args live in [`crate::cli`], as
 //! cargo's `src/bin/cargo/commands/*.rs` call into `src/cargo/ops/`.
 
+pub mod audit;
 pub mod build;
 pub mod doctor;
 pub mod init;
@@ -100,6 +101,7 @@ pub fn exec(cli: Cli, env: &Env, shell: &mut Shell) -> Result<Outcome, Error> {
         None => build::exec(cli.build, env, shell),
         Some(Command::Plan(args)) => plan::exec(*args, env, shell),
         Some(Command::Sbom(args)) => sbom::exec(*args, env, shell),
+        Some(Command::Audit(args)) => audit::exec(*args, env, shell),
         Some(Command::Merge(args)) => merge::exec(*args, env, shell),
         Some(Command::Verify(args)) => verify::exec(*args, env, shell),
         Some(Command::Doctor(args)) => doctor::exec(*args, env, shell),

@@ -84,7 +84,14 @@ pub fn render(plan: &Plan, cwd: &Path) -> String {
         let mut files = vec!["image.json".to_string()];
         let sboms = image.platforms.iter().flat_map(|p| p.sboms.iter());
         let provenance = image.platforms.iter().filter_map(|p| p.provenance.as_ref());
-        let docs = sboms.map(|s| &s.path).chain(provenance);
+        let vulnerabilities = image
+            .platforms
+            .iter()
+            .filter_map(|p| p.vulnerabilities.as_ref());
+        let docs = sboms
+            .map(|s| &s.path)
+            .chain(provenance)
+            .chain(vulnerabilities);
         files.extend(docs.filter_map(|p| Some(p.file_name()?.to_string_lossy().into_owned())));
         let kube_here = plan.outputs.kube_dir.as_ref() == Some(&plan.out_dir);
         if kube_here && image.settings.kubernetes.enabled {
@@ -258,6 +265,7 @@ mod tests {
                 source: None,
                 lockfile: out.join("../../Cargo.lock"),
             },
+            audit: None,
             out_dir: out,
         }
     }

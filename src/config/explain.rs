@@ -63,7 +63,9 @@ fn expected_for(key: &str) -> Option<&'static str> {
         "env" | "labels" | "annotations" => "a table of strings",
         "workdir" | "user" | "assets" | "assets-dest" | "repository" | "base" => "a string",
         "assets-outside-workspace" | "compose" | "auditable" => "true or false",
-        "kubernetes" => "a table",
+        "kubernetes" | "audit" => "a table",
+        "severity" => "one of \"low\", \"medium\", \"high\", \"critical\"",
+        "ignore" => "an array of { id = \"RUSTSEC-…\", reason = \"…\" } tables",
         _ => return None,
     })
 }

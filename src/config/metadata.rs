@@ -121,6 +121,8 @@ pub struct ImageLayer {
     /// Arguments that make the binary check its own health and exit 0 when healthy
     /// (compose's `healthcheck`; the image has no shell or curl to run one).
     pub health_check: Option<Vec<String>>,
+    /// The vulnerability gate (`[…containerize.audit]`: `severity`, `ignore`).
+    pub audit: Option<crate::config::audit::AuditLayer>,
 }
 
 /// A package's `[package.metadata.containerize]`: its own layer plus per-binary layers.
@@ -257,6 +259,8 @@ pub struct ImageSettings {
     pub provenance: bool,
     /// The binary's health-check arguments, if it has such a mode.
     pub health_check: Option<Vec<String>>,
+    /// What the audit fails on and ignores for this image.
+    pub audit: crate::config::audit::ImageAudit,
 }
 
 /// Merges layers (lowest precedence first) with the CLI platform override into the
@@ -283,6 +287,7 @@ pub fn resolve_image(
         auditable: true,
         provenance: true,
         health_check: None,
+        audit: Default::default(),
     };
     let mut assets_dest: Option<String> = None;
     for (layer, source) in layers {
@@ -428,6 +433,11 @@ pub fn resolve_image(
         .filter_map(|(l, src)| l.kubernetes.as_ref().map(|k| (k, src)))
         .collect();
     s.kubernetes = crate::config::kube::resolve(&kube_layers, &s.exposed_ports)?;
+    let audit_layers: Vec<_> = layers
+        .iter()
+        .filter_map(|(l, src)| l.audit.as_ref().map(|a| (a, src)))
+        .collect();
+    s.audit = crate::config::audit::resolve(&audit_layers)?;
     if let Some((dir, dest)) = &mut s.assets {
         *dest = assets_dest.unwrap_or_else(|| {
             let name = dir.trim_end_matches('/').rsplit('/').next().unwrap_or(dir);

@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 
+pub mod audit;
 mod explain;
 pub mod kube;
 mod metadata;
@@ -22,7 +23,9 @@ pub use metadata::{
     parse_workspace_config, resolve_image,
 };
 
-use crate::cli::{BuildArgs, CompressionArg, LoadArg, MessageFormatArg, NamingArg, SbomArg};
+use crate::cli::{
+    BuildArgs, CompressionArg, DenyArg, LoadArg, MessageFormatArg, NamingArg, SbomArg, SeverityArg,
+};
 use crate::output::{ColorChoice, MessageFormat, Verbosity};
 use crate::platform::{Platform, parse_platforms};
 use crate::reference::validate_tag;
@@ -347,6 +350,8 @@ pub struct Settings {
     pub sign: Option<SignSettings>,
     /// The CI run this is, if any (for the provenance's builder and invocation).
     pub ci: CiRun,
+    /// `--audit` (or `cargo containerize audit`): the vulnerability gate.
+    pub audit: Option<audit::AuditSettings>,
     /// Shell verbosity.
     pub verbosity: Verbosity,
 }
@@ -515,6 +520,7 @@ pub fn resolve(args: BuildArgs, env: &Env) -> Result<Settings, ConfigError> {
         })?;
     }
     let registry = registry_settings(&args, env)?;
+    let audit = audit_settings(&args, env, cargo_home.as_deref())?;
     let naming = match args.naming {
         NamingArg::Bin => Naming::Bin,
         NamingArg::Package => Naming::Package,
@@ -610,7 +616,63 @@ pub fn resolve(args: BuildArgs, env: &Env) -> Result<Settings, ConfigError> {
         }),
         ci: CiRun::from_env(env),
         kube_dir: args.kube_dir,
+        audit,
     })
+}
+
+/// The audit flags, when the run audits (`--audit`).
+fn audit_settings(
+    args: &BuildArgs,
+    env: &Env,
+    cargo_home: Option<&std::path::Path>,
+) -> Result<Option<audit::AuditSettings>, ConfigError> {
+    if !args.audit {
+        return Ok(None);
+    }
+    audit::validate_cli_ignores(&args.ignore)?;
+    let (db, db_given) = match (&args.advisory_db, cargo_home) {
+        (Some(p), _) => (std::path::absolute(p).unwrap_or_else(|_| p.clone()), true),
+        (None, Some(home)) => (home.join("advisory-db"), false),
+        (None, None) => {
+            return Err(ConfigError::BadArg {
+                origin: "--advisory-db".into(),
+                message: "neither CARGO_HOME nor HOME is set, so there is no default advisory database: give its path with --advisory-db".into(),
+            });
+        }
+    };
+    let net_offline = env
+        .cargo
+        .get("CARGO_NET_OFFLINE")
+        .is_some_and(|v| v == "true" || v == "1");
+    let mut deny: Vec<audit::Deny> = args
+        .deny
+        .iter()
+        .map(|d| match d {
+            DenyArg::Warnings => audit::Deny::Warnings,
+            DenyArg::Unmaintained => audit::Deny::Unmaintained,
+            DenyArg::Unsound => audit::Deny::Unsound,
+            DenyArg::Yanked => audit::Deny::Yanked,
+        })
+        .collect();
+    deny.sort();
+    deny.dedup();
+    Ok(Some(audit::AuditSettings {
+        severity: args.severity.map(|s| match s {
+            SeverityArg::Low => audit::Severity::Low,
+            SeverityArg::Medium => audit::Severity::Medium,
+            SeverityArg::High => audit::Severity::High,
+            SeverityArg::Critical => audit::Severity::Critical,
+        }),
+        ignore: args.ignore.clone(),
+        deny,
+        db,
+        db_given,
+        db_url: args
+            .advisory_db_url
+            .clone()
+            .unwrap_or_else(|| audit::DEFAULT_DB_URL.to_string()),
+        offline: args.offline || args.frozen || net_offline,
+    }))
 }
 
 /// `--sign-key`: the key file and the passphrase that opens a cosign key.

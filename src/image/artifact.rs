@@ -41,6 +41,12 @@ pub const SPDX_PREDICATE: &str = "https://spdx.dev/Document";
 /// The predicate type of SLSA provenance v1.
 pub const SLSA_PREDICATE: &str = "https://slsa.dev/provenance/v1";
 
+/// The artifact manifest annotation that tells CycloneDX documents apart: a
+/// vulnerabilities document (the audit's VEX) carries it, an SBOM does not.
+pub const CONTENT_ANNOTATION: &str = "dev.cargo-containerize.content";
+/// [`CONTENT_ANNOTATION`]'s value on a vulnerabilities document.
+pub const VULNERABILITIES_CONTENT: &str = "vulnerabilities";
+
 /// What an artifact is about: a platform manifest or an index.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Subject {
@@ -92,10 +98,13 @@ impl Artifact {
     }
 
     /// The tag-like name used for it in a layout's `index.json`:
-    /// `<image>:sha256-<subject hex>.<kind>`, the kind being `sbom` (CycloneDX), `spdx`
-    /// or `provenance` (in-toto), and for bundles `sig` (the signature) or `<kind>.sig`
+    /// `<image>:sha256-<subject hex>.<kind>`, the kind being `sbom` (CycloneDX), `spdx`,
+    /// `provenance` (in-toto) or `vulnerabilities` (the audit's CycloneDX VEX), and for bundles `sig` (the signature) or `<kind>.sig`
     /// (a signed attestation).
     pub fn ref_name(&self) -> String {
+        if self.is_vulnerabilities() {
+            return format!("{}.vulnerabilities", self.plain_ref());
+        }
         let kind = match self.artifact_type.as_str() {
             SPDX_JSON => "spdx",
             IN_TOTO_JSON => "provenance",
@@ -106,6 +115,12 @@ impl Artifact {
             _ => "sbom",
         };
         format!("{}.{kind}", self.plain_ref())
+    }
+
+    /// Whether this is the audit's vulnerabilities document (not an SBOM).
+    pub fn is_vulnerabilities(&self) -> bool {
+        self.annotations.get(CONTENT_ANNOTATION).map(String::as_str)
+            == Some(VULNERABILITIES_CONTENT)
     }
 
     fn plain_ref(&self) -> String {
@@ -127,6 +142,9 @@ impl Artifact {
     /// What it is, for status lines: `SBOM (CycloneDX)`, `SBOM (SPDX)`, `provenance`,
     /// `signature`, `signed SBOM (CycloneDX)`….
     pub fn describe(&self) -> &'static str {
+        if self.is_vulnerabilities() {
+            return "vulnerabilities (CycloneDX)";
+        }
         match (self.artifact_type.as_str(), self.signed_kind()) {
             (SPDX_JSON, _) => "SBOM (SPDX)",
             (IN_TOTO_JSON, _) => "provenance",

@@ -89,6 +89,10 @@ pub struct PlatformPlan {
     /// `target/containerize/<image>/provenance.<os>-<arch>.intoto.json`, unless
     /// `--provenance=false` (or `provenance = false` in the metadata).
     pub provenance: Option<PathBuf>,
+    /// With `--audit`: `target/containerize/<image>/vulnerabilities.<os>-<arch>.cdx.json`
+    /// (next to the SBOMs, in `--sbom-dir` if given), the CycloneDX vulnerabilities of
+    /// what the platform's binary links.
+    pub vulnerabilities: Option<PathBuf>,
 }
 
 /// One SBOM file of an image platform.
@@ -146,6 +150,9 @@ pub struct Plan {
     pub registry: RegistrySettings,
     /// Who and what built this, for the provenance of every image that has one.
     pub provenance: ProvenancePlan,
+    /// `--audit`: where the advisory database is and what fails the run (each image's
+    /// own threshold and ignore list are in its settings).
+    pub audit: Option<crate::config::audit::AuditSettings>,
 }
 
 /// Every output of a run besides `target/containerize/oci/`. A new kind of output is a
@@ -528,13 +535,17 @@ pub fn plan_images(ws: &Workspace, settings: &Settings) -> Result<Plan, PlanErro
                     Some(dir) => SbomDir::Shared { dir, image: &name },
                     None => SbomDir::Image(&image_dir),
                 };
-                plan_platform(
+                let mut planned = plan_platform(
                     &image_dir,
                     sbom_dir,
                     platform,
                     &settings.sbom,
                     image_settings.provenance,
-                )
+                );
+                if settings.audit.is_some() {
+                    planned.vulnerabilities = Some(vulnerabilities_path(sbom_dir, platform));
+                }
+                planned
             })
             .collect();
         images.push(ImagePlan {
@@ -654,6 +665,7 @@ pub fn plan_images(ws: &Workspace, settings: &Settings) -> Result<Plan, PlanErro
         manifest_path: settings.manifest_path.clone(),
         registry: settings.registry.clone(),
         provenance,
+        audit: settings.audit.clone(),
         out_dir,
     })
 }
@@ -708,6 +720,16 @@ pub fn plan_platform(
             })
             .collect(),
         provenance: provenance.then(|| image_dir.join(provenance_file_name(platform))),
+        vulnerabilities: None,
+    }
+}
+
+/// Where the audit's vulnerabilities document of one platform goes: beside the SBOMs.
+pub fn vulnerabilities_path(sbom_dir: SbomDir<'_>, platform: Platform) -> PathBuf {
+    let file = format!("vulnerabilities.{}.cdx.json", platform_slug(platform));
+    match sbom_dir {
+        SbomDir::Image(dir) => dir.join(file),
+        SbomDir::Shared { dir, image } => dir.join(format!("{image}.{file}")),
     }
 }
 

@@ -162,7 +162,7 @@ pub struct Graphs {
 pub fn resolve_graphs(plan: &Plan) -> Result<Graphs, SbomError> {
     let mut out = Graphs::default();
     let auditable = plan.images.iter().any(|i| i.settings.auditable);
-    if plan.outputs.sbom.is_empty() && !auditable {
+    if plan.outputs.sbom.is_empty() && !auditable && plan.audit.is_none() {
         return Ok(out);
     }
     // One `cargo metadata --filter-platform` per platform, run side by side.

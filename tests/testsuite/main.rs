@@ -4,6 +4,7 @@
 
 mod support;
 
+mod audit;
 mod bases;
 mod c_dep;
 mod checkov;

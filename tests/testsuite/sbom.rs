@@ -43,7 +43,7 @@ fn git(dir: &Path, args: &[&str]) {
 }
 
 /// `testdata/sbom-deps` with its `gitdep` served from a bare repository next to it.
-fn sbom_deps() -> Fixture {
+pub(crate) fn sbom_deps() -> Fixture {
     let fx = Fixture::new("sbom-deps");
     let work = fx.tmp.path().join("gitdep-work");
     let bare = fx.tmp.path().join("gitdep.git");
