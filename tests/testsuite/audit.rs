@@ -363,7 +363,10 @@ fn a_missing_database_offline_is_a_clear_error_and_online_it_is_cloned_then_upda
         ("CARGO_CONTAINERIZE_ADVISORY_DB", db.to_str().unwrap()),
     ];
     // --offline is cargo's too: its git dependency must be there first.
-    support::output_within(Command::new("cargo").arg("fetch").current_dir(&fx.root), 300);
+    support::output_within(
+        Command::new("cargo").arg("fetch").current_dir(&fx.root),
+        300,
+    );
     let run = fx
         .run_with(&["audit", "--platform", "all", "--offline"], &env)
         .fails_with(2);
