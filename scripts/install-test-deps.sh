@@ -50,8 +50,9 @@ if ! python3 -m pip show -q podman-compose >/dev/null 2>&1; then
 fi
 # spdx-tools (PyPI: `pyspdxtools -i` validates the SPDX SBOMs) and in-toto-attestation (its
 # protobuf Statement and SLSA Provenance v1 validators check the provenance), both for
-# tests/testsuite/sbom.rs and provenance.rs; installed the way podman-compose is.
-for pkg in spdx-tools in-toto-attestation; do
+# tests/testsuite/sbom.rs and provenance.rs; PyNaCl seals a cosign.key independently for
+# tests/testsuite/sign.rs; installed the way podman-compose is.
+for pkg in spdx-tools in-toto-attestation pynacl; do
   if ! python3 -m pip show -q "$pkg" >/dev/null 2>&1; then
     python3 -m pip install -q --disable-pip-version-check "$pkg" 2>/dev/null \
       || python3 -m pip install -q --disable-pip-version-check --break-system-packages "$pkg"

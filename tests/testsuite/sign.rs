@@ -240,3 +240,79 @@ fn bad_keys_and_passphrases_fail_before_anything_is_built() {
     );
     assert!(!fx.out().join("oci").join("index.json").exists());
 }
+
+/// A cosign.key sealed by an independent implementation (Python: `cryptography`, hashlib's
+/// scrypt and PyNaCl's secretbox, in go-securesystemslib's envelope, as `cosign
+/// generate-key-pair` writes it) opens with its passphrase and signs; sigstore-js verifies
+/// the signature with the public key made next to it. A wrong passphrase fails before
+/// anything is built.
+#[test]
+fn a_cosign_key_sealed_by_pynacl_signs_what_sigstore_js_verifies() {
+    let fx = Fixture::new("hello-http");
+    let dir = tempfile::tempdir().unwrap();
+    let (key, public) = (dir.path().join("cosign.key"), dir.path().join("cosign.pub"));
+    support::output_within(
+        Command::new(support::repo().join("tests/testsuite/support/seal-cosign-key.py"))
+            .arg(&key)
+            .arg(&public)
+            .arg("correct horse battery staple"),
+        120,
+    );
+    let sign = ["--sign-key", key.to_str().unwrap()];
+    let run = fx
+        .run_with(
+            &sign,
+            &[
+                ("SOURCE_DATE_EPOCH", "1700000000"),
+                ("CARGO_CONTAINERIZE_SIGN_PASSWORD", "wrong horse"),
+            ],
+        )
+        .fails_with(2);
+    assert!(
+        run.stderr
+            .contains("the passphrase does not decrypt the cosign key"),
+        "{}",
+        run.stderr
+    );
+    assert!(!fx.layout().join("index.json").exists());
+
+    fx.run_with(
+        &sign,
+        &[
+            ("SOURCE_DATE_EPOCH", "1700000000"),
+            ("COSIGN_PASSWORD", "correct horse battery staple"),
+        ],
+    )
+    .ok();
+    // The manifest's signature bundle, from the OCI layout.
+    let layout = fx.layout();
+    let index: Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let image = fx.image_json("hello-http");
+    let subject = image["platforms"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let signature = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| {
+            m["annotations"]["org.opencontainers.image.ref.name"]
+                .as_str()
+                .is_some_and(|n| n == format!("hello-http:{}.sig", subject.replace(':', "-")))
+        })
+        .unwrap_or_else(|| panic!("no signature for {subject} in {index}"));
+    let manifest = support::json_blob(&layout, signature["digest"].as_str().unwrap());
+    let bundle = dir.path().join("bundle.json");
+    std::fs::write(
+        &bundle,
+        support::blob(&layout, manifest["layers"][0]["digest"].as_str().unwrap()),
+    )
+    .unwrap();
+    let verdict = sigstore_verify(&bundle, &public, Some(&subject));
+    eprintln!("sigstore-js on the bundle signed with the PyNaCl-sealed key: {verdict:?}");
+    assert!(verdict.is_ok(), "{verdict:?}");
+    let (_, other) = support::keypair(dir.path(), "other");
+    assert!(sigstore_verify(&bundle, &other, Some(&subject)).is_err());
+}
