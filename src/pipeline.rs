@@ -467,6 +467,34 @@ pub fn verify(
             problems.push(format!("{platform}: this checkout does not build it"));
             continue;
         };
+        let planned = plan.images[index]
+            .platforms
+            .iter()
+            .find(|p| p.platform == theirs.platform);
+        let local_sboms: Vec<attest::check::LocalSbom> = planned
+            .into_iter()
+            .flat_map(|p| &p.sboms)
+            .filter_map(|s| {
+                let (artifact_type, kind) = match s.format {
+                    SbomFormat::CycloneDx => (crate::image::artifact::CYCLONEDX_JSON, "CycloneDX"),
+                    SbomFormat::Spdx => (crate::image::artifact::SPDX_JSON, "SPDX"),
+                };
+                Some(attest::check::LocalSbom {
+                    artifact_type,
+                    kind,
+                    bytes: std::fs::read(&s.path).ok()?,
+                })
+            })
+            .collect();
+        for finding in
+            attest::check::compare_sboms(&remote, &theirs.manifest.digest, &platform, &local_sboms)
+        {
+            if finding.ok {
+                shell.status("Verified", &finding.message);
+            } else {
+                problems.push(finding.message);
+            }
+        }
         if ours.digest == theirs.manifest.digest {
             shell.status(
                 "Verified",
@@ -504,7 +532,7 @@ pub fn verify(
                 .as_str()
                 .unwrap_or_default()
                 .to_string();
-            let fields = crate::image::diff::config_differences(
+            let fields = crate::image::diff::json_differences(
                 &read(&our_config).unwrap_or_default(),
                 &theirs.config.bytes,
             );

@@ -9,8 +9,74 @@
 //!   that manifest's digest.
 
 use super::sign::{self, AnyStatement, BundleError, COSIGN_SIGN};
-use crate::image::artifact::{CYCLONEDX_JSON, IN_TOTO_JSON, SIGSTORE_BUNDLE, SPDX_JSON};
-use crate::registry::inspect::RemoteImage;
+use crate::image::artifact::{
+    CONTENT_ANNOTATION, CYCLONEDX_JSON, IN_TOTO_JSON, SIGSTORE_BUNDLE, SPDX_JSON,
+    VULNERABILITIES_CONTENT,
+};
+use crate::registry::inspect::{Referrer, RemoteImage};
+
+/// Whether a referrer is the audit's vulnerabilities document rather than an SBOM.
+fn is_vulnerabilities(r: &Referrer) -> bool {
+    r.annotations.get(CONTENT_ANNOTATION).map(String::as_str) == Some(VULNERABILITIES_CONTENT)
+}
+
+/// An SBOM this checkout wrote for one platform: its `artifactType`, its format's name
+/// and its bytes.
+#[derive(Debug, Clone)]
+pub struct LocalSbom {
+    /// `application/vnd.cyclonedx+json` or `application/spdx+json`.
+    pub artifact_type: &'static str,
+    /// `CycloneDX` or `SPDX`.
+    pub kind: &'static str,
+    /// The file's bytes.
+    pub bytes: Vec<u8>,
+}
+
+/// The SBOMs attached to the registry's manifest `digest` (of `platform`) against the
+/// ones the rebuild wrote: each attached SBOM must be byte for byte the rebuilt one of its
+/// format (an exact SBOM is part of the image); a difference names the JSON fields.
+pub fn compare_sboms(
+    remote: &RemoteImage,
+    digest: &str,
+    platform: &str,
+    ours: &[LocalSbom],
+) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let attached = remote
+        .referrers
+        .iter()
+        .filter(|r| r.listed_for == digest && !is_vulnerabilities(r));
+    for r in attached {
+        let Some(local) = ours.iter().find(|l| l.artifact_type == r.artifact_type) else {
+            continue;
+        };
+        if r.document == local.bytes {
+            out.push(Finding {
+                ok: true,
+                message: format!(
+                    "{platform} SBOM ({}) is the one this checkout writes",
+                    local.kind
+                ),
+            });
+            continue;
+        }
+        let mut fields = crate::image::diff::json_differences(&local.bytes, &r.document);
+        let more = fields.len().saturating_sub(5);
+        fields.truncate(5);
+        let mut listed = fields.join(", ");
+        if more > 0 {
+            listed.push_str(&format!(" and {more} more"));
+        }
+        out.push(Finding {
+            ok: false,
+            message: format!(
+                "{platform}: the attached SBOM ({}, {}) is not the one this checkout writes; fields that differ: {listed}",
+                local.kind, r.digest
+            ),
+        });
+    }
+    out
+}
 
 /// One finding.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,6 +150,13 @@ pub fn check_referrers(remote: &RemoteImage, key: Option<&str>) -> Vec<Finding> 
         }
         for r in mine().filter(|r| [CYCLONEDX_JSON, SPDX_JSON].contains(&r.artifact_type.as_str()))
         {
+            if is_vulnerabilities(r) {
+                out.push(ok(format!(
+                    "vulnerabilities document (CycloneDX) is attached to {}",
+                    describe(remote, digest)
+                )));
+                continue;
+            }
             let kind = if r.artifact_type == SPDX_JSON {
                 "SPDX"
             } else {
@@ -184,5 +257,74 @@ impl VerifyFailed {
             },
             details: details.join("\n"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn referrer(artifact_type: &str, document: &[u8], vex: bool) -> Referrer {
+        Referrer {
+            listed_for: "sha256:aa".into(),
+            digest: "sha256:bb".into(),
+            artifact_type: artifact_type.into(),
+            annotations: if vex {
+                [(
+                    CONTENT_ANNOTATION.to_string(),
+                    VULNERABILITIES_CONTENT.to_string(),
+                )]
+                .into()
+            } else {
+                Default::default()
+            },
+            subject: Some("sha256:aa".into()),
+            document: document.to_vec(),
+        }
+    }
+
+    #[test]
+    fn attached_sboms_must_be_the_rebuilt_ones_byte_for_byte() {
+        let remote = RemoteImage {
+            reference: crate::reference::ImageReference::parse("127.0.0.1:5000/app:latest")
+                .unwrap(),
+            digest: "sha256:aa".into(),
+            index: None,
+            platforms: Vec::new(),
+            referrers: vec![
+                referrer(
+                    CYCLONEDX_JSON,
+                    br#"{"components":[{"version":"1.0.1"}]}"#,
+                    false,
+                ),
+                referrer(SPDX_JSON, br#"{"spdxVersion":"SPDX-2.3"}"#, false),
+                // The audit's document changes with the database: never compared.
+                referrer(CYCLONEDX_JSON, br#"{"vulnerabilities":[]}"#, true),
+            ],
+        };
+        let ours = [
+            LocalSbom {
+                artifact_type: CYCLONEDX_JSON,
+                kind: "CycloneDX",
+                bytes: br#"{"components":[{"version":"1.0.2"}]}"#.to_vec(),
+            },
+            LocalSbom {
+                artifact_type: SPDX_JSON,
+                kind: "SPDX",
+                bytes: br#"{"spdxVersion":"SPDX-2.3"}"#.to_vec(),
+            },
+        ];
+        let found = compare_sboms(&remote, "sha256:aa", "linux/amd64", &ours);
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert!(!found[0].ok);
+        assert!(
+            found[0]
+                .message
+                .ends_with("fields that differ: components[0].version"),
+            "{}",
+            found[0].message
+        );
+        assert!(found[1].ok, "{:?}", found[1]);
+        assert!(compare_sboms(&remote, "sha256:cc", "linux/amd64", &ours).is_empty());
     }
 }

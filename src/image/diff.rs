@@ -101,8 +101,8 @@ pub fn first_file_difference(
         })
 }
 
-/// The JSON paths (leaves) at which two config documents differ, sorted.
-pub fn config_differences(ours: &[u8], theirs: &[u8]) -> Vec<String> {
+/// The JSON paths (leaves) at which two documents (configs, SBOMs) differ, sorted.
+pub fn json_differences(ours: &[u8], theirs: &[u8]) -> Vec<String> {
     let parse = |b: &[u8]| serde_json::from_slice::<Value>(b).unwrap_or(Value::Null);
     let mut out = Vec::new();
     walk("", &parse(ours), &parse(theirs), &mut out);
@@ -253,13 +253,13 @@ mod tests {
     }
 
     #[test]
-    fn config_differences_are_leaf_paths() {
+    fn json_differences_are_leaf_paths() {
         let a = br#"{"config":{"Env":["A=1"],"Labels":{"x":"1"}},"rootfs":{"diff_ids":["a","b"]}}"#;
         let b = br#"{"config":{"Env":["A=2"],"Labels":{"x":"1","y":"2"}},"rootfs":{"diff_ids":["a","c"]}}"#;
         assert_eq!(
-            config_differences(a, b),
+            json_differences(a, b),
             ["config.Env[0]", "config.Labels.y", "rootfs.diff_ids[1]"]
         );
-        assert!(config_differences(a, a).is_empty());
+        assert!(json_differences(a, a).is_empty());
     }
 }

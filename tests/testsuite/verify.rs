@@ -70,6 +70,9 @@ fn verify_passes_on_a_rebuild_and_names_the_layer_and_file_that_differ() {
         "SBOM (CycloneDX) is attached to linux/amd64",
         "Verified linux/amd64 manifest",
         "Verified linux/arm64 manifest",
+        // The attached SBOMs are the rebuilt ones, byte for byte.
+        "Verified linux/amd64 SBOM (CycloneDX) is the one this checkout writes",
+        "Verified linux/arm64 SBOM (CycloneDX) is the one this checkout writes",
     ] {
         assert!(ok.stderr.contains(line), "{line}:\n{}", ok.stderr);
     }
