@@ -320,6 +320,22 @@ pub enum PlanError {
         help("select one binary with -p/--bin, or use --naming bin")
     )]
     BareWithSeveral(usize),
+    /// A per-platform tag (`TAG-ARCH`) that is not a valid tag (over 128 characters).
+    #[error("--per-platform tag `{tag}` of image `{image}` is not a valid tag: {message}")]
+    #[diagnostic(
+        code(containerize::usage),
+        help(
+            "--per-platform adds `-amd64`/`-arm64` to every tag: shorten the tag (-t) to at most 122 characters"
+        )
+    )]
+    PlatformTag {
+        /// The tag with its platform suffix.
+        tag: String,
+        /// The image.
+        image: String,
+        /// What is wrong.
+        message: String,
+    },
     /// zstd layers cannot go into a docker archive (`--tarball`, `--load`).
     #[error("{0} writes a docker archive, whose layers must be gzip, but the layers are zstd")]
     #[diagnostic(
@@ -615,6 +631,15 @@ pub fn plan_images(ws: &Workspace, settings: &Settings) -> Result<Plan, PlanErro
             image: image.name.clone(),
             built: built.join(", "),
         });
+    }
+    for image in images.iter().filter(|_| settings.per_platform) {
+        for (_, tag) in image.registry_tags(true) {
+            crate::reference::validate_tag(&tag).map_err(|message| PlanError::PlatformTag {
+                tag: tag.clone(),
+                image: image.name.clone(),
+                message,
+            })?;
+        }
     }
     let compression = settings
         .compression

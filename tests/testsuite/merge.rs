@@ -321,4 +321,26 @@ fn merge_refuses_flags_that_build_or_write_images() {
     assert!(!fx.root.join("target").exists(), "nothing was written");
     let r = fx.run(&["--per-platform"]).fails_with(2);
     assert!(r.stderr.contains("--push"), "{}", r.stderr);
+    // A 125-character tag is valid, its `-arm64` form is not: refused before building.
+    let long = "v".repeat(125);
+    let r = fx
+        .run(&[
+            "--per-platform",
+            "--push",
+            "--repo",
+            "127.0.0.1:9/x",
+            "--platform",
+            "all",
+            "-t",
+            &long,
+        ])
+        .fails_with(2);
+    assert!(
+        r.stderr.contains(&format!(
+            "--per-platform tag `{long}-amd64` of image `hello-http` is not a valid tag"
+        )),
+        "{}",
+        r.stderr
+    );
+    assert!(!fx.root.join("target").exists(), "nothing was written");
 }
