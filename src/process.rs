@@ -15,13 +15,27 @@ pub enum Ended {
     TimedOut,
 }
 
-/// Runs `cmd` (stdin closed, stdout and stderr captured) and waits at most `timeout`.
-pub fn output_within(cmd: &mut Command, timeout: Duration) -> std::io::Result<Ended> {
+/// Runs `cmd` with `input` on its stdin (closed when `None`), stdout and stderr captured,
+/// and waits at most `timeout`. An error is a child that could not be started (or waited
+/// for).
+pub fn output_within(
+    cmd: &mut Command,
+    input: Option<&[u8]>,
+    timeout: Duration,
+) -> std::io::Result<Ended> {
     let mut child = cmd
-        .stdin(Stdio::null())
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()?;
+    if let (Some(input), Some(mut stdin)) = (input, child.stdin.take()) {
+        // A child that exits without reading gives a broken pipe; its status says more.
+        let _ = std::io::Write::write_all(&mut stdin, input);
+    }
     let drain = |r: Option<Box<dyn Read + Send>>| {
         std::thread::spawn(move || {
             let mut buf = Vec::new();
@@ -69,8 +83,12 @@ mod tests {
     #[test]
     fn a_child_past_its_deadline_is_stopped() {
         let started = Instant::now();
-        let ended =
-            output_within(Command::new("sleep").arg("30"), Duration::from_millis(200)).unwrap();
+        let ended = output_within(
+            Command::new("sleep").arg("30"),
+            None,
+            Duration::from_millis(200),
+        )
+        .unwrap();
         assert!(matches!(ended, Ended::TimedOut));
         assert!(started.elapsed() < Duration::from_secs(10));
     }
@@ -78,7 +96,8 @@ mod tests {
     #[test]
     fn output_is_captured() {
         let Ended::Exited(out) = output_within(
-            Command::new("sh").args(["-c", "echo hi; echo oops >&2; exit 3"]),
+            Command::new("sh").args(["-c", "cat; echo oops >&2; exit 3"]),
+            Some(b"hi\n"),
             Duration::from_secs(30),
         )
         .unwrap() else {

@@ -74,7 +74,7 @@ fn git(dir: Option<&Path>, args: &[&str]) -> Result<String, String> {
     ])
     .args(args)
     .env("GIT_TERMINAL_PROMPT", "0");
-    match output_within(&mut cmd, GIT_TIMEOUT) {
+    match output_within(&mut cmd, None, GIT_TIMEOUT) {
         Ok(Ended::Exited(out)) if out.status.success() => {
             Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
         }

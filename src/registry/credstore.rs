@@ -7,15 +7,15 @@
 //! `config.json` stays a symlink (its target is replaced), and a new file is created with
 //! mode 0600 from the start.
 
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use base64::Engine;
 use serde_json::{Map, Value};
 
 use crate::fsutil::{self, FsError};
+use crate::process::Ended;
 
 /// How long a credential helper may take to store a password, unless told otherwise
 /// (`login` passes the read timeout, `CARGO_CONTAINERIZE_READ_TIMEOUT`).
@@ -257,69 +257,34 @@ impl DockerConfig {
             message,
         };
         let program = format!("docker-credential-{helper}");
-        let mut child = Command::new(&program)
-            .arg("store")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| fail(format!("could not run `{program} store`: {e}")))?;
         let input =
             serde_json::json!({ "ServerURL": key, "Username": username, "Secret": password });
-        if let Some(mut stdin) = child.stdin.take() {
-            // A helper that exits without reading gives a broken pipe; its status says more.
-            let _ = stdin.write_all(input.to_string().as_bytes());
-        }
-        let drain = |r: Option<Box<dyn Read + Send>>| {
-            std::thread::spawn(move || {
-                let mut s = String::new();
-                if let Some(mut r) = r {
-                    let _ = r.read_to_string(&mut s);
-                }
-                s
-            })
-        };
-        let out = drain(
-            child
-                .stdout
-                .take()
-                .map(|r| Box::new(r) as Box<dyn Read + Send>),
-        );
-        let err = drain(
-            child
-                .stderr
-                .take()
-                .map(|r| Box::new(r) as Box<dyn Read + Send>),
-        );
-        let deadline = Instant::now() + timeout;
-        let status = loop {
-            match child.try_wait() {
-                Ok(Some(status)) => break status,
-                Ok(None) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-                Ok(None) => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    return Err(fail(format!(
-                        "`{program} store` did not finish within {} s and was stopped",
-                        timeout.as_secs()
-                    )));
-                }
-                Err(e) => return Err(fail(format!("could not wait for `{program}`: {e}"))),
+        let ended = crate::process::output_within(
+            Command::new(&program).arg("store"),
+            Some(input.to_string().as_bytes()),
+            timeout,
+        )
+        .map_err(|e| fail(format!("could not run `{program} store`: {e}")))?;
+        let out = match ended {
+            Ended::Exited(out) => out,
+            Ended::TimedOut => {
+                return Err(fail(format!(
+                    "`{program} store` did not finish within {} s and was stopped",
+                    timeout.as_secs()
+                )));
             }
         };
-        let said = |h: std::thread::JoinHandle<String>| h.join().unwrap_or_default();
-        let (stdout, stderr) = (said(out), said(err));
-        if !status.success() {
-            let message = [stdout.trim(), stderr.trim()]
+        if !out.status.success() {
+            let said = |b: &[u8]| String::from_utf8_lossy(b).trim().to_string();
+            let message = [said(&out.stdout), said(&out.stderr)]
                 .into_iter()
                 .filter(|s| !s.is_empty())
                 .collect::<Vec<_>>()
                 .join("; ")
                 .replace(password, "<redacted>");
             return Err(fail(format!(
-                "`{program} store` failed ({status}): {message}"
+                "`{program} store` failed ({}): {message}",
+                out.status
             )));
         }
         Ok(())
