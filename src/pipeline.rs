@@ -139,6 +139,7 @@ pub fn run(settings: &Settings, mode: Mode, shell: &mut Shell) -> Result<Outcome
             format!("waiting for file lock on {}", plan.out_dir.display()),
         );
     })?;
+    announce_fetch(&plan, shell);
     // The SBOM's dependency graphs (`cargo metadata --filter-platform`) resolve, the
     // provenance's compiler version is asked, and with --audit the advisory database is
     // fetched, while cargo builds.
@@ -317,12 +318,7 @@ fn audit_only(plan: &Plan, started: Instant, shell: &mut Shell) -> Result<Outcom
     let Some(settings) = &plan.audit else {
         unreachable!("the audit command always audits")
     };
-    if !settings.offline && !settings.db.exists() {
-        shell.status(
-            "Fetching",
-            format!("advisory database from {}", settings.db_url),
-        );
-    }
+    announce_fetch(plan, shell);
     let (graphs, database) = std::thread::scope(|s| {
         let database = s.spawn(|| audit::db::open(settings));
         let graphs = sbom::resolve_graphs(plan);
@@ -347,6 +343,20 @@ fn audit_only(plan: &Plan, started: Instant, shell: &mut Shell) -> Result<Outcom
         ),
     );
     Ok(Outcome::Audited(written))
+}
+
+/// Says that the advisory database is about to be cloned (the first `--audit` of a
+/// machine), which takes a while.
+fn announce_fetch(plan: &Plan, shell: &mut Shell) {
+    if let Some(settings) = &plan.audit
+        && !settings.offline
+        && !settings.db.exists()
+    {
+        shell.status(
+            "Fetching",
+            format!("advisory database from {}", settings.db_url),
+        );
+    }
 }
 
 /// Audits the plan's images, prints the findings (events with `--message-format json`),
