@@ -17,13 +17,14 @@ pub fn exec(mut args: BuildArgs, env: &Env, shell: &mut Shell) -> Result<Outcome
         (args.tarball.is_some(), "--tarball"),
         (args.oci_layout_path.is_some(), "--oci-layout-path"),
         (args.base.is_some(), "--base"),
+        (args.audit, "--audit"),
     ];
     if let Some((_, flag)) = local_outputs.iter().find(|(set, _)| *set) {
         return Err(Error::Usage {
             message: format!(
                 "`cargo containerize merge` takes no {flag}: it builds nothing and only joins images already in the registry"
             ),
-            help: "push each platform with `cargo containerize --push --per-platform --platform PLATFORM` (with --base there), then run `cargo containerize merge --platform PLATFORMS` with the same tags; `cargo containerize plan` shows what a run would do".into(),
+            help: "push each platform with `cargo containerize --push --per-platform --platform PLATFORM` (with --base or --audit there), then run `cargo containerize merge --platform PLATFORMS` with the same tags; `cargo containerize plan` shows what a run would do".into(),
         });
     }
     args.push = Some(true);
