@@ -342,3 +342,56 @@ pub fn output(
     }
     Ok((out, Answer::Ran, pending))
 }
+
+/// Runs `cmd` (a command whose answer depends only on the files and directories
+/// `inputs`, the working directory and `env`), or answers from its entry in `dir`, valid
+/// while every input is as it was. A successful answer is stored at once. For `rustup
+/// target list --installed`, which a no-op run would otherwise pay for every time.
+pub fn output_in(
+    cmd: &mut Command,
+    env: &BTreeMap<String, String>,
+    inputs: &[PathBuf],
+    dir: &Path,
+) -> std::io::Result<(Output, Answer)> {
+    use std::os::unix::process::ExitStatusExt;
+    let env = effective_env(cmd, env);
+    let path = dir.join(format!("{}.json", key(cmd, &env)));
+    let none = Path::new("");
+    if let Ok(bytes) = std::fs::read(&path)
+        && let Ok(entry) = serde_json::from_slice::<Entry>(&bytes)
+        && inputs.iter().all(|p| entry.stamps.contains_key(p))
+        && entry.stamps.iter().all(|(p, s)| still(p, s, none))
+    {
+        return Ok((
+            Output {
+                status: std::process::ExitStatus::from_raw(0),
+                stdout: entry.stdout.into_bytes(),
+                stderr: Vec::new(),
+            },
+            Answer::Cached,
+        ));
+    }
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i128);
+    let stamps: BTreeMap<PathBuf, Stamp> =
+        inputs.iter().map(|p| (p.clone(), stamp(p, none))).collect();
+    let out = cmd.output()?;
+    let changed_meanwhile = stamps.values().any(|s| match s {
+        Stamp::File(t, ..) => *t >= started,
+        Stamp::Dir(_) | Stamp::Absent => false,
+    });
+    if out.status.success()
+        && !changed_meanwhile
+        && let Ok(stdout) = String::from_utf8(out.stdout.clone())
+        && let Ok(json) = serde_json::to_vec(&Entry {
+            target_dir: PathBuf::new(),
+            stamps,
+            stdout,
+        })
+    {
+        let _ = crate::fsutil::create_dir_all(dir);
+        let _ = crate::fsutil::write_atomic(&path, &json);
+    }
+    Ok((out, Answer::Ran))
+}

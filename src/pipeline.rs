@@ -96,14 +96,25 @@ impl ImageResult<'_> {
 /// Runs the stages `mode` asks for. Status goes to `shell`'s stderr, events to its stdout.
 pub fn run(settings: &Settings, mode: Mode, shell: &mut Shell) -> Result<Outcome, Error> {
     let started = Instant::now();
-    // rustup's answer is needed only at build time: ask while cargo reads the workspace.
-    let (ws, probe) = std::thread::scope(|s| {
-        let building = !matches!(mode, Mode::Plan | Mode::Merge | Mode::Audit);
-        let probe = s.spawn(move || building.then(|| build::probe(&settings.cargo)));
-        let ws = workspace::load(settings);
-        (ws, crate::join(probe))
+    let ws = workspace::load(settings)?;
+    // rustup's answer is needed only at build time, and is usually stored next to the
+    // workspace's other cached answers.
+    let building = !matches!(mode, Mode::Plan | Mode::Merge | Mode::Audit);
+    let probe = building.then(|| {
+        let (probe, answer) = build::probe(
+            &settings.cargo,
+            &ws.target_dir.join("containerize/cache/metadata"),
+        );
+        match answer {
+            Some(Answer::Cached) => shell.verbose(
+                "Fresh",
+                "`rustup target list --installed` (stored answer, inputs unchanged)",
+            ),
+            Some(Answer::Ran) => shell.verbose("Resolved", "`rustup target list --installed`"),
+            None => {}
+        }
+        probe
     });
-    let ws = ws?;
     metadata_status(shell, "cargo metadata", ws.metadata);
     for warning in &ws.warnings {
         shell.warn(warning);

@@ -160,6 +160,53 @@ pub struct Workspace {
 /// Runs `cargo metadata` (or takes its stored answer; a new one is in
 /// [`Workspace::metadata_entry`], for the caller to save once the plan stands) and selects binaries as cargo would for `cargo build`.
 pub fn load(settings: &Settings) -> Result<Workspace, WorkspaceError> {
+    // git is asked about the directory the workspace most likely is in (the manifest's,
+    // else the current one) while cargo answers: on a no-op re-run both take tens of
+    // milliseconds. Its answer is kept only when that directory is in the workspace
+    // root's repository; otherwise git is asked again about the root.
+    let guess = match &settings.manifest_path {
+        Some(p) => std::path::absolute(p)
+            .ok()
+            .and_then(|p| p.parent().map(Path::to_path_buf)),
+        None => std::env::current_dir().ok(),
+    };
+    std::thread::scope(|s| {
+        let early = guess.map(|dir| {
+            s.spawn(move || {
+                let info = git::inspect(&dir);
+                (dir, info)
+            })
+        });
+        let metadata = read_metadata(settings);
+        let early = early.map(crate::join);
+        let (metadata, answer, pending) = metadata?;
+        let mut ws = from_metadata_with(&metadata, settings, |root| match early {
+            Some((dir, info)) if same_repository(&dir, root) => info,
+            _ => git::inspect(root),
+        })?;
+        ws.metadata = answer;
+        ws.metadata_entry = pending;
+        Ok(ws)
+    })
+}
+
+/// Whether git run in `dir` answers about the repository of the workspace `root`: `dir`
+/// is the root or below it, with no other repository (`.git`) in between.
+fn same_repository(dir: &Path, root: &Path) -> bool {
+    let (Ok(dir), Ok(root)) = (dir.canonicalize(), root.canonicalize()) else {
+        return false;
+    };
+    dir.starts_with(&root)
+        && dir
+            .ancestors()
+            .take_while(|a| *a != root)
+            .all(|a| !a.join(".git").exists())
+}
+
+/// `cargo metadata` (or its stored answer), parsed.
+fn read_metadata(
+    settings: &Settings,
+) -> Result<(Metadata, Answer, Option<metacache::Pending>), WorkspaceError> {
     let mut cmd = MetadataCommand::new();
     if let Some(p) = &settings.manifest_path {
         cmd.manifest_path(p);
@@ -197,10 +244,7 @@ pub fn load(settings: &Settings) -> Result<Workspace, WorkspaceError> {
     let metadata = MetadataCommand::parse(json).map_err(|e| WorkspaceError::Metadata {
         stderr: format!("unreadable `cargo metadata` output: {e}"),
     })?;
-    let mut ws = from_metadata(&metadata, settings)?;
-    ws.metadata = answer;
-    ws.metadata_entry = pending;
-    Ok(ws)
+    Ok((metadata, answer, pending))
 }
 
 fn relative(root: &Path, p: &Path) -> String {
@@ -211,6 +255,15 @@ fn relative(root: &Path, p: &Path) -> String {
 pub fn from_metadata(
     metadata: &Metadata,
     settings: &Settings,
+) -> Result<Workspace, WorkspaceError> {
+    from_metadata_with(metadata, settings, git::inspect)
+}
+
+/// [`from_metadata`], with `git` saying what the repository at the workspace root is.
+fn from_metadata_with(
+    metadata: &Metadata,
+    settings: &Settings,
+    git: impl FnOnce(&Path) -> GitInfo,
 ) -> Result<Workspace, WorkspaceError> {
     let root = metadata.workspace_root.clone().into_std_path_buf();
     let root_manifest_display = "Cargo.toml".to_string();
@@ -303,7 +356,7 @@ pub fn from_metadata(
         None => metadata.target_directory.clone().into_std_path_buf(),
     };
     let c_packages = c_packages(metadata, &packages);
-    let git = git::inspect(&root);
+    let git = git(&root);
     warnings.extend(git_warnings(&git, &root, &bins, settings.tag_from_git));
     Ok(Workspace {
         root,
@@ -418,4 +471,21 @@ fn c_packages(metadata: &Metadata, roots: &[&Package]) -> Vec<String> {
         }
     }
     out.into_iter().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn git_asked_below_the_root_answers_for_it_unless_another_repository_is_between() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("ws");
+        let member = root.join("crates/api");
+        let vendored = root.join("vendor/lib");
+        std::fs::create_dir_all(&member).unwrap();
+        std::fs::create_dir_all(vendored.join(".git")).unwrap();
+        assert!(super::same_repository(&root, &root));
+        assert!(super::same_repository(&member, &root));
+        assert!(!super::same_repository(&vendored, &root));
+        assert!(!super::same_repository(tmp.path(), &root));
+    }
 }

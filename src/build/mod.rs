@@ -7,12 +7,13 @@ pub mod elf;
 pub mod toolchain;
 
 use std::io::BufReader;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use cargo_metadata::{Message, TargetKind};
 
 use crate::config::CargoOptions;
+use crate::metacache::Answer;
 use crate::output::Shell;
 use crate::plan::Plan;
 use crate::platform::Platform;
@@ -197,9 +198,61 @@ fn ensure_target(
 
 pub use toolchain::Probe;
 
-/// Asks rustup which targets are installed and looks for C toolchains on `PATH`.
-pub fn probe(cargo: &CargoOptions) -> Probe {
-    toolchain::probe(cargo.path.as_deref(), cargo.aarch64_linker_set)
+/// Asks rustup which targets are installed (its answer is kept in `cache_dir` while
+/// rustup's settings, toolchains and their components and the `rust-toolchain` files
+/// around the working directory are unchanged: a no-op run does not wait for rustup) and
+/// looks for C toolchains on `PATH`.
+/// Also says whether rustup ran (`None` without rustup).
+pub fn probe(cargo: &CargoOptions, cache_dir: &Path) -> (Probe, Option<Answer>) {
+    let mut cmd = Command::new("rustup");
+    cmd.args(["target", "list", "--installed"]);
+    let answer = crate::metacache::output_in(
+        &mut cmd,
+        &cargo.cargo_env,
+        &rustup_inputs(&cargo.cargo_env),
+        cache_dir,
+    )
+    .ok()
+    .filter(|(o, _)| o.status.success());
+    let targets = answer.as_ref().map(|(o, _)| {
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .map(|l| l.trim().to_string())
+            .collect()
+    });
+    let probe = toolchain::probe(cargo.path.as_deref(), cargo.aarch64_linker_set, targets);
+    (probe, answer.map(|(_, a)| a))
+}
+
+/// What `rustup target list --installed` depends on besides the environment: rustup's
+/// settings (the default toolchain, directory overrides), the toolchains and each one's
+/// installed components, and `rust-toolchain` files from the working directory up.
+fn rustup_inputs(env: &std::collections::BTreeMap<String, String>) -> Vec<PathBuf> {
+    let home = env.get("HOME").map(PathBuf::from);
+    let mut out = Vec::new();
+    if let Some(rustup) = env
+        .get("RUSTUP_HOME")
+        .map(PathBuf::from)
+        .or_else(|| home.map(|h| h.join(".rustup")))
+    {
+        let toolchains = rustup.join("toolchains");
+        out.push(rustup.join("settings.toml"));
+        out.push(toolchains.clone());
+        let mut components: Vec<PathBuf> = std::fs::read_dir(&toolchains)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path().join("lib/rustlib/components"))
+            .collect();
+        components.sort();
+        out.extend(components);
+    }
+    if let Ok(cwd) = std::env::current_dir() {
+        for dir in cwd.ancestors() {
+            out.extend([dir.join("rust-toolchain"), dir.join("rust-toolchain.toml")]);
+        }
+    }
+    out
 }
 
 /// Builds every binary of the plan for every platform.

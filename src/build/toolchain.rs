@@ -3,7 +3,6 @@
 //! function of what was found ([`Probe`]) so it is unit-tested; [`probe`] does the looking.
 
 use std::path::Path;
-use std::process::Command;
 
 use crate::platform::Platform;
 
@@ -60,19 +59,13 @@ fn on_path(name: &str, path: Option<&str>) -> bool {
         .any(|d| Path::new(d).join(name).is_file())
 }
 
-/// Looks for rustup targets and C toolchains. `path` is `$PATH`.
-pub fn probe(path: Option<&str>, aarch64_linker_set: bool) -> Probe {
-    let rustup_targets = Command::new("rustup")
-        .args(["target", "list", "--installed"])
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| {
-            String::from_utf8_lossy(&o.stdout)
-                .lines()
-                .map(|l| l.trim().to_string())
-                .collect()
-        });
+/// Looks for C toolchains on `path` (`$PATH`); `rustup_targets` is what rustup said is
+/// installed (`None` without rustup).
+pub fn probe(
+    path: Option<&str>,
+    aarch64_linker_set: bool,
+    rustup_targets: Option<Vec<String>>,
+) -> Probe {
     Probe {
         rustup_targets,
         musl_gcc: on_path("musl-gcc", path),

@@ -43,6 +43,15 @@ fn an_unchanged_rerun_does_not_run_cargo_metadata_and_a_change_does() {
     assert_eq!((ws, graph), resolved(), "first run");
     let (ws, graph, again) = run(&fx, &[]);
     assert_eq!((ws, graph), fresh(), "an unchanged re-run");
+    // Nor does it wait for rustup.
+    let rerun = fx.run(&["-v", "--no-kube"]).ok();
+    assert!(
+        rerun
+            .stderr
+            .contains("Fresh `rustup target list --installed` (stored answer, inputs unchanged)"),
+        "{}",
+        rerun.stderr
+    );
     assert_eq!(first, again, "the stored answer builds the same image");
 
     // Touching a manifest (same bytes, new mtime) runs cargo again, then is fresh.
