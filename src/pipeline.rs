@@ -97,24 +97,6 @@ impl ImageResult<'_> {
 pub fn run(settings: &Settings, mode: Mode, shell: &mut Shell) -> Result<Outcome, Error> {
     let started = Instant::now();
     let ws = workspace::load(settings)?;
-    // rustup's answer is needed only at build time, and is usually stored next to the
-    // workspace's other cached answers.
-    let building = !matches!(mode, Mode::Plan | Mode::Merge | Mode::Audit);
-    let probe = building.then(|| {
-        let (probe, answer) = build::probe(
-            &settings.cargo,
-            &ws.target_dir.join("containerize/cache/metadata"),
-        );
-        match answer {
-            Some(Answer::Cached) => shell.verbose(
-                "Fresh",
-                "`rustup target list --installed` (stored answer, inputs unchanged)",
-            ),
-            Some(Answer::Ran) => shell.verbose("Resolved", "`rustup target list --installed`"),
-            None => {}
-        }
-        probe
-    });
     metadata_status(shell, "cargo metadata", ws.metadata);
     for warning in &ws.warnings {
         shell.warn(warning);
@@ -135,6 +117,24 @@ pub fn run(settings: &Settings, mode: Mode, shell: &mut Shell) -> Result<Outcome
     if mode == Mode::Audit {
         return audit_only(&plan, started, shell);
     }
+    // rustup's answer is needed only at build time, and is stored next to the workspace's
+    // other cached answers (once the configuration proved valid, like them).
+    let building = !matches!(mode, Mode::Plan | Mode::Merge | Mode::Audit);
+    let probe = building.then(|| {
+        let (probe, answer) = build::probe(
+            &settings.cargo,
+            &ws.target_dir.join("containerize/cache/metadata"),
+        );
+        match answer {
+            Some(Answer::Cached) => shell.verbose(
+                "Fresh",
+                "`rustup target list --installed` (stored answer, inputs unchanged)",
+            ),
+            Some(Answer::Ran) => shell.verbose("Resolved", "`rustup target list --installed`"),
+            None => {}
+        }
+        probe
+    });
     let Some(probe) = probe else {
         return Ok(Outcome::Planned(Box::new(plan)));
     };
