@@ -5,6 +5,9 @@
 
 use std::path::Path;
 use std::process::Command;
+use std::time::Duration;
+
+use crate::process::{Ended, output_within};
 
 /// The state of the repository holding the workspace.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -44,19 +47,33 @@ impl GitInfo {
     }
 }
 
-/// stdout of a successful git call, else git's stderr (or why it did not run).
-fn git(root: &Path, args: &[&str]) -> Result<String, String> {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(root)
-        .args(args)
-        .output()
-        .map_err(|e| format!("could not run git: {e}"))?;
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
+/// How long a question about the local repository may take.
+const LOCAL_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// stdout of a successful git call (in `dir`, if given), else git's stderr, or why it did
+/// not run or was stopped after `timeout`. git never prompts for credentials.
+pub fn run(dir: Option<&Path>, args: &[&str], timeout: Duration) -> Result<String, String> {
+    let mut cmd = Command::new("git");
+    if let Some(dir) = dir {
+        cmd.arg("-C").arg(dir);
     }
+    cmd.args(args).env("GIT_TERMINAL_PROMPT", "0");
+    match output_within(&mut cmd, None, timeout) {
+        Ok(Ended::Exited(out)) if out.status.success() => {
+            Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+        }
+        Ok(Ended::Exited(out)) => Err(String::from_utf8_lossy(&out.stderr).trim().to_string()),
+        Ok(Ended::TimedOut) => Err(format!(
+            "`git {}` did not finish within {} s and was stopped",
+            args.join(" "),
+            timeout.as_secs()
+        )),
+        Err(e) => Err(format!("could not run git: {e}")),
+    }
+}
+
+fn git(root: &Path, args: &[&str]) -> Result<String, String> {
+    run(Some(root), args, LOCAL_TIMEOUT)
 }
 
 /// Reads HEAD's commit and time and whether tracked files changed. Never fails.

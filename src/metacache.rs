@@ -103,6 +103,60 @@ fn listing(dir: &Path, target_dir: &Path) -> String {
     hex::encode(h.finalize())
 }
 
+/// Now, in the nanoseconds [`Stamp::File`] records.
+fn now_ns() -> i128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i128)
+}
+
+/// Whether a file of `stamps` was modified at or after `started` (while the command
+/// ran): then what the command read may not be what was stamped.
+fn changed_since(stamps: &BTreeMap<PathBuf, Stamp>, started: i128) -> bool {
+    stamps.values().any(|s| match s {
+        Stamp::File(t, ..) => *t >= started,
+        Stamp::Dir(_) | Stamp::Absent => false,
+    })
+}
+
+/// A successful run's output, from a stored answer.
+fn stored_output(stdout: Vec<u8>) -> Output {
+    use std::os::unix::process::ExitStatusExt;
+    Output {
+        status: std::process::ExitStatus::from_raw(0),
+        stdout,
+        stderr: Vec::new(),
+    }
+}
+
+/// The toolchain files an answer of cargo or rustup run in `cwd` depends on: rustup's
+/// settings (default toolchain, overrides), its toolchains and each one's installed
+/// components, and `rust-toolchain` files in `cwd` and its ancestors.
+pub fn toolchain_inputs(cwd: &Path, env: &BTreeMap<String, String>) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let home = env.get("HOME").map(PathBuf::from);
+    if let Some(rustup) = env
+        .get("RUSTUP_HOME")
+        .map(PathBuf::from)
+        .or_else(|| home.map(|h| h.join(".rustup")))
+    {
+        let toolchains = rustup.join("toolchains");
+        let mut components: Vec<PathBuf> = std::fs::read_dir(&toolchains)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path().join("lib/rustlib/components"))
+            .collect();
+        components.sort();
+        out.extend([rustup.join("settings.toml"), toolchains]);
+        out.extend(components);
+    }
+    for dir in cwd.ancestors() {
+        out.extend([dir.join("rust-toolchain.toml"), dir.join("rust-toolchain")]);
+    }
+    out
+}
+
 fn stamp(path: &Path, target_dir: &Path) -> Stamp {
     let Ok(meta) = std::fs::metadata(path) else {
         return Stamp::Absent;
@@ -236,10 +290,8 @@ fn inputs(
                 .map(Path::to_path_buf),
         );
     }
-    for dir in cwd_of(cmd)
-        .ancestors()
-        .chain(meta.workspace_root.ancestors())
-    {
+    let cwd = cwd_of(cmd);
+    for dir in cwd.ancestors().chain(meta.workspace_root.ancestors()) {
         for f in [
             ".cargo/config.toml",
             ".cargo/config",
@@ -249,6 +301,7 @@ fn inputs(
             paths.push(dir.join(f));
         }
     }
+    paths.extend(toolchain_inputs(&cwd, env));
     let home = env.get("HOME").map(PathBuf::from);
     let cargo_home = env
         .get("CARGO_HOME")
@@ -256,13 +309,6 @@ fn inputs(
         .or_else(|| home.as_ref().map(|h| h.join(".cargo")));
     if let Some(c) = cargo_home {
         paths.extend([c.join("config.toml"), c.join("config")]);
-    }
-    let rustup_home = env
-        .get("RUSTUP_HOME")
-        .map(PathBuf::from)
-        .or_else(|| home.map(|h| h.join(".rustup")));
-    if let Some(r) = rustup_home {
-        paths.extend([r.join("settings.toml"), r.join("toolchains")]);
     }
     paths.sort();
     paths.dedup();
@@ -294,20 +340,9 @@ pub fn output(
     let env = effective_env(cmd, env);
     let key = key(cmd, &env);
     if let Some(stdout) = read_entry(cmd, &env, &key) {
-        use std::os::unix::process::ExitStatusExt;
-        return Ok((
-            Output {
-                status: std::process::ExitStatus::from_raw(0),
-                stdout,
-                stderr: Vec::new(),
-            },
-            Answer::Cached,
-            None,
-        ));
+        return Ok((stored_output(stdout), Answer::Cached, None));
     }
-    let started = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as i128);
+    let started = now_ns();
     let out = cmd.output()?;
     let mut pending = None;
     if out.status.success()
@@ -321,11 +356,9 @@ pub fn output(
             })
             .collect();
         // A file changed while cargo ran may not be what cargo read: store nothing.
-        let changed_meanwhile = stamps.values().any(|s| match s {
-            Stamp::File(t, ..) => *t >= started,
-            Stamp::Dir(_) | Stamp::Absent => false,
-        });
-        if !changed_meanwhile && let Ok(stdout) = String::from_utf8(out.stdout.clone()) {
+        if !changed_since(&stamps, started)
+            && let Ok(stdout) = String::from_utf8(out.stdout.clone())
+        {
             let dir = target_dir.join("containerize/cache/metadata");
             let entry = Entry {
                 target_dir,
@@ -353,7 +386,6 @@ pub fn output_in(
     inputs: &[PathBuf],
     dir: &Path,
 ) -> std::io::Result<(Output, Answer)> {
-    use std::os::unix::process::ExitStatusExt;
     let env = effective_env(cmd, env);
     let path = dir.join(format!("{}.json", key(cmd, &env)));
     let none = Path::new("");
@@ -362,27 +394,14 @@ pub fn output_in(
         && inputs.iter().all(|p| entry.stamps.contains_key(p))
         && entry.stamps.iter().all(|(p, s)| still(p, s, none))
     {
-        return Ok((
-            Output {
-                status: std::process::ExitStatus::from_raw(0),
-                stdout: entry.stdout.into_bytes(),
-                stderr: Vec::new(),
-            },
-            Answer::Cached,
-        ));
+        return Ok((stored_output(entry.stdout.into_bytes()), Answer::Cached));
     }
-    let started = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as i128);
+    let started = now_ns();
     let stamps: BTreeMap<PathBuf, Stamp> =
         inputs.iter().map(|p| (p.clone(), stamp(p, none))).collect();
     let out = cmd.output()?;
-    let changed_meanwhile = stamps.values().any(|s| match s {
-        Stamp::File(t, ..) => *t >= started,
-        Stamp::Dir(_) | Stamp::Absent => false,
-    });
     if out.status.success()
-        && !changed_meanwhile
+        && !changed_since(&stamps, started)
         && let Ok(stdout) = String::from_utf8(out.stdout.clone())
         && let Ok(json) = serde_json::to_vec(&Entry {
             target_dir: PathBuf::new(),

@@ -309,6 +309,15 @@ impl Shell {
         }
     }
 
+    /// A message at `level`, as [`Shell::error`], [`Shell::warn`] or [`Shell::note`].
+    pub fn message(&mut self, level: Level, msg: impl std::fmt::Display) {
+        match level {
+            Level::Error => self.error(msg),
+            Level::Warning => self.warn(msg),
+            Level::Note => self.note(msg),
+        }
+    }
+
     /// An error report, always shown.
     pub fn error(&mut self, msg: impl std::fmt::Display) {
         let text = render_message(Level::Error, &msg.to_string(), self.color);
@@ -333,9 +342,12 @@ impl Shell {
 
 /// The label of a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Level {
+pub enum Level {
+    /// `error:`, always shown.
     Error,
+    /// `warning:`, shown unless `-q`.
     Warning,
+    /// `note:`, shown unless `-q`.
     Note,
 }
 

@@ -117,39 +117,30 @@ pub fn run(settings: &Settings, mode: Mode, shell: &mut Shell) -> Result<Outcome
     if mode == Mode::Audit {
         return audit_only(&plan, started, shell);
     }
+    if mode == Mode::Plan {
+        return Ok(Outcome::Planned(Box::new(plan)));
+    }
     // rustup's answer is needed only at build time, and is stored next to the workspace's
     // other cached answers (once the configuration proved valid, like them).
-    let building = !matches!(mode, Mode::Plan | Mode::Merge | Mode::Audit);
-    let probe = building.then(|| {
-        let (probe, answer) = build::probe(
-            &settings.cargo,
-            &ws.target_dir.join("containerize/cache/metadata"),
-        );
-        match answer {
-            Some(Answer::Cached) => shell.verbose(
-                "Fresh",
-                "`rustup target list --installed` (stored answer, inputs unchanged)",
-            ),
-            Some(Answer::Ran) => shell.verbose("Resolved", "`rustup target list --installed`"),
-            None => {}
-        }
-        probe
-    });
-    let Some(probe) = probe else {
-        return Ok(Outcome::Planned(Box::new(plan)));
-    };
+    let (probe, answer) = build::probe(
+        &settings.cargo,
+        &ws.target_dir.join("containerize/cache/metadata"),
+    );
+    match answer {
+        Some(Answer::Cached) => shell.verbose(
+            "Fresh",
+            "`rustup target list --installed` (stored answer, inputs unchanged)",
+        ),
+        Some(Answer::Ran) => shell.verbose("Resolved", "`rustup target list --installed`"),
+        None => {}
+    }
     let signer = match mode {
         Mode::Build => attest::signing_identity(&plan)?,
         _ => None,
     };
 
     // One run at a time per target directory, like cargo's own lock.
-    let _lock = fsutil::lock_exclusive(&plan.out_dir.join(".lock"), || {
-        shell.status(
-            "Blocking",
-            format!("waiting for file lock on {}", plan.out_dir.display()),
-        );
-    })?;
+    let _lock = lock_out_dir(&plan, shell)?;
     announce_fetch(&plan, shell);
     // The SBOM's dependency graphs (`cargo metadata --filter-platform`) resolve, the
     // provenance's compiler version is asked, and with --audit the advisory database is
@@ -181,10 +172,7 @@ pub fn run(settings: &Settings, mode: Mode, shell: &mut Shell) -> Result<Outcome
     };
     interrupt::check()?;
     let graphs = graphs?;
-    for (platform, answer) in &graphs.answers {
-        let what = format!("cargo metadata --filter-platform {}", platform.triple());
-        metadata_status(shell, &what, *answer);
-    }
+    graph_statuses(shell, &graphs);
     // The gate: a vulnerable image is neither written nor pushed.
     let vulnerabilities = match database? {
         Some(database) => gate(&plan, &graphs, &database, shell)?,
@@ -320,12 +308,7 @@ pub fn run(settings: &Settings, mode: Mode, shell: &mut Shell) -> Result<Outcome
 /// `audit`: the platforms' crate graphs (no build) against the advisory database, fetched
 /// meanwhile; the report, the vulnerabilities documents, then the verdict.
 fn audit_only(plan: &Plan, started: Instant, shell: &mut Shell) -> Result<Outcome, Error> {
-    let _lock = fsutil::lock_exclusive(&plan.out_dir.join(".lock"), || {
-        shell.status(
-            "Blocking",
-            format!("waiting for file lock on {}", plan.out_dir.display()),
-        );
-    })?;
+    let _lock = lock_out_dir(plan, shell)?;
     let Some(settings) = &plan.audit else {
         unreachable!("the audit command always audits")
     };
@@ -336,10 +319,7 @@ fn audit_only(plan: &Plan, started: Instant, shell: &mut Shell) -> Result<Outcom
         (graphs, crate::join(database))
     });
     let graphs = graphs?;
-    for (platform, answer) in &graphs.answers {
-        let what = format!("cargo metadata --filter-platform {}", platform.triple());
-        metadata_status(shell, &what, *answer);
-    }
+    graph_statuses(shell, &graphs);
     let written = gate(plan, &graphs, &database?, shell)?;
     finished(
         shell,
@@ -379,11 +359,6 @@ fn gate(
     shell: &mut Shell,
 ) -> Result<Vec<audit::Written>, Error> {
     let info = &database.info;
-    let fetched = match info.fetched {
-        audit::db::Fetched::Cloned => "cloned",
-        audit::db::Fetched::Updated => "updated",
-        audit::db::Fetched::AsIs => "as it is",
-    };
     let at = match (&info.commit, &info.date) {
         (Some(c), Some(d)) => format!(", commit {} of {d}", &c[..c.len().min(7)]),
         _ => String::new(),
@@ -391,10 +366,11 @@ fn gate(
     shell.status(
         "Auditing",
         format!(
-            "{} against {} ({}{at}, {fetched})",
+            "{} against {} ({}{at}, {})",
             count(plan.images.len(), "image", "images"),
             count(info.advisories, "advisory", "advisories"),
-            info.path.display()
+            info.path.display(),
+            info.fetched.as_str()
         ),
     );
     let yanked = audit::yanked::Yanked::new(plan.cargo.cargo_home.as_deref());
@@ -402,12 +378,10 @@ fn gate(
     for finding in &report.findings {
         shell.emit(&Event::AuditFinding(audit::event(finding)));
     }
-    for group in audit::group(&report) {
-        match audit::describe(&group) {
-            ("error", text) => shell.error(text),
-            ("warning", text) => shell.warn(text),
-            (_, text) => shell.note(text),
-        }
+    let groups = audit::group(&report);
+    for group in &groups {
+        let (level, text) = audit::describe(group);
+        shell.message(level, text);
     }
     let written = audit::write_documents(plan, graphs, &report)?;
     for w in &written {
@@ -418,8 +392,8 @@ fn gate(
             path: w.path.display().to_string(),
         }));
     }
-    shell.status("Audited", audit::summary(&report));
-    audit::verdict(&report)?;
+    shell.status("Audited", audit::summary(&groups));
+    audit::verdict(&groups)?;
     Ok(written)
 }
 
@@ -496,10 +470,7 @@ pub fn verify(
             .into_iter()
             .flat_map(|p| &p.sboms)
             .filter_map(|s| {
-                let (artifact_type, kind) = match s.format {
-                    SbomFormat::CycloneDx => (crate::image::artifact::CYCLONEDX_JSON, "CycloneDX"),
-                    SbomFormat::Spdx => (crate::image::artifact::SPDX_JSON, "SPDX"),
-                };
+                let (artifact_type, kind) = sbom::artifact_type(s.format);
                 Some(attest::check::LocalSbom {
                     artifact_type,
                     kind,
@@ -668,12 +639,7 @@ fn merge(
     started: Instant,
     shell: &mut Shell,
 ) -> Result<Outcome, Error> {
-    let _lock = fsutil::lock_exclusive(&plan.out_dir.join(".lock"), || {
-        shell.status(
-            "Blocking",
-            format!("waiting for file lock on {}", plan.out_dir.display()),
-        );
-    })?;
+    let _lock = lock_out_dir(plan, shell)?;
     let pushed: Vec<&ImagePlan> = plan
         .images
         .iter()
@@ -864,6 +830,24 @@ fn package_all<'p>(
 }
 
 /// `-v`: whether `what` ran or its stored answer was still valid.
+/// One run at a time per target directory, like cargo's own lock.
+fn lock_out_dir(plan: &Plan, shell: &mut Shell) -> Result<fsutil::FileLock, Error> {
+    Ok(fsutil::lock_exclusive(&plan.out_dir.join(".lock"), || {
+        shell.status(
+            "Blocking",
+            format!("waiting for file lock on {}", plan.out_dir.display()),
+        );
+    })?)
+}
+
+/// How each platform's `cargo metadata --filter-platform` was answered (with `-v`).
+fn graph_statuses(shell: &mut Shell, graphs: &sbom::Graphs) {
+    for (platform, answer) in &graphs.answers {
+        let what = format!("cargo metadata --filter-platform {}", platform.triple());
+        metadata_status(shell, &what, *answer);
+    }
+}
+
 fn metadata_status(shell: &mut Shell, what: &str, answer: Answer) {
     match answer {
         Answer::Cached => shell.verbose(

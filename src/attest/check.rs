@@ -10,15 +10,9 @@
 
 use super::sign::{self, AnyStatement, BundleError, COSIGN_SIGN};
 use crate::image::artifact::{
-    CONTENT_ANNOTATION, CYCLONEDX_JSON, IN_TOTO_JSON, SIGSTORE_BUNDLE, SPDX_JSON,
-    VULNERABILITIES_CONTENT,
+    CYCLONEDX_JSON, IN_TOTO_JSON, SIGSTORE_BUNDLE, SPDX_JSON, is_vulnerabilities,
 };
-use crate::registry::inspect::{Referrer, RemoteImage};
-
-/// Whether a referrer is the audit's vulnerabilities document rather than an SBOM.
-fn is_vulnerabilities(r: &Referrer) -> bool {
-    r.annotations.get(CONTENT_ANNOTATION).map(String::as_str) == Some(VULNERABILITIES_CONTENT)
-}
+use crate::registry::inspect::RemoteImage;
 
 /// An SBOM this checkout wrote for one platform: its `artifactType`, its format's name
 /// and its bytes.
@@ -45,7 +39,7 @@ pub fn compare_sboms(
     let attached = remote
         .referrers
         .iter()
-        .filter(|r| r.listed_for == digest && !is_vulnerabilities(r));
+        .filter(|r| r.listed_for == digest && !is_vulnerabilities(&r.annotations));
     for r in attached {
         let Some(local) = ours.iter().find(|l| l.artifact_type == r.artifact_type) else {
             continue;
@@ -150,7 +144,7 @@ pub fn check_referrers(remote: &RemoteImage, key: Option<&str>) -> Vec<Finding> 
         }
         for r in mine().filter(|r| [CYCLONEDX_JSON, SPDX_JSON].contains(&r.artifact_type.as_str()))
         {
-            if is_vulnerabilities(r) {
+            if is_vulnerabilities(&r.annotations) {
                 out.push(ok(format!(
                     "vulnerabilities document (CycloneDX) is attached to {}",
                     describe(remote, digest)
@@ -263,6 +257,7 @@ impl VerifyFailed {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::registry::inspect::Referrer;
 
     fn referrer(artifact_type: &str, document: &[u8], vex: bool) -> Referrer {
         Referrer {
@@ -270,11 +265,7 @@ mod tests {
             digest: "sha256:bb".into(),
             artifact_type: artifact_type.into(),
             annotations: if vex {
-                [(
-                    CONTENT_ANNOTATION.to_string(),
-                    VULNERABILITIES_CONTENT.to_string(),
-                )]
-                .into()
+                crate::image::artifact::vulnerabilities_annotations()
             } else {
                 Default::default()
             },

@@ -216,5 +216,5 @@ pub fn artifacts(
     let docs = attestations
         .iter()
         .map(|a| (a.image.as_str(), a.platform, a.media_type, &a.blob));
-    attach(set, docs)
+    attach(set, docs, &Default::default())
 }

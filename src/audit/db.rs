@@ -10,16 +10,13 @@
 //! update only fast-forwards, so local changes in a clone are never thrown away.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
-use rustsec::advisory::Informational;
 use rustsec::database::Query;
 
 use super::{Advisory, AuditError, Cvss};
 use crate::config::audit::{AuditSettings, Severity};
 use crate::platform::Platform;
-use crate::process::{Ended, output_within};
 use crate::sbom::resolve::Crate;
 
 /// How long one git call may take (a first clone of advisory-db is about 10 MB).
@@ -35,6 +32,17 @@ pub enum Fetched {
     /// Used as it is (offline, or not a git clone).
     #[default]
     AsIs,
+}
+
+impl Fetched {
+    /// `cloned`, `updated`, `as it is`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Fetched::Cloned => "cloned",
+            Fetched::Updated => "updated",
+            Fetched::AsIs => "as it is",
+        }
+    }
 }
 
 /// Where the advisories came from.
@@ -60,37 +68,16 @@ pub struct Database {
     pub info: DbInfo,
 }
 
+/// A git call about the database: bounded, and giving up on a stalled transfer.
 fn git(dir: Option<&Path>, args: &[&str]) -> Result<String, String> {
-    let mut cmd = Command::new("git");
-    if let Some(dir) = dir {
-        cmd.arg("-C").arg(dir);
-    }
-    // Never wait on a prompt for credentials, and give up on a stalled transfer.
-    cmd.args([
+    let mut all = vec![
         "-c",
         "http.lowSpeedLimit=1000",
         "-c",
         "http.lowSpeedTime=60",
-    ])
-    .args(args)
-    .env("GIT_TERMINAL_PROMPT", "0");
-    match output_within(&mut cmd, None, GIT_TIMEOUT) {
-        Ok(Ended::Exited(out)) if out.status.success() => {
-            Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-        }
-        Ok(Ended::Exited(out)) => Err(format!(
-            "`git {}` failed ({}): {}",
-            args.join(" "),
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        )),
-        Ok(Ended::TimedOut) => Err(format!(
-            "`git {}` did not finish within {} s and was stopped",
-            args.join(" "),
-            GIT_TIMEOUT.as_secs()
-        )),
-        Err(e) => Err(format!("could not run git: {e}")),
-    }
+    ];
+    all.extend_from_slice(args);
+    crate::git::run(dir, &all, GIT_TIMEOUT).map_err(|e| format!("`git {}`: {e}", args.join(" ")))
 }
 
 /// Clones `url` into `path` through a temporary sibling directory.
@@ -221,10 +208,11 @@ fn advisory(a: &rustsec::Advisory) -> Advisory {
                 vector,
             }
         }),
-        informational: a.metadata.informational.as_ref().map(|i| match i {
-            Informational::Other(o) => o.clone(),
-            other => other.as_str().to_string(),
-        }),
+        informational: a
+            .metadata
+            .informational
+            .as_ref()
+            .map(|i| i.as_str().to_string()),
         patched: a.versions.patched().iter().map(|r| r.to_string()).collect(),
     }
 }

@@ -23,6 +23,7 @@ use std::path::PathBuf;
 
 use crate::config::audit::{AuditSettings, Deny, Ignored, ImageAudit, Severity};
 use crate::fsutil::FsError;
+use crate::output::Level;
 use crate::plan::Plan;
 use crate::platform::Platform;
 use crate::sbom::Graphs;
@@ -257,21 +258,36 @@ pub fn audit(
     let Some(settings) = &plan.audit else {
         return Report::default();
     };
+    // What each image links on each platform, computed once: the findings of one image
+    // ask which other images link a crate.
+    let mut reach: BTreeMap<(&str, Platform), (&str, BTreeSet<String>)> = BTreeMap::new();
+    for image in &plan.images {
+        for planned in &image.platforms {
+            let platform = planned.platform;
+            if let (Some(graph), Some(linked)) = (
+                graphs.by_platform.get(&platform),
+                graphs.linked.get(&platform),
+            ) && let Some(root) = graph.package_id(&image.package)
+            {
+                reach.insert(
+                    (image.name.as_str(), platform),
+                    (root, linked.reachable_from(root)),
+                );
+            }
+        }
+    }
     let mut findings = Vec::new();
     for image in &plan.images {
         let policy = policy(settings, &image.settings.audit);
         for planned in &image.platforms {
             let platform = planned.platform;
-            let (Some(graph), Some(linked)) = (
+            let (Some(graph), Some(linked), Some((root, in_image))) = (
                 graphs.by_platform.get(&platform),
                 graphs.linked.get(&platform),
+                reach.get(&(image.name.as_str(), platform)),
             ) else {
                 continue;
             };
-            let Some(root) = graph.package_id(&image.package) else {
-                continue;
-            };
-            let in_image = linked.reachable_from(root);
             for (id, krate) in graph.crates.iter().filter(|(_, k)| audited(k)) {
                 let linked_here = in_image.contains(id);
                 let mut subjects: Vec<Subject> = database
@@ -286,14 +302,7 @@ pub fn audit(
                     let status = if linked_here {
                         policy.status(&subject)
                     } else {
-                        Status::NotInImage(why_not_linked(
-                            plan,
-                            graphs,
-                            krate,
-                            id,
-                            &image.name,
-                            platform,
-                        ))
+                        Status::NotInImage(why_not_linked(krate, id, &image.name, platform, &reach))
                     };
                     // Warnings about crates that are not in the image say nothing about it.
                     if matches!(status, Status::NotInImage(_))
@@ -412,32 +421,19 @@ impl Policy {
 
 /// Why the crate `id` is in the platform's resolve but not linked into `image`.
 fn why_not_linked(
-    plan: &Plan,
-    graphs: &Graphs,
     krate: &Crate,
     id: &str,
     image: &str,
     platform: Platform,
+    reach: &BTreeMap<(&str, Platform), (&str, BTreeSet<String>)>,
 ) -> NotLinked {
     if krate.proc_macro {
         return NotLinked::ProcMacro;
     }
-    let (Some(graph), Some(linked)) = (
-        graphs.by_platform.get(&platform),
-        graphs.linked.get(&platform),
-    ) else {
-        return NotLinked::Unused;
-    };
-    let others: Vec<String> = plan
-        .images
+    let others: Vec<String> = reach
         .iter()
-        .filter(|i| i.name != image && i.platforms.iter().any(|p| p.platform == platform))
-        .filter(|i| {
-            graph
-                .package_id(&i.package)
-                .is_some_and(|root| linked.reachable_from(root).contains(id))
-        })
-        .map(|i| i.name.clone())
+        .filter(|((name, p), (_, linked))| *p == platform && *name != image && linked.contains(id))
+        .map(|((name, _), _)| name.to_string())
         .collect();
     if others.is_empty() {
         NotLinked::Unused
@@ -538,9 +534,9 @@ pub fn places(g: &Grouped<'_>) -> String {
         .join(", ")
 }
 
-/// The lines the shell prints for one group: the level (`error`, `warning` or `note`)
-/// and the message with its `note:`/`help:` lines.
-pub fn describe(g: &Grouped<'_>) -> (&'static str, String) {
+/// The lines the shell prints for one group: the level and the message with its
+/// `note:`/`help:` lines.
+pub fn describe(g: &Grouped<'_>) -> (Level, String) {
     let f = g.finding;
     let what = format!("{} {}", f.krate.name, f.krate.version);
     let mut lines = Vec::new();
@@ -628,16 +624,15 @@ pub fn describe(g: &Grouped<'_>) -> (&'static str, String) {
         }
     }
     let level = match f.status {
-        Status::Fails | Status::Denied => "error",
-        Status::Warning | Status::BelowThreshold(_) => "warning",
-        Status::Ignored(_) | Status::NotInImage(_) => "note",
+        Status::Fails | Status::Denied => Level::Error,
+        Status::Warning | Status::BelowThreshold(_) => Level::Warning,
+        Status::Ignored(_) | Status::NotInImage(_) => Level::Note,
     };
     (level, format!("{head}\n{}", lines.join("\n")))
 }
 
 /// The counts the summary line gives: `1 vulnerability, 1 warning, 2 not in the image`.
-pub fn summary(report: &Report) -> String {
-    let groups = group(report);
+pub fn summary(groups: &[Grouped<'_>]) -> String {
     let n = |f: &dyn Fn(&Status) -> bool| groups.iter().filter(|g| f(&g.finding.status)).count();
     let parts = [
         (
@@ -679,11 +674,8 @@ pub fn summary(report: &Report) -> String {
 }
 
 /// `Ok` unless a finding fails the run; the error lists them and says what to do.
-pub fn verdict(report: &Report) -> Result<(), AuditError> {
-    let groups: Vec<Grouped> = group(report)
-        .into_iter()
-        .filter(|g| g.finding.status.fails())
-        .collect();
+pub fn verdict(groups: &[Grouped<'_>]) -> Result<(), AuditError> {
+    let groups: Vec<&Grouped> = groups.iter().filter(|g| g.finding.status.fails()).collect();
     if groups.is_empty() {
         return Ok(());
     }
@@ -831,25 +823,11 @@ pub fn artifacts(
     set: &crate::image::ImageSet,
     written: &[Written],
 ) -> Result<Vec<crate::image::artifact::Artifact>, crate::image::config::AssembleError> {
-    use crate::image::artifact::{
-        CONTENT_ANNOTATION, CYCLONEDX_JSON, Subject, VULNERABILITIES_CONTENT, assemble_artifact,
-    };
-    let mut out = Vec::new();
-    for w in written.iter().filter(|w| w.image == set.name) {
-        if let Some(image) = set.images.iter().find(|i| i.platform == w.platform) {
-            out.push(assemble_artifact(
-                &w.image,
-                &Subject::of_image(image),
-                CYCLONEDX_JSON,
-                &w.blob,
-                BTreeMap::from([(
-                    CONTENT_ANNOTATION.to_string(),
-                    VULNERABILITIES_CONTENT.to_string(),
-                )]),
-            )?);
-        }
-    }
-    Ok(out)
+    use crate::image::artifact::{CYCLONEDX_JSON, attach, vulnerabilities_annotations};
+    let docs = written
+        .iter()
+        .map(|w| (w.image.as_str(), w.platform, CYCLONEDX_JSON, &w.blob));
+    attach(set, docs, &vulnerabilities_annotations())
 }
 
 #[cfg(test)]

@@ -22,8 +22,7 @@ use serde::Serialize;
 use super::{Finding, NotLinked, Status, Subject};
 use crate::canonical::{JsonBlob, to_canonical_json};
 use crate::sbom::bom;
-use crate::sbom::cyclonedx::{Component, ComponentType, Property, SPEC_VERSION, Tools};
-use crate::{TOOL_NAME, TOOL_VERSION};
+use crate::sbom::cyclonedx::{self, Component, ComponentType, Property, SPEC_VERSION, Tools};
 
 /// A CycloneDX document holding vulnerabilities.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -291,12 +290,6 @@ pub fn render(
         });
     }
     vulnerabilities.sort_by(|a, b| a.bom_ref.cmp(&b.bom_ref));
-    let mut tool = library(root)?;
-    tool.kind = ComponentType::Application;
-    tool.name = TOOL_NAME.into();
-    tool.version = Some(TOOL_VERSION.into());
-    tool.bom_ref = None;
-    tool.purl = None;
     let mut binary = library(root)?;
     binary.kind = ComponentType::Application;
     binary.name = bin.to_string();
@@ -316,9 +309,7 @@ pub fn render(
         version: 1,
         metadata: VexMetadata {
             timestamp: crate::plan::rfc3339(epoch),
-            tools: Tools {
-                components: vec![tool],
-            },
+            tools: cyclonedx::tools(),
             component: binary,
             properties,
         },

@@ -209,7 +209,10 @@ pub fn probe(cargo: &CargoOptions, cache_dir: &Path) -> (Probe, Option<Answer>) 
     let answer = crate::metacache::output_in(
         &mut cmd,
         &cargo.cargo_env,
-        &rustup_inputs(&cargo.cargo_env),
+        &crate::metacache::toolchain_inputs(
+            &std::env::current_dir().unwrap_or_default(),
+            &cargo.cargo_env,
+        ),
         cache_dir,
     )
     .ok()
@@ -222,37 +225,6 @@ pub fn probe(cargo: &CargoOptions, cache_dir: &Path) -> (Probe, Option<Answer>) 
     });
     let probe = toolchain::probe(cargo.path.as_deref(), cargo.aarch64_linker_set, targets);
     (probe, answer.map(|(_, a)| a))
-}
-
-/// What `rustup target list --installed` depends on besides the environment: rustup's
-/// settings (the default toolchain, directory overrides), the toolchains and each one's
-/// installed components, and `rust-toolchain` files from the working directory up.
-fn rustup_inputs(env: &std::collections::BTreeMap<String, String>) -> Vec<PathBuf> {
-    let home = env.get("HOME").map(PathBuf::from);
-    let mut out = Vec::new();
-    if let Some(rustup) = env
-        .get("RUSTUP_HOME")
-        .map(PathBuf::from)
-        .or_else(|| home.map(|h| h.join(".rustup")))
-    {
-        let toolchains = rustup.join("toolchains");
-        out.push(rustup.join("settings.toml"));
-        out.push(toolchains.clone());
-        let mut components: Vec<PathBuf> = std::fs::read_dir(&toolchains)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .map(|e| e.path().join("lib/rustlib/components"))
-            .collect();
-        components.sort();
-        out.extend(components);
-    }
-    if let Ok(cwd) = std::env::current_dir() {
-        for dir in cwd.ancestors() {
-            out.extend([dir.join("rust-toolchain"), dir.join("rust-toolchain.toml")]);
-        }
-    }
-    out
 }
 
 /// Builds every binary of the plan for every platform.

@@ -215,6 +215,7 @@ mod tests {
                     platform,
                     &settings.sbom,
                     provenance,
+                    false,
                 )
             })
             .collect();

@@ -186,8 +186,6 @@ pub struct AuditSettings {
     pub deny: Vec<Deny>,
     /// `--advisory-db`/`CARGO_CONTAINERIZE_ADVISORY_DB`, else `$CARGO_HOME/advisory-db`.
     pub db: PathBuf,
-    /// Whether `db` was given (else it is the default clone, shared with cargo-audit).
-    pub db_given: bool,
     /// Where a missing database is cloned from.
     pub db_url: String,
     /// `--offline`/`--frozen`/`CARGO_NET_OFFLINE`: the database is used as it is.

@@ -630,9 +630,9 @@ fn audit_settings(
         return Ok(None);
     }
     audit::validate_cli_ignores(&args.ignore)?;
-    let (db, db_given) = match (&args.advisory_db, cargo_home) {
-        (Some(p), _) => (std::path::absolute(p).unwrap_or_else(|_| p.clone()), true),
-        (None, Some(home)) => (home.join("advisory-db"), false),
+    let db = match (&args.advisory_db, cargo_home) {
+        (Some(p), _) => std::path::absolute(p).unwrap_or_else(|_| p.clone()),
+        (None, Some(home)) => home.join("advisory-db"),
         (None, None) => {
             return Err(ConfigError::BadArg {
                 origin: "--advisory-db".into(),
@@ -666,7 +666,6 @@ fn audit_settings(
         ignore: args.ignore.clone(),
         deny,
         db,
-        db_given,
         db_url: args
             .advisory_db_url
             .clone()

@@ -47,6 +47,21 @@ pub const CONTENT_ANNOTATION: &str = "dev.cargo-containerize.content";
 /// [`CONTENT_ANNOTATION`]'s value on a vulnerabilities document.
 pub const VULNERABILITIES_CONTENT: &str = "vulnerabilities";
 
+/// Whether an artifact manifest with these annotations is the audit's vulnerabilities
+/// document rather than an SBOM.
+pub fn is_vulnerabilities(annotations: &std::collections::BTreeMap<String, String>) -> bool {
+    annotations.get(CONTENT_ANNOTATION).map(String::as_str) == Some(VULNERABILITIES_CONTENT)
+}
+
+/// The annotations that mark the audit's vulnerabilities document.
+pub fn vulnerabilities_annotations() -> std::collections::BTreeMap<String, String> {
+    [(
+        CONTENT_ANNOTATION.to_string(),
+        VULNERABILITIES_CONTENT.to_string(),
+    )]
+    .into()
+}
+
 /// What an artifact is about: a platform manifest or an index.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Subject {
@@ -119,8 +134,7 @@ impl Artifact {
 
     /// Whether this is the audit's vulnerabilities document (not an SBOM).
     pub fn is_vulnerabilities(&self) -> bool {
-        self.annotations.get(CONTENT_ANNOTATION).map(String::as_str)
-            == Some(VULNERABILITIES_CONTENT)
+        is_vulnerabilities(&self.annotations)
     }
 
     fn plain_ref(&self) -> String {
@@ -158,10 +172,12 @@ impl Artifact {
 }
 
 /// The artifact manifests that attach documents `(image, platform, artifact type, bytes)`
-/// to the platform manifests of `set` (documents of other images are left out).
+/// to the platform manifests of `set` (documents of other images are left out), each
+/// manifest carrying `annotations`.
 pub fn attach<'a>(
     set: &ImageSet,
     docs: impl Iterator<Item = (&'a str, Platform, &'a str, &'a JsonBlob)>,
+    annotations: &std::collections::BTreeMap<String, String>,
 ) -> Result<Vec<Artifact>, AssembleError> {
     let mut out = Vec::new();
     for (image, platform, artifact_type, blob) in docs.filter(|d| d.0 == set.name) {
@@ -171,7 +187,7 @@ pub fn attach<'a>(
                 &Subject::of_image(subject),
                 artifact_type,
                 blob,
-                Default::default(),
+                annotations.clone(),
             )?);
         }
     }

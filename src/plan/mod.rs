@@ -551,17 +551,14 @@ pub fn plan_images(ws: &Workspace, settings: &Settings) -> Result<Plan, PlanErro
                     Some(dir) => SbomDir::Shared { dir, image: &name },
                     None => SbomDir::Image(&image_dir),
                 };
-                let mut planned = plan_platform(
+                plan_platform(
                     &image_dir,
                     sbom_dir,
                     platform,
                     &settings.sbom,
                     image_settings.provenance,
-                );
-                if settings.audit.is_some() {
-                    planned.vulnerabilities = Some(vulnerabilities_path(sbom_dir, platform));
-                }
-                planned
+                    settings.audit.is_some(),
+                )
             })
             .collect();
         images.push(ImagePlan {
@@ -721,14 +718,26 @@ pub enum SbomDir<'a> {
     },
 }
 
+impl SbomDir<'_> {
+    /// The file `name` there (prefixed with the image's name in a shared directory).
+    pub fn file(self, name: &str) -> PathBuf {
+        match self {
+            SbomDir::Image(dir) => dir.join(name),
+            SbomDir::Shared { dir, image } => dir.join(format!("{image}.{name}")),
+        }
+    }
+}
+
 /// One platform of an image, with the files written next to it: one SBOM per format (in
-/// `sbom_dir`) and, if `provenance`, its provenance.
+/// `sbom_dir`), if `provenance` its provenance, and if `audit` its vulnerabilities
+/// document (beside the SBOMs).
 pub fn plan_platform(
     image_dir: &std::path::Path,
     sbom_dir: SbomDir<'_>,
     platform: Platform,
     sbom: &[SbomFormat],
     provenance: bool,
+    audit: bool,
 ) -> PlatformPlan {
     PlatformPlan {
         platform,
@@ -736,25 +745,16 @@ pub fn plan_platform(
             .iter()
             .map(|&format| PlannedSbom {
                 format,
-                path: match sbom_dir {
-                    SbomDir::Image(dir) => dir.join(sbom_file_name(platform, format)),
-                    SbomDir::Shared { dir, image } => {
-                        dir.join(format!("{image}.{}", sbom_file_name(platform, format)))
-                    }
-                },
+                path: sbom_dir.file(&sbom_file_name(platform, format)),
             })
             .collect(),
         provenance: provenance.then(|| image_dir.join(provenance_file_name(platform))),
-        vulnerabilities: None,
-    }
-}
-
-/// Where the audit's vulnerabilities document of one platform goes: beside the SBOMs.
-pub fn vulnerabilities_path(sbom_dir: SbomDir<'_>, platform: Platform) -> PathBuf {
-    let file = format!("vulnerabilities.{}.cdx.json", platform_slug(platform));
-    match sbom_dir {
-        SbomDir::Image(dir) => dir.join(file),
-        SbomDir::Shared { dir, image } => dir.join(format!("{image}.{file}")),
+        vulnerabilities: audit.then(|| {
+            sbom_dir.file(&format!(
+                "vulnerabilities.{}.cdx.json",
+                platform_slug(platform)
+            ))
+        }),
     }
 }
 

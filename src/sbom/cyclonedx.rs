@@ -239,19 +239,24 @@ fn component(item: &Item) -> Component {
     }
 }
 
-/// The CycloneDX document of an inventory.
-pub fn render(inventory: &Inventory) -> Bom {
+/// `metadata.tools`: this tool, as every document it writes names it.
+pub fn tools() -> Tools {
     let mut tool = Item::new(Kind::Application, TOOL_NAME, TOOL_VERSION, None);
     tool.description = Some(bom::TOOL_DESCRIPTION.into());
+    Tools {
+        components: vec![component(&tool)],
+    }
+}
+
+/// The CycloneDX document of an inventory.
+pub fn render(inventory: &Inventory) -> Bom {
     Bom {
         bom_format: "CycloneDX",
         spec_version: SPEC_VERSION,
         version: 1,
         metadata: Metadata {
             timestamp: inventory.timestamp(),
-            tools: Tools {
-                components: vec![component(&tool)],
-            },
+            tools: tools(),
             component: component(&inventory.root),
         },
         components: inventory.components.iter().map(component).collect(),

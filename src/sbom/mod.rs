@@ -131,17 +131,26 @@ pub struct Sbom {
     pub blob: JsonBlob,
 }
 
+/// The `artifactType` (and media type) of an SBOM format, and the format's name.
+pub fn artifact_type(format: SbomFormat) -> (&'static str, &'static str) {
+    match format {
+        SbomFormat::CycloneDx => (CYCLONEDX_JSON, "CycloneDX"),
+        SbomFormat::Spdx => (SPDX_JSON, "SPDX"),
+    }
+}
+
 /// The artifact manifests that attach an image's SBOMs to its platform manifests
 /// (SBOMs of other images are left out).
 pub fn artifacts(set: &ImageSet, sboms: &[Sbom]) -> Result<Vec<Artifact>, AssembleError> {
     let docs = sboms.iter().map(|s| {
-        let artifact_type = match s.format {
-            SbomFormat::CycloneDx => CYCLONEDX_JSON,
-            SbomFormat::Spdx => SPDX_JSON,
-        };
-        (s.image.as_str(), s.platform, artifact_type, &s.blob)
+        (
+            s.image.as_str(),
+            s.platform,
+            artifact_type(s.format).0,
+            &s.blob,
+        )
     });
-    attach(set, docs)
+    attach(set, docs, &Default::default())
 }
 
 /// The dependency graph of each platform, and whether its `cargo metadata` ran.
