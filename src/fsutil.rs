@@ -151,12 +151,23 @@ pub fn persist(tmp: NamedTempFile, dest: &Path) -> Result<(), FsError> {
 }
 
 /// Writes `bytes` to `dest` atomically (temp file in the same directory + rename), mode
-/// 0666 less the umask.
+/// 0666 less the umask. A file that already holds exactly `bytes` is left as it is (no
+/// write, no sync, the same mtime), as cargo leaves fresh outputs: a no-op re-run
+/// rewrites nothing.
 pub fn write_atomic(dest: &Path, bytes: &[u8]) -> Result<(), FsError> {
+    if holds(dest, bytes) {
+        return Ok(());
+    }
     let mut tmp = temp_for(dest, OUTPUT_MODE)?;
     tmp.write_all(bytes)
         .map_err(|e| FsError::new("write", dest, e))?;
     persist(tmp, dest)
+}
+
+/// Whether `path` is a regular file (not a link) whose content is `bytes`.
+fn holds(path: &Path, bytes: &[u8]) -> bool {
+    std::fs::symlink_metadata(path).is_ok_and(|m| m.is_file() && m.len() == bytes.len() as u64)
+        && std::fs::read(path).is_ok_and(|b| b == bytes)
 }
 
 /// Writes a credentials file atomically with mode 0600 from its creation (no window in
@@ -338,6 +349,30 @@ pub fn link_or_copy(src: &Path, dest: &Path) -> Result<(), FsError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn write_atomic_leaves_a_file_that_already_holds_the_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.json");
+        write_atomic(&p, b"same").unwrap();
+        let old = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1);
+        std::fs::File::options()
+            .write(true)
+            .open(&p)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        write_atomic(&p, b"same").unwrap();
+        assert_eq!(std::fs::metadata(&p).unwrap().modified().unwrap(), old);
+        write_atomic(&p, b"sane").unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"sane");
+        assert_ne!(std::fs::metadata(&p).unwrap().modified().unwrap(), old);
+        // A link to a file with those bytes is replaced by the file, as before.
+        let link = dir.path().join("link.json");
+        std::os::unix::fs::symlink(&p, &link).unwrap();
+        write_atomic(&link, b"sane").unwrap();
+        assert!(std::fs::symlink_metadata(&link).unwrap().is_file());
+    }
 
     #[test]
     fn write_atomic_replaces_and_leaves_no_temp_files() {

@@ -80,11 +80,21 @@ fn git(root: &Path, args: &[&str]) -> Result<String, String> {
 pub fn inspect(root: &Path) -> GitInfo {
     // Independent questions, asked at once: the slowest (`status` in a large tree) sets
     // the time, not their sum.
-    let (head, status, exact_tag) = std::thread::scope(|s| {
+    // The tags on HEAD come with its commit: `describe` is asked only to choose among
+    // several.
+    let (head, status) = std::thread::scope(|s| {
         let status = s.spawn(|| git(root, &["status", "--porcelain", "--untracked-files=no"]));
-        let tag = s.spawn(|| git(root, &["describe", "--tags", "--exact-match", "HEAD"]));
-        let head = git(root, &["log", "-1", "--format=%H %ct", "HEAD"]);
-        (head, crate::join(status), crate::join(tag))
+        let head = git(
+            root,
+            &[
+                "log",
+                "-1",
+                "--format=%H %ct %D",
+                "--decorate-refs=refs/tags/",
+                "HEAD",
+            ],
+        );
+        (head, crate::join(status))
     });
     let head = match head {
         Ok(head) => head,
@@ -99,14 +109,26 @@ pub fn inspect(root: &Path) -> GitInfo {
             };
         }
     };
-    let Some((commit, time)) = head.split_once(' ') else {
+    let mut fields = head.splitn(3, ' ');
+    let (Some(commit), Some(time)) = (fields.next(), fields.next()) else {
         return GitInfo::default();
+    };
+    let tags: Vec<&str> = fields
+        .next()
+        .unwrap_or_default()
+        .split(", ")
+        .filter_map(|d| d.strip_prefix("tag: "))
+        .collect();
+    let exact_tag = match tags[..] {
+        [] => None,
+        [tag] => Some(tag.to_string()),
+        _ => git(root, &["describe", "--tags", "--exact-match", "HEAD"]).ok(),
     };
     GitInfo {
         commit: Some(commit.to_string()),
         commit_time: time.parse().ok(),
         dirty: status.is_ok_and(|s| !s.is_empty()),
-        exact_tag: exact_tag.ok(),
+        exact_tag,
         refusal: None,
     }
 }
@@ -150,6 +172,42 @@ mod tests {
         assert_eq!(release_tags("v1.2.3-rc.1"), ["1.2.3-rc.1"]);
         assert_eq!(release_tags("v2.0.0+build5"), ["2.0.0_build5"]);
         assert_eq!(release_tags("nightly"), ["nightly"]);
+    }
+
+    #[test]
+    fn inspect_reads_commit_tags_and_changes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        let git = |args: &[&str]| {
+            let out = Command::new("git")
+                .arg("-C")
+                .arg(root)
+                .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+                .args(args)
+                .env("GIT_COMMITTER_DATE", "1700000000 +0000")
+                .output()
+                .expect("git runs");
+            assert!(out.status.success(), "git {args:?}: {out:?}");
+        };
+        git(&["init", "-q"]);
+        std::fs::write(root.join("f"), "1").unwrap();
+        git(&["add", "f"]);
+        git(&["commit", "-q", "-m", "one"]);
+        let info = inspect(root);
+        assert_eq!(info.commit.as_ref().map(String::len), Some(40));
+        assert_eq!(info.commit_time, Some(1_700_000_000));
+        assert_eq!(info.exact_tag, None);
+        assert!(!info.dirty);
+
+        git(&["tag", "v1.0.0"]);
+        assert_eq!(inspect(root).exact_tag.as_deref(), Some("v1.0.0"));
+        // Several tags: git describe's choice (an annotated tag over a lightweight one).
+        git(&["tag", "-a", "-m", "release", "v1.0.1"]);
+        git(&["tag", "other"]);
+        assert_eq!(inspect(root).exact_tag.as_deref(), Some("v1.0.1"));
+
+        std::fs::write(root.join("f"), "2").unwrap();
+        assert!(inspect(root).dirty);
     }
 
     #[test]

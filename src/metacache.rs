@@ -44,13 +44,13 @@ pub enum Answer {
 #[derive(Debug, Clone)]
 pub struct Pending {
     path: PathBuf,
-    json: Vec<u8>,
+    bytes: Vec<u8>,
 }
 
 impl Pending {
     /// Writes the entry; a cache that cannot be written is only a slower next run.
     pub fn save(self) {
-        let _ = crate::fsutil::write_atomic(&self.path, &self.json);
+        let _ = crate::fsutil::write_atomic(&self.path, &self.bytes);
     }
 }
 
@@ -66,16 +66,34 @@ enum Stamp {
     File(i128, u64, String),
 }
 
+/// An entry's file: this as one JSON line, then the command's stdout byte for byte (not
+/// a JSON string: a stored answer is read without unescaping megabytes).
 #[derive(Debug, Serialize, Deserialize)]
 struct Entry {
     /// The target directory, left out of directory listings.
     target_dir: PathBuf,
     stamps: BTreeMap<PathBuf, Stamp>,
-    stdout: String,
+}
+
+impl Entry {
+    fn encode(&self, stdout: &[u8]) -> Option<Vec<u8>> {
+        let mut out = serde_json::to_vec(self).ok()?;
+        out.push(b'\n');
+        out.extend_from_slice(stdout);
+        Some(out)
+    }
+
+    /// The entry and the stdout it stores.
+    fn decode(mut bytes: Vec<u8>) -> Option<(Self, Vec<u8>)> {
+        let end = bytes.iter().position(|&b| b == b'\n')?;
+        let entry = serde_json::from_slice(&bytes[..end]).ok()?;
+        bytes.drain(..=end);
+        Some((entry, bytes))
+    }
 }
 
 /// Entries this tool version wrote, and nothing else, are read.
-const FORMAT: &str = concat!("metacache-1:", env!("CARGO_PKG_VERSION"));
+const FORMAT: &str = concat!("metacache-3:", env!("CARGO_PKG_VERSION"));
 
 fn mtime_ns(m: &std::fs::Metadata) -> i128 {
     m.modified()
@@ -317,25 +335,28 @@ fn inputs(
 
 fn read_entry(cmd: &Command, env: &BTreeMap<String, String>, key: &str) -> Option<Vec<u8>> {
     for dir in lookup_dirs(cmd, env) {
-        let Ok(bytes) = std::fs::read(dir.join(format!("{key}.json"))) else {
+        let Ok(bytes) = std::fs::read(dir.join(format!("{key}.entry"))) else {
             continue;
         };
-        let entry: Entry = serde_json::from_slice(&bytes).ok()?;
+        let (entry, stdout) = Entry::decode(bytes)?;
         return entry
             .stamps
             .iter()
             .all(|(p, s)| still(p, s, &entry.target_dir))
-            .then(|| entry.stdout.into_bytes());
+            .then_some(stdout);
     }
     None
 }
 
 /// Runs `cmd` (a `cargo metadata` command), or answers from a valid cache entry. `env`
 /// holds the variables of this process that cargo, rustup and rustc read. A run of cargo
-/// that succeeded comes with the entry to [`Pending::save`]; a failed one has none.
+/// that succeeded comes with the entry to [`Pending::save`]; a failed one has none. The
+/// entry stores what `distill` keeps of cargo's stdout (the parts the caller reads, so a
+/// stored answer is quick to parse), and is the stdout of a cached answer.
 pub fn output(
     cmd: &mut Command,
     env: &BTreeMap<String, String>,
+    distill: impl FnOnce(&[u8]) -> Option<Vec<u8>>,
 ) -> std::io::Result<(Output, Answer, Option<Pending>)> {
     let env = effective_env(cmd, env);
     let key = key(cmd, &env);
@@ -356,19 +377,13 @@ pub fn output(
             })
             .collect();
         // A file changed while cargo ran may not be what cargo read: store nothing.
-        if !changed_since(&stamps, started)
-            && let Ok(stdout) = String::from_utf8(out.stdout.clone())
-        {
+        if !changed_since(&stamps, started) {
             let dir = target_dir.join("containerize/cache/metadata");
-            let entry = Entry {
-                target_dir,
-                stamps,
-                stdout,
-            };
-            if let Ok(json) = serde_json::to_vec(&entry) {
+            let entry = Entry { target_dir, stamps };
+            if let Some(bytes) = distill(&out.stdout).and_then(|kept| entry.encode(&kept)) {
                 pending = Some(Pending {
-                    path: dir.join(format!("{key}.json")),
-                    json,
+                    path: dir.join(format!("{key}.entry")),
+                    bytes,
                 });
             }
         }
@@ -387,14 +402,14 @@ pub fn output_in(
     dir: &Path,
 ) -> std::io::Result<(Output, Answer)> {
     let env = effective_env(cmd, env);
-    let path = dir.join(format!("{}.json", key(cmd, &env)));
+    let path = dir.join(format!("{}.entry", key(cmd, &env)));
     let none = Path::new("");
     if let Ok(bytes) = std::fs::read(&path)
-        && let Ok(entry) = serde_json::from_slice::<Entry>(&bytes)
+        && let Some((entry, stdout)) = Entry::decode(bytes)
         && inputs.iter().all(|p| entry.stamps.contains_key(p))
         && entry.stamps.iter().all(|(p, s)| still(p, s, none))
     {
-        return Ok((stored_output(entry.stdout.into_bytes()), Answer::Cached));
+        return Ok((stored_output(stdout), Answer::Cached));
     }
     let started = now_ns();
     let stamps: BTreeMap<PathBuf, Stamp> =
@@ -402,15 +417,14 @@ pub fn output_in(
     let out = cmd.output()?;
     if out.status.success()
         && !changed_since(&stamps, started)
-        && let Ok(stdout) = String::from_utf8(out.stdout.clone())
-        && let Ok(json) = serde_json::to_vec(&Entry {
+        && let Some(bytes) = (Entry {
             target_dir: PathBuf::new(),
             stamps,
-            stdout,
         })
+        .encode(&out.stdout)
     {
         let _ = crate::fsutil::create_dir_all(dir);
-        let _ = crate::fsutil::write_atomic(&path, &json);
+        let _ = crate::fsutil::write_atomic(&path, &bytes);
     }
     Ok((out, Answer::Ran))
 }

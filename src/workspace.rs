@@ -4,11 +4,75 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use cargo_metadata::{DependencyKind, Metadata, MetadataCommand, Package, TargetKind};
+use cargo_metadata::{DependencyKind, MetadataCommand, PackageId, TargetKind};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::config::{self, ConfigError, ImageLayer, PackageConfig, Selection, Settings};
 use crate::git::{self, GitInfo};
 use crate::metacache::{self, Answer};
+
+/// The part of `cargo metadata`'s answer read here. A no-op run waits for this parse: on a
+/// few hundred packages it takes under half the time of `cargo_metadata::Metadata`, which
+/// also reads every dependency requirement, feature table and target path.
+#[derive(Debug, Deserialize, Serialize)]
+pub struct Metadata {
+    packages: Vec<Package>,
+    workspace_members: Vec<PackageId>,
+    /// Absent before cargo 1.71: then every member is a default member.
+    #[serde(default)]
+    workspace_default_members: Option<Vec<PackageId>>,
+    resolve: Option<Resolve>,
+    workspace_root: PathBuf,
+    target_directory: PathBuf,
+    /// `[workspace.metadata]`.
+    #[serde(default, rename = "metadata")]
+    workspace_metadata: Value,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+struct Package {
+    id: PackageId,
+    name: String,
+    version: String,
+    manifest_path: PathBuf,
+    repository: Option<String>,
+    description: Option<String>,
+    license: Option<String>,
+    /// `[package.metadata]`.
+    #[serde(default)]
+    metadata: Value,
+    targets: Vec<Target>,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+struct Target {
+    name: String,
+    kind: Vec<TargetKind>,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+struct Resolve {
+    nodes: Vec<Node>,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+struct Node {
+    id: PackageId,
+    deps: Vec<NodeDep>,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+struct NodeDep {
+    pkg: PackageId,
+    dep_kinds: Vec<DepKind>,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+struct DepKind {
+    /// `null` for a normal dependency.
+    kind: Option<DependencyKind>,
+}
 
 /// Errors reading or selecting from the workspace.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
@@ -184,6 +248,9 @@ pub fn load(settings: &Settings) -> Result<Workspace, WorkspaceError> {
             Some((dir, info)) if same_repository(&dir, root) => info,
             _ => git::inspect(root),
         })?;
+        // Freeing a few hundred packages' strings takes milliseconds: not on the way to
+        // cargo's build.
+        std::thread::spawn(move || drop(metadata));
         ws.metadata = answer;
         ws.metadata_entry = pending;
         Ok(ws)
@@ -226,25 +293,35 @@ fn read_metadata(
     }
     cmd.other_options(opts);
     let (out, answer, pending) =
-        metacache::output(&mut cmd.cargo_command(), &settings.cargo.cargo_env).map_err(|e| {
-            WorkspaceError::Metadata {
+        metacache::output(&mut cmd.cargo_command(), &settings.cargo.cargo_env, distill).map_err(
+            |e| WorkspaceError::Metadata {
                 stderr: format!("could not run cargo: {e}"),
-            }
-        })?;
+            },
+        )?;
     if !out.status.success() {
         return Err(WorkspaceError::Metadata {
             stderr: String::from_utf8_lossy(&out.stderr).trim_end().to_string(),
         });
     }
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let json = stdout
-        .lines()
-        .find(|line| line.starts_with('{'))
-        .unwrap_or_default();
-    let metadata = MetadataCommand::parse(json).map_err(|e| WorkspaceError::Metadata {
+    let metadata = parse_metadata(&out.stdout).map_err(|e| WorkspaceError::Metadata {
         stderr: format!("unreadable `cargo metadata` output: {e}"),
     })?;
     Ok((metadata, answer, pending))
+}
+
+/// [`Metadata`] from `cargo metadata`'s stdout (its JSON line), or from a stored answer.
+fn parse_metadata(stdout: &[u8]) -> serde_json::Result<Metadata> {
+    let json = stdout
+        .split(|&b| b == b'\n')
+        .find(|line| line.starts_with(b"{"))
+        .unwrap_or_default();
+    serde_json::from_slice(json)
+}
+
+/// What is stored of `cargo metadata`'s answer: the fields [`Metadata`] reads, a quarter of
+/// the whole on a large workspace.
+fn distill(stdout: &[u8]) -> Option<Vec<u8>> {
+    serde_json::to_vec(&parse_metadata(stdout).ok()?).ok()
 }
 
 fn relative(root: &Path, p: &Path) -> String {
@@ -265,7 +342,7 @@ fn from_metadata_with(
     settings: &Settings,
     git: impl FnOnce(&Path) -> GitInfo,
 ) -> Result<Workspace, WorkspaceError> {
-    let root = metadata.workspace_root.clone().into_std_path_buf();
+    let root = metadata.workspace_root.clone();
     let root_manifest_display = "Cargo.toml".to_string();
     let config =
         config::parse_workspace_config(&metadata.workspace_metadata, &root_manifest_display)
@@ -278,7 +355,7 @@ fn from_metadata_with(
 
     let mut bins = Vec::new();
     for pkg in &packages {
-        let manifest_display = relative(&root, pkg.manifest_path.as_std_path());
+        let manifest_display = relative(&root, &pkg.manifest_path);
         warnings.extend(config::misspelt_tables(
             &pkg.metadata,
             &config::Source::Package(manifest_display.clone()),
@@ -310,7 +387,7 @@ fn from_metadata_with(
                 package_dir: pkg
                     .manifest_path
                     .parent()
-                    .map(|p| p.as_std_path().to_path_buf())
+                    .map(Path::to_path_buf)
                     .unwrap_or_else(|| root.clone()),
                 manifest_display: manifest_display.clone(),
                 repository: pkg.repository.clone(),
@@ -353,7 +430,7 @@ fn from_metadata_with(
         Some(dir) => std::env::current_dir()
             .map(|c| c.join(dir))
             .unwrap_or_else(|_| dir.clone()),
-        None => metadata.target_directory.clone().into_std_path_buf(),
+        None => metadata.target_directory.clone(),
     };
     let c_packages = c_packages(metadata, &packages);
     let git = git(&root);
@@ -409,9 +486,10 @@ fn select_packages<'m>(
     metadata: &'m Metadata,
     sel: &Selection,
 ) -> Result<Vec<&'m Package>, WorkspaceError> {
-    let members: Vec<&Package> = metadata.workspace_packages();
+    let is_member = |p: &&Package| metadata.workspace_members.contains(&p.id);
+    let members: Vec<&Package> = metadata.packages.iter().filter(is_member).collect();
     for name in sel.packages.iter().chain(&sel.exclude) {
-        if !members.iter().any(|p| p.name.as_str() == name) {
+        if !members.iter().any(|p| p.name == *name) {
             let mut names: Vec<&str> = members.iter().map(|p| p.name.as_str()).collect();
             names.sort();
             return Err(WorkspaceError::UnknownPackage {
@@ -420,15 +498,22 @@ fn select_packages<'m>(
             });
         }
     }
-    let ws = {
-        let mut w = clap_cargo::Workspace::default();
-        w.package = sel.packages.clone();
-        w.workspace = sel.workspace;
-        w.exclude = sel.exclude.clone();
-        w
-    };
-    let (selected, _) = ws.partition_packages(metadata);
-    Ok(selected)
+    // As `cargo build` selects: `-p` names members; `--workspace` (or `--exclude`) takes
+    // every member; nothing takes the default members.
+    let selected = members.into_iter().filter(|p| {
+        let base = if !sel.packages.is_empty() {
+            sel.packages.contains(&p.name)
+        } else if sel.workspace || !sel.exclude.is_empty() {
+            true
+        } else {
+            metadata
+                .workspace_default_members
+                .as_ref()
+                .is_none_or(|d| d.contains(&p.id))
+        };
+        base && !sel.exclude.contains(&p.name)
+    });
+    Ok(selected.collect())
 }
 
 /// Names of packages reachable from `roots` that build C code: they have a build
@@ -451,7 +536,7 @@ fn c_packages(metadata: &Metadata, roots: &[&Package]) -> Vec<String> {
             let is_build = dep
                 .dep_kinds
                 .iter()
-                .any(|k| k.kind == DependencyKind::Build);
+                .any(|k| k.kind == Some(DependencyKind::Build));
             let is_c_tool = names
                 .get(&dep.pkg)
                 .is_some_and(|p| matches!(p.name.as_str(), "cc" | "cmake"));
@@ -464,7 +549,7 @@ fn c_packages(metadata: &Metadata, roots: &[&Package]) -> Vec<String> {
             let only_dev = dep
                 .dep_kinds
                 .iter()
-                .all(|k| k.kind == DependencyKind::Development);
+                .all(|k| k.kind == Some(DependencyKind::Development));
             if !only_dev {
                 stack.push(&dep.pkg);
             }
@@ -475,6 +560,24 @@ fn c_packages(metadata: &Metadata, roots: &[&Package]) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
+    /// A stored answer is what this module reads of the whole one: parsing it gives the
+    /// same workspace as parsing cargo's.
+    #[test]
+    fn the_distilled_answer_parses_as_the_whole_one() {
+        let out = std::process::Command::new(env!("CARGO"))
+            .args(["metadata", "--format-version", "1", "--offline", "--manifest-path"])
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        let whole = super::parse_metadata(&out.stdout).unwrap();
+        let kept = super::distill(&out.stdout).unwrap();
+        assert!(kept.len() < out.stdout.len() / 2);
+        let stored = super::parse_metadata(&kept).unwrap();
+        assert_eq!(format!("{whole:?}"), format!("{stored:?}"));
+        assert!(whole.packages.len() > 100 && whole.resolve.is_some());
+    }
+
     #[test]
     fn git_asked_below_the_root_answers_for_it_unless_another_repository_is_between() {
         let tmp = tempfile::tempdir().unwrap();

@@ -182,11 +182,13 @@ pub fn load_graph(
     let mut cmd = metadata_command(cargo, manifest_path, platform);
     let command = format!("{cmd:?}").replace('"', "");
     let (out, answer, pending) =
-        metacache::output(&mut cmd, &cargo.cargo_env).map_err(|e| SbomError::Metadata {
-            platform,
-            command: command.clone(),
-            stderr: e.to_string(),
-        })?;
+        metacache::output(&mut cmd, &cargo.cargo_env, |stdout| Some(stdout.to_vec())).map_err(
+            |e| SbomError::Metadata {
+                platform,
+                command: command.clone(),
+                stderr: e.to_string(),
+            },
+        )?;
     if !out.status.success() {
         return Err(SbomError::Metadata {
             platform,
