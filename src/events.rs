@@ -175,7 +175,8 @@ pub struct ImageSummary {
     pub reference: String,
     /// Per platform: `linux/amd64` → manifest digest and compressed size.
     pub platforms: Vec<PlatformSummary>,
-    /// The push, with `--push`.
+    /// The push of [`Self::digest`], with `--push`. With `--per-platform` and several
+    /// platforms the index is not pushed: each platform's push is in [`Self::platforms`].
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pushed: Option<PushedSummary>,
     /// The names loaded into a local runtime, with `--load`.
@@ -224,6 +225,29 @@ impl ImageSummary {
             .as_ref()
             .map_or(&self.reference, |p| &p.reference)
     }
+    /// What `--image-refs` and stdout list: the pushed reference (by digest, or with
+    /// `tag_only` by its first tag); with `--per-platform` and several platforms, each
+    /// platform's; else the local reference.
+    pub fn refs(&self, tag_only: bool) -> Vec<String> {
+        let by_tag = |p: &PushedSummary| {
+            format!(
+                "{}:{}",
+                p.repository,
+                p.tags.first().map_or("latest", String::as_str)
+            )
+        };
+        let platforms: Vec<&PushedSummary> = self
+            .platforms
+            .iter()
+            .filter_map(|p| p.pushed.as_ref())
+            .collect();
+        match (&self.pushed, platforms.is_empty(), tag_only) {
+            (None, false, true) => platforms.into_iter().map(by_tag).collect(),
+            (None, false, false) => platforms.into_iter().map(|p| p.reference.clone()).collect(),
+            (_, _, true) => vec![self.tag_ref()],
+            (_, _, false) => vec![self.output_ref().to_string()],
+        }
+    }
 }
 
 /// One platform of an image.
@@ -235,4 +259,7 @@ pub struct PlatformSummary {
     pub digest: String,
     /// Config + layers, compressed.
     pub compressed_size: u64,
+    /// With `--per-platform`: this platform's own push (its manifest under `TAG-ARCH`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pushed: Option<PushedSummary>,
 }

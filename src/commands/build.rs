@@ -37,8 +37,7 @@ pub fn exec(args: BuildArgs, env: &Env, shell: &mut Shell) -> Result<Outcome, Er
             .iter()
             .flat_map(|s| match (&s.pushed, s.loaded.is_empty()) {
                 (None, false) => s.loaded.clone(),
-                _ if tag_only => vec![s.tag_ref()],
-                _ => vec![s.output_ref().to_string()],
+                _ => s.refs(tag_only),
             })
             .collect(),
     })

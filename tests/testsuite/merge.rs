@@ -239,6 +239,52 @@ fn per_platform_runners_merge_into_the_index_a_single_run_pushes() {
         raw(&format!("{}/team/hello-http:latest", ferro.host()))
     );
 
+    // Both platforms pushed on their own from one machine: one reference per platform on
+    // stdout, and image.json records each platform's push (no index was pushed).
+    let both = run(
+        &merger,
+        &[
+            "--push",
+            "--per-platform",
+            "--platform",
+            "all",
+            "--repo",
+            &format!("{}/both", dist.host()),
+        ],
+    )
+    .ok();
+    let lines: Vec<&str> = both.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", both.stdout);
+    let summary: Value = serde_json::from_slice(
+        &std::fs::read(merger.join("target/containerize/hello-http/image.json")).unwrap(),
+    )
+    .unwrap();
+    assert!(summary.get("pushed").is_none(), "{summary}");
+    for (line, (platform, arch)) in lines
+        .iter()
+        .zip([("linux/amd64", "amd64"), ("linux/arm64", "arm64")])
+    {
+        let p = &summary["platforms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["platform"] == platform)
+            .unwrap()["pushed"];
+        assert_eq!(p["reference"], *line, "{summary}");
+        assert!(
+            p["tags"]
+                .as_array()
+                .unwrap()
+                .contains(&Value::from(format!("latest-{arch}"))),
+            "{summary}"
+        );
+        let manifest: Value = serde_json::from_slice(&raw(line)).unwrap();
+        assert_eq!(
+            manifest["mediaType"],
+            "application/vnd.oci.image.manifest.v1+json"
+        );
+    }
+
     // A platform that was never pushed: named, and no tag moves.
     let repo = format!("{}/team", dist.host());
     let (_, _, amd) = &runners[0];
