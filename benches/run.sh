@@ -64,7 +64,9 @@ trap cleanup EXIT
 rm -rf "$WORK/small/src" "$WORK/small/static"; mkdir -p "$WORK/small"
 cp -r testdata/hello-http/. "$WORK/small/"
 mkdir -p "$WORK/large"
-# The committed tree (self-consistent even while the working tree is being edited).
+# The committed tree (self-consistent even while the working tree is being edited), in
+# place of the last run's (files since removed must go); its target/ is kept.
+find "$WORK/large" -mindepth 1 -maxdepth 1 ! -name target -exec rm -rf {} +
 git archive --format=tar HEAD -- . ':!testdata' | tar -x -C "$WORK/large"
 cat >> "$WORK/large/Cargo.toml" <<'TOML'
 
