@@ -15,6 +15,12 @@ pub fn exec(args: BuildArgs, env: &Env, shell: &mut Shell) -> Result<Outcome, Er
             help: "add --push (and a repository: --repo), or drop --per-platform to write the images locally".into(),
         });
     }
+    if let Some(flag) = audit_flag_without_audit(&args, env) {
+        return Err(Error::Usage {
+            message: format!("{flag} sets how the vulnerability gate judges, so it needs --audit"),
+            help: "add --audit to check the images as they are built, or run `cargo containerize audit` to check without building".into(),
+        });
+    }
     if args.dry_run {
         return plan::exec(args, env, shell);
     }
@@ -41,4 +47,32 @@ pub fn exec(args: BuildArgs, env: &Env, shell: &mut Shell) -> Result<Outcome, Er
             })
             .collect(),
     })
+}
+
+/// An audit flag given on the command line of a run without `--audit`, which would
+/// otherwise do nothing. Values from the environment (set for every job of a CI pipeline,
+/// say) are not flags given: they wait for a run that audits.
+fn audit_flag_without_audit(args: &BuildArgs, env: &Env) -> Option<&'static str> {
+    let from_flag = |set: bool, var: &str| set && !env.is_set(var);
+    [
+        (!args.ignore.is_empty(), "--ignore"),
+        (!args.deny.is_empty(), "--deny"),
+        (
+            from_flag(args.severity.is_some(), "CARGO_CONTAINERIZE_AUDIT_SEVERITY"),
+            "--severity",
+        ),
+        (
+            from_flag(args.advisory_db.is_some(), "CARGO_CONTAINERIZE_ADVISORY_DB"),
+            "--advisory-db",
+        ),
+        (
+            from_flag(
+                args.advisory_db_url.is_some(),
+                "CARGO_CONTAINERIZE_ADVISORY_DB_URL",
+            ),
+            "--advisory-db-url",
+        ),
+    ]
+    .into_iter()
+    .find_map(|(given, flag)| (given && !args.audit).then_some(flag))
 }

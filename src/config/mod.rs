@@ -405,6 +405,9 @@ impl Env {
             "CARGO_CONTAINERIZE_REGISTRY_PASSWORD",
             "CARGO_CONTAINERIZE_SIGN_PASSWORD",
             "COSIGN_PASSWORD",
+            "CARGO_CONTAINERIZE_AUDIT_SEVERITY",
+            "CARGO_CONTAINERIZE_ADVISORY_DB",
+            "CARGO_CONTAINERIZE_ADVISORY_DB_URL",
             "CARGO_CONTAINERIZE_RETRY_ATTEMPTS",
             "CARGO_CONTAINERIZE_RETRY_BASE_MS",
             "CARGO_CONTAINERIZE_CONNECT_TIMEOUT",
@@ -464,6 +467,11 @@ impl Env {
             self.get("NO_COLOR").is_some(),
             self.get("TERM") == Some("dumb"),
         )
+    }
+
+    /// Whether the variable `k` is set (so a clap value with `env = k` may be its).
+    pub fn is_set(&self, k: &str) -> bool {
+        self.get(k).is_some()
     }
 
     fn get(&self, k: &str) -> Option<&str> {

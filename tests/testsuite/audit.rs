@@ -315,6 +315,40 @@ fn the_vulnerabilities_document_is_cyclonedx_1_6_and_names_the_sbom_components()
 }
 
 #[test]
+fn audit_flags_without_audit_are_refused_unless_they_come_from_the_environment() {
+    let fx = Fixture::new("hello-http");
+    for args in [
+        &["--severity", "high"][..],
+        &["--ignore", LINKED],
+        &["--deny", "warnings"],
+        &["--advisory-db", "db"],
+        &["--advisory-db-url", "https://example.invalid/db.git"],
+    ] {
+        let mut all = vec!["--dry-run"];
+        all.extend(args);
+        let run = fx.run(&all).fails_with(2);
+        assert!(
+            run.stderr.contains(&format!(
+                "error: {} sets how the vulnerability gate judges, so it needs --audit",
+                args[0]
+            )),
+            "{}",
+            run.stderr
+        );
+        assert!(run.stderr.contains("help: add --audit"), "{}", run.stderr);
+    }
+    // Set for every job of a pipeline, the variables wait for a run that audits.
+    fx.run_with(
+        &["--dry-run"],
+        &[
+            ("CARGO_CONTAINERIZE_AUDIT_SEVERITY", "high"),
+            ("CARGO_CONTAINERIZE_ADVISORY_DB", "db"),
+        ],
+    )
+    .ok();
+}
+
+#[test]
 fn the_metadata_ignore_list_needs_a_reason() {
     let fx = sbom_deps();
     let db = advisory_db(&fx);
