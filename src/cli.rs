@@ -57,7 +57,7 @@ pub enum Command {
     /// Build the binaries and write only their SBOMs (--sbom: CycloneDX by default), no images; prints each SBOM's path
     Sbom(Box<BuildArgs>),
     /// Join the per-platform images that `--push --per-platform` runs pushed (one CI runner per platform) into one multi-platform index, tag it and write its Kubernetes YAML
-    Merge(Box<BuildArgs>),
+    Merge(Box<MergeArgs>),
     /// Check the crates linked into each image against the RustSec advisory database: fails on a vulnerability (exit 6), writes each image's CycloneDX vulnerabilities document
     Audit(Box<BuildArgs>),
     /// Check a pushed image: its signatures (with --key), SBOMs and provenance, then rebuild it from this checkout and compare it platform by platform
@@ -172,6 +172,23 @@ pub struct InitArgs {
     /// Also copy the built-in Kubernetes templates to containerize/kubernetes/ next to the Cargo.toml and set `templates` to it
     #[arg(long)]
     pub templates: bool,
+}
+
+/// `merge` flags: a push's, and where the platforms' pushes are recorded.
+#[derive(Debug, clap::Args)]
+pub struct MergeArgs {
+    /// image.json files that `--push --per-platform` runs wrote (kept as CI artifacts): their
+    /// platforms are read by digest instead of by per-platform tag
+    #[arg(
+        help_heading = "Merge Options",
+        long = "from",
+        value_name = "IMAGE_JSON",
+        num_args = 1..
+    )]
+    pub from: Vec<PathBuf>,
+    /// The push's own flags.
+    #[command(flatten)]
+    pub build: BuildArgs,
 }
 
 /// The flags of a build (the default command), under headings like cargo's.

@@ -2,15 +2,20 @@
 //! runs pushed (one CI runner per platform, each building natively) into one
 //! multi-platform index per image, as `docker buildx imagetools create` does; the index is
 //! the one a single `--platform …` run writes. Prints each merged reference by digest.
+//! `--from` takes the `image.json` files of those runs, to read the platforms by digest.
 
-use crate::cli::BuildArgs;
+use crate::cli::MergeArgs;
 use crate::commands::{Error, Outcome};
 use crate::config::Env;
 use crate::output::Shell;
 use crate::pipeline::{self, Mode};
 
 /// Merges every selected image's platforms and tags the index.
-pub fn exec(mut args: BuildArgs, env: &Env, shell: &mut Shell) -> Result<Outcome, Error> {
+pub fn exec(args: MergeArgs, env: &Env, shell: &mut Shell) -> Result<Outcome, Error> {
+    let MergeArgs {
+        from,
+        build: mut args,
+    } = args;
     let local_outputs = [
         (args.per_platform, "--per-platform"),
         (args.load.is_some(), "--load"),
@@ -32,7 +37,8 @@ pub fn exec(mut args: BuildArgs, env: &Env, shell: &mut Shell) -> Result<Outcome
         // What the merge would tag: the plan of a push of the same images.
         return super::plan::exec(args, env, shell);
     }
-    let settings = super::build_settings(args, env, shell)?;
+    let mut settings = super::build_settings(args, env, shell)?;
+    settings.merge_from = from;
     let pipeline::Outcome::Images(summaries) = pipeline::run(&settings, Mode::Merge, shell)? else {
         unreachable!("Mode::Merge ends with images")
     };

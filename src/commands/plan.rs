@@ -267,6 +267,7 @@ mod tests {
                 lockfile: out.join("../../Cargo.lock"),
             },
             audit: None,
+            merge_from: Default::default(),
             out_dir: out,
         }
     }

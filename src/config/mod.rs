@@ -354,6 +354,8 @@ pub struct Settings {
     pub audit: Option<audit::AuditSettings>,
     /// Shell verbosity.
     pub verbosity: Verbosity,
+    /// `merge --from`: the `image.json` files of `--push --per-platform` runs.
+    pub merge_from: Vec<PathBuf>,
 }
 
 impl From<MessageFormatArg> for MessageFormat {
@@ -625,6 +627,7 @@ pub fn resolve(args: BuildArgs, env: &Env) -> Result<Settings, ConfigError> {
         ci: CiRun::from_env(env),
         kube_dir: args.kube_dir,
         audit,
+        merge_from: Vec::new(),
     })
 }
 

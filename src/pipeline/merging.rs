@@ -12,6 +12,7 @@ use crate::image::layout::Layout;
 use crate::image::sink::Delivered;
 use crate::output::{Shell, count};
 use crate::plan::{self, ImagePlan, Plan};
+use crate::reference::ImageReference;
 use crate::registry;
 
 /// [`Mode::Merge`]: every image's platforms read from the registry (under their
@@ -39,8 +40,24 @@ pub(super) fn merge(
                 platforms: image
                     .platforms
                     .iter()
-                    .map(|p| (p.platform, plan::platform_tag(&image.pin_tag, p.platform)))
-                    .collect(),
+                    .map(|p| {
+                        let repository = image.repository.clone()?;
+                        // By digest where a `--from` file recorded it, else by tag.
+                        let r = match plan.merge_from.get(&(image.name.clone(), p.platform)) {
+                            Some(digest) => ImageReference {
+                                repository,
+                                tag: None,
+                                digest: Some(digest.clone()),
+                            },
+                            None => ImageReference {
+                                repository,
+                                tag: Some(plan::platform_tag(&image.pin_tag, p.platform)),
+                                digest: None,
+                            },
+                        };
+                        Some((p.platform, r))
+                    })
+                    .collect::<Option<_>>()?,
                 annotations: &image.annotations,
             })
         })

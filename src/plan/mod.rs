@@ -153,6 +153,9 @@ pub struct Plan {
     /// `--audit`: where the advisory database is and what fails the run (each image's
     /// own threshold and ignore list are in its settings).
     pub audit: Option<crate::config::audit::AuditSettings>,
+    /// `merge --from`: image and platform → the digest its `--per-platform` push recorded
+    /// (read by digest; the other platforms by their per-platform tags).
+    pub merge_from: BTreeMap<(String, Platform), String>,
 }
 
 /// Every output of a run besides `target/containerize/oci/`. A new kind of output is a
@@ -312,6 +315,20 @@ pub enum PlanError {
         message: String,
         /// The `git config` command that fixes it.
         fix: String,
+    },
+    /// A `merge --from` file that cannot be used.
+    #[error("--from {}: the file {message}", file.display())]
+    #[diagnostic(
+        code(containerize::usage),
+        help(
+            "give the image.json each `cargo containerize --push --per-platform` run wrote (target/containerize/<image>/image.json), for the images and --repo of this merge"
+        )
+    )]
+    MergeFrom {
+        /// The file given.
+        file: PathBuf,
+        /// What is wrong with it.
+        message: String,
     },
     /// `--naming bare` with more than one image.
     #[error("--naming bare gives every image the same name, but {0} images are selected")]
@@ -658,6 +675,7 @@ pub fn plan_images(ws: &Workspace, settings: &Settings) -> Result<Plan, PlanErro
             .join(COMPOSE_FILE)
     });
     let provenance = provenance::plan_provenance(ws, settings, &images);
+    let merge_from = merge_sources(&settings.merge_from, &images)?;
     Ok(Plan {
         images,
         builds,
@@ -688,8 +706,92 @@ pub fn plan_images(ws: &Workspace, settings: &Settings) -> Result<Plan, PlanErro
         registry: settings.registry.clone(),
         provenance,
         audit: settings.audit.clone(),
+        merge_from,
         out_dir,
     })
+}
+
+/// `merge --from`: each file is the `image.json` of a `--push --per-platform` run; what it
+/// records pushed, by digest, for this plan's images and repositories.
+fn merge_sources(
+    files: &[PathBuf],
+    images: &[ImagePlan],
+) -> Result<BTreeMap<(String, Platform), String>, PlanError> {
+    #[derive(serde::Deserialize)]
+    struct Summary {
+        name: String,
+        platforms: Vec<PlatformPush>,
+    }
+    #[derive(serde::Deserialize)]
+    struct PlatformPush {
+        platform: String,
+        pushed: Option<Pushed>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Pushed {
+        reference: String,
+        repository: String,
+    }
+    let mut out: BTreeMap<(String, Platform), String> = BTreeMap::new();
+    for file in files {
+        let bad = |message: String| PlanError::MergeFrom {
+            file: file.clone(),
+            message,
+        };
+        let bytes = std::fs::read(file).map_err(|e| bad(format!("cannot be read: {e}")))?;
+        let summary: Summary = serde_json::from_slice(&bytes)
+            .map_err(|e| bad(format!("is not an image.json of this tool: {e}")))?;
+        let Some(image) = images.iter().find(|i| i.name == summary.name) else {
+            return Err(bad(format!(
+                "describes image `{}`, which this merge does not select",
+                summary.name
+            )));
+        };
+        let pushed: Vec<(&PlatformPush, &Pushed)> = summary
+            .platforms
+            .iter()
+            .filter_map(|p| Some((p, p.pushed.as_ref()?)))
+            .collect();
+        if pushed.is_empty() {
+            return Err(bad(
+                "records no platform pushed on its own: it was not written by `--push --per-platform`".into(),
+            ));
+        }
+        let repository = image.repository.as_ref().map(ToString::to_string);
+        for (p, push) in pushed {
+            let platform: Platform = p
+                .platform
+                .parse()
+                .map_err(|_| bad(format!("names an unknown platform `{}`", p.platform)))?;
+            if repository.as_deref() != Some(push.repository.as_str()) {
+                return Err(bad(format!(
+                    "records `{}` pushed to {}, but this merge joins {}",
+                    summary.name,
+                    push.repository,
+                    repository.as_deref().unwrap_or("no repository")
+                )));
+            }
+            let Some((_, digest)) = push.reference.rsplit_once('@') else {
+                return Err(bad(format!(
+                    "records `{}`, which has no digest",
+                    push.reference
+                )));
+            };
+            let key = (summary.name.clone(), platform);
+            match out.get(&key) {
+                Some(other) if other != digest => {
+                    return Err(bad(format!(
+                        "records {platform} of `{}` as {digest}, another --from file as {other}",
+                        summary.name
+                    )));
+                }
+                _ => {
+                    out.insert(key, digest.to_string());
+                }
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// The compose file's name.

@@ -1,9 +1,10 @@
 //! `merge`'s registry side. Each platform's image, pushed on its own by a `--per-platform`
-//! run under its per-platform tag, is read back (manifest and config: small documents; no
-//! layer moves) and checked against what this checkout plans: the platform, and the
-//! manifest annotations, which carry the commit (`org.opencontainers.image.revision`),
-//! the version and the creation time. Then the index over them goes up and the tags move
-//! last, as for any push: a missing platform or one from another commit moves no tag.
+//! run under its per-platform tag, is read back by that tag (or by the digest a `--from`
+//! file recorded): manifest and config, small documents; no layer moves. It is checked
+//! against what this checkout plans: the platform, and the manifest annotations, which
+//! carry the commit (`org.opencontainers.image.revision`), the version and the creation
+//! time. Then the index over them goes up and the tags move last, as for any push: a
+//! missing platform or one from another commit moves no tag.
 
 use std::collections::BTreeMap;
 
@@ -26,8 +27,9 @@ use crate::registry::{Clients, PushJob, RegistryError, extra_ca, set_all_tags};
 pub struct MergeJob<'a> {
     /// Its repository.
     pub repository: Repository,
-    /// Each platform and the tag its `--per-platform` push set.
-    pub platforms: Vec<(Platform, String)>,
+    /// Each platform and where its `--per-platform` push is: its per-platform tag, or
+    /// the digest a `merge --from` file recorded.
+    pub platforms: Vec<(Platform, ImageReference)>,
     /// The manifest annotations this checkout plans (the same commit, version, time).
     pub annotations: &'a BTreeMap<String, String>,
 }
@@ -46,16 +48,11 @@ pub fn fetch_platforms(
     for job in jobs {
         let (client, ()) = clients.connect(&job.repository, settings, &extra_ca, shell)?;
         let mut images = Vec::new();
-        for (platform, tag) in &job.platforms {
-            let r = ImageReference {
-                repository: job.repository.clone(),
-                tag: Some(tag.clone()),
-                digest: None,
-            };
+        for (platform, r) in &job.platforms {
             shell.verbose("Reading", format!("{r} ({platform})"));
             images.push(fetch_platform(
                 client,
-                &r,
+                r,
                 *platform,
                 job.annotations,
                 cache,

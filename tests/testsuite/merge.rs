@@ -160,6 +160,50 @@ fn per_platform_runners_merge_into_the_index_a_single_run_pushes() {
         assert_eq!(summary["digest"], digest(&reference));
         eprintln!("merged on {}: {reference}", reg.host());
 
+        // The runners' image.json files (CI artifacts) name each platform by digest:
+        // `merge --from` reads the platforms so, and joins the same index.
+        let files: Vec<String> = runners
+            .iter()
+            .map(|(_, _, dir)| {
+                let f = dir.join("target/containerize/hello-http/image.json");
+                f.to_str().unwrap().to_string()
+            })
+            .collect();
+        let mut from_args = vec!["merge", "--platform", "all", "--repo", &repo, "-v"];
+        from_args.extend(signing);
+        from_args.push("--from");
+        from_args.extend(files.iter().map(String::as_str));
+        let from = run(&merger, &from_args).ok();
+        assert_eq!(digest(&from.stdout), digest(&reference), "{}", from.stderr);
+        for (platform, _, _) in &runners {
+            assert!(
+                from.stderr
+                    .contains(&format!("Reading {repo}/hello-http@sha256:"))
+                    && from.stderr.contains(&format!("({platform})")),
+                "{}",
+                from.stderr
+            );
+        }
+        // A file of another repository is refused before anything is read.
+        let other = run(
+            &merger,
+            &[
+                "merge",
+                "--platform",
+                "all",
+                "--repo",
+                &format!("{}/elsewhere", reg.host()),
+                "--from",
+                &files[0],
+            ],
+        )
+        .fails_with(2);
+        assert!(
+            other.stderr.contains("but this merge joins"),
+            "{}",
+            other.stderr
+        );
+
         if std::ptr::eq(reg, &ferro) {
             // The runners' SBOMs stay attached to the platform manifests, found through
             // the referrers API.
@@ -389,4 +433,39 @@ fn merge_refuses_flags_that_build_or_write_images() {
         r.stderr
     );
     assert!(!fx.root.join("target").exists(), "nothing was written");
+
+    // `--from` files that cannot be used are refused before any registry is asked.
+    let files = tempfile::tempdir().unwrap();
+    let not_json = files.path().join("notes.txt");
+    std::fs::write(&not_json, "not an image.json").unwrap();
+    let other = files.path().join("image.json");
+    std::fs::write(
+        &other,
+        r#"{"name":"other","platforms":[{"platform":"linux/amd64","pushed":{"reference":"127.0.0.1:1/team/other@sha256:00","repository":"127.0.0.1:1/team/other"}}]}"#,
+    )
+    .unwrap();
+    for (file, says) in [
+        (files.path().join("missing.json"), "the file cannot be read"),
+        (not_json, "the file is not an image.json of this tool"),
+        (
+            other,
+            "the file describes image `other`, which this merge does not select",
+        ),
+    ] {
+        let r = fx
+            .run(&[
+                "merge",
+                "--repo",
+                "127.0.0.1:1/team",
+                "--from",
+                file.to_str().unwrap(),
+            ])
+            .fails_with(2);
+        assert!(r.stderr.contains(says), "{}", r.stderr);
+        assert!(
+            r.stderr.contains("help: give the image.json"),
+            "{}",
+            r.stderr
+        );
+    }
 }
