@@ -191,6 +191,14 @@ pub struct MergeArgs {
     pub build: BuildArgs,
 }
 
+/// The variables behind the audit options that have one (a run without `--audit` tells
+/// a flag given from a variable set for every job).
+pub const AUDIT_SEVERITY_ENV: &str = "CARGO_CONTAINERIZE_AUDIT_SEVERITY";
+/// `--advisory-db`'s variable.
+pub const ADVISORY_DB_ENV: &str = "CARGO_CONTAINERIZE_ADVISORY_DB";
+/// `--advisory-db-url`'s variable.
+pub const ADVISORY_DB_URL_ENV: &str = "CARGO_CONTAINERIZE_ADVISORY_DB_URL";
+
 /// The flags of a build (the default command), under headings like cargo's.
 #[derive(Debug, clap::Args)]
 pub struct BuildArgs {
@@ -498,7 +506,7 @@ pub struct BuildArgs {
         value_name = "LEVEL",
         value_enum,
         hide_possible_values = true,
-        env = "CARGO_CONTAINERIZE_AUDIT_SEVERITY",
+        env = AUDIT_SEVERITY_ENV,
         hide_env_values = true
     )]
     pub severity: Option<SeverityArg>,
@@ -528,7 +536,7 @@ pub struct BuildArgs {
         help_heading = "Audit Options",
         long,
         value_name = "PATH",
-        env = "CARGO_CONTAINERIZE_ADVISORY_DB",
+        env = ADVISORY_DB_ENV,
         hide_env_values = true
     )]
     pub advisory_db: Option<PathBuf>,
@@ -538,7 +546,7 @@ pub struct BuildArgs {
         help_heading = "Audit Options",
         long,
         value_name = "URL",
-        env = "CARGO_CONTAINERIZE_ADVISORY_DB_URL",
+        env = ADVISORY_DB_URL_ENV,
         hide_env_values = true
     )]
     pub advisory_db_url: Option<String>,

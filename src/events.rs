@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// One planned image (the `plan` event).
 #[derive(Debug, Clone, Serialize)]
@@ -160,8 +160,9 @@ pub enum Event {
     Finished(Finished),
 }
 
-/// What a run produced, per image (also written as `<image>/image.json`).
-#[derive(Debug, Clone, Serialize)]
+/// What a run produced, per image (also written as `<image>/image.json`, which
+/// `merge --from` reads back).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ImageSummary {
     /// Image name.
     pub name: String,
@@ -177,10 +178,10 @@ pub struct ImageSummary {
     pub platforms: Vec<PlatformSummary>,
     /// The push of [`Self::digest`], with `--push`. With `--per-platform` and several
     /// platforms the index is not pushed: each platform's push is in [`Self::platforms`].
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pushed: Option<PushedSummary>,
     /// The names loaded into a local runtime, with `--load`.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub loaded: Vec<String>,
     /// The OCI layout holding the image, relative to this summary's directory
     /// (`../oci`), so the file is the same wherever the workspace is.
@@ -188,7 +189,7 @@ pub struct ImageSummary {
 }
 
 /// Where an image was pushed.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PushedSummary {
     /// `registry/path@sha256:…`.
     pub reference: String,
@@ -200,16 +201,23 @@ pub struct PushedSummary {
     pub uploaded_bytes: u64,
 }
 
+impl PushedSummary {
+    /// The push by its first tag: `registry/path:tag`.
+    pub fn tag_ref(&self) -> String {
+        format!(
+            "{}:{}",
+            self.repository,
+            self.tags.first().map_or("latest", String::as_str)
+        )
+    }
+}
+
 impl ImageSummary {
     /// The image by its first tag (`--tag-only`): the pushed repository's, else the
     /// local name's.
     pub fn tag_ref(&self) -> String {
         match &self.pushed {
-            Some(p) => format!(
-                "{}:{}",
-                p.repository,
-                p.tags.first().map_or("latest", String::as_str)
-            ),
+            Some(p) => p.tag_ref(),
             None => format!(
                 "{}:{}",
                 self.name,
@@ -225,24 +233,18 @@ impl ImageSummary {
             .as_ref()
             .map_or(&self.reference, |p| &p.reference)
     }
+
     /// What `--image-refs` and stdout list: the pushed reference (by digest, or with
     /// `tag_only` by its first tag); with `--per-platform` and several platforms, each
     /// platform's; else the local reference.
     pub fn refs(&self, tag_only: bool) -> Vec<String> {
-        let by_tag = |p: &PushedSummary| {
-            format!(
-                "{}:{}",
-                p.repository,
-                p.tags.first().map_or("latest", String::as_str)
-            )
-        };
         let platforms: Vec<&PushedSummary> = self
             .platforms
             .iter()
             .filter_map(|p| p.pushed.as_ref())
             .collect();
         match (&self.pushed, platforms.is_empty(), tag_only) {
-            (None, false, true) => platforms.into_iter().map(by_tag).collect(),
+            (None, false, true) => platforms.into_iter().map(PushedSummary::tag_ref).collect(),
             (None, false, false) => platforms.into_iter().map(|p| p.reference.clone()).collect(),
             (_, _, true) => vec![self.tag_ref()],
             (_, _, false) => vec![self.output_ref().to_string()],
@@ -251,7 +253,7 @@ impl ImageSummary {
 }
 
 /// One platform of an image.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PlatformSummary {
     /// `linux/amd64`.
     pub platform: String,
@@ -260,6 +262,6 @@ pub struct PlatformSummary {
     /// Config + layers, compressed.
     pub compressed_size: u64,
     /// With `--per-platform`: this platform's own push (its manifest under `TAG-ARCH`).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pushed: Option<PushedSummary>,
 }

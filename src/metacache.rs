@@ -83,10 +83,17 @@ impl Entry {
         Some(out)
     }
 
-    /// The entry and the stdout it stores.
-    fn decode(mut bytes: Vec<u8>) -> Option<(Self, Vec<u8>)> {
+    /// The entry and the stdout it stores, if every input is still as it was stamped.
+    fn fresh(mut bytes: Vec<u8>) -> Option<(Self, Vec<u8>)> {
         let end = bytes.iter().position(|&b| b == b'\n')?;
-        let entry = serde_json::from_slice(&bytes[..end]).ok()?;
+        let entry: Entry = serde_json::from_slice(&bytes[..end]).ok()?;
+        if !entry
+            .stamps
+            .iter()
+            .all(|(p, s)| still(p, s, &entry.target_dir))
+        {
+            return None;
+        }
         bytes.drain(..=end);
         Some((entry, bytes))
     }
@@ -338,12 +345,7 @@ fn read_entry(cmd: &Command, env: &BTreeMap<String, String>, key: &str) -> Optio
         let Ok(bytes) = std::fs::read(dir.join(format!("{key}.entry"))) else {
             continue;
         };
-        let (entry, stdout) = Entry::decode(bytes)?;
-        return entry
-            .stamps
-            .iter()
-            .all(|(p, s)| still(p, s, &entry.target_dir))
-            .then_some(stdout);
+        return Entry::fresh(bytes).map(|(_, stdout)| stdout);
     }
     None
 }
@@ -403,22 +405,22 @@ pub fn output_in(
 ) -> std::io::Result<(Output, Answer)> {
     let env = effective_env(cmd, env);
     let path = dir.join(format!("{}.entry", key(cmd, &env)));
-    let none = Path::new("");
     if let Ok(bytes) = std::fs::read(&path)
-        && let Some((entry, stdout)) = Entry::decode(bytes)
+        && let Some((entry, stdout)) = Entry::fresh(bytes)
         && inputs.iter().all(|p| entry.stamps.contains_key(p))
-        && entry.stamps.iter().all(|(p, s)| still(p, s, none))
     {
         return Ok((stored_output(stdout), Answer::Cached));
     }
     let started = now_ns();
+    // No target directory to leave out of listings.
+    let none = Path::new("");
     let stamps: BTreeMap<PathBuf, Stamp> =
         inputs.iter().map(|p| (p.clone(), stamp(p, none))).collect();
     let out = cmd.output()?;
     if out.status.success()
         && !changed_since(&stamps, started)
         && let Some(bytes) = (Entry {
-            target_dir: PathBuf::new(),
+            target_dir: none.to_path_buf(),
             stamps,
         })
         .encode(&out.stdout)

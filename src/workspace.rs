@@ -16,7 +16,7 @@ use crate::metacache::{self, Answer};
 /// few hundred packages it takes under half the time of `cargo_metadata::Metadata`, which
 /// also reads every dependency requirement, feature table and target path.
 #[derive(Debug, Deserialize, Serialize)]
-pub struct Metadata {
+struct Metadata {
     packages: Vec<Package>,
     workspace_members: Vec<PackageId>,
     /// Absent before cargo 1.71: then every member is a default member.
@@ -244,7 +244,7 @@ pub fn load(settings: &Settings) -> Result<Workspace, WorkspaceError> {
         let metadata = read_metadata(settings);
         let early = early.map(crate::join);
         let (metadata, answer, pending) = metadata?;
-        let mut ws = from_metadata_with(&metadata, settings, |root| match early {
+        let mut ws = from_metadata(&metadata, settings, |root| match early {
             Some((dir, info)) if same_repository(&dir, root) => info,
             _ => git::inspect(root),
         })?;
@@ -328,16 +328,9 @@ fn relative(root: &Path, p: &Path) -> String {
     p.strip_prefix(root).unwrap_or(p).display().to_string()
 }
 
-/// Selects binaries from already-read metadata (unit-testable without cargo).
-pub fn from_metadata(
-    metadata: &Metadata,
-    settings: &Settings,
-) -> Result<Workspace, WorkspaceError> {
-    from_metadata_with(metadata, settings, git::inspect)
-}
-
-/// [`from_metadata`], with `git` saying what the repository at the workspace root is.
-fn from_metadata_with(
+/// Selects binaries from already-read metadata, with `git` saying what the repository at
+/// the workspace root is.
+fn from_metadata(
     metadata: &Metadata,
     settings: &Settings,
     git: impl FnOnce(&Path) -> GitInfo,

@@ -1,7 +1,7 @@
 //! `cargo containerize` (no subcommand): the whole pipeline; one reference per image on
 //! stdout (pushed by digest with `--push`, else local), or `--dry-run`'s plan.
 
-use crate::cli::BuildArgs;
+use crate::cli::{ADVISORY_DB_ENV, ADVISORY_DB_URL_ENV, AUDIT_SEVERITY_ENV, BuildArgs};
 use crate::commands::{Error, Outcome, plan};
 use crate::config::Env;
 use crate::output::Shell;
@@ -58,18 +58,15 @@ fn audit_flag_without_audit(args: &BuildArgs, env: &Env) -> Option<&'static str>
         (!args.ignore.is_empty(), "--ignore"),
         (!args.deny.is_empty(), "--deny"),
         (
-            from_flag(args.severity.is_some(), "CARGO_CONTAINERIZE_AUDIT_SEVERITY"),
+            from_flag(args.severity.is_some(), AUDIT_SEVERITY_ENV),
             "--severity",
         ),
         (
-            from_flag(args.advisory_db.is_some(), "CARGO_CONTAINERIZE_ADVISORY_DB"),
+            from_flag(args.advisory_db.is_some(), ADVISORY_DB_ENV),
             "--advisory-db",
         ),
         (
-            from_flag(
-                args.advisory_db_url.is_some(),
-                "CARGO_CONTAINERIZE_ADVISORY_DB_URL",
-            ),
+            from_flag(args.advisory_db_url.is_some(), ADVISORY_DB_URL_ENV),
             "--advisory-db-url",
         ),
     ]

@@ -112,11 +112,8 @@ pub(super) fn merge(
         shell.emit(&Event::ImagePushed(event.clone()));
         result.delivered.push(Delivered::Pushed(event));
     }
-    let per_platform = plan.outputs.per_platform;
-    let done: Vec<Summarized> = results
-        .iter()
-        .map(|r| (r, summarize(r, per_platform)))
-        .collect();
+    // The index is pushed: no platform was pushed on its own.
+    let done: Vec<Summarized> = results.iter().map(|r| (r, summarize(r, false))).collect();
     write_summaries(plan, &done)?;
     write_kube(root, plan, &done, shell)?;
     write_compose(plan, &done, shell)?;

@@ -13,7 +13,7 @@ use crate::config::{
     self, CargoOptions, Compression, ConfigError, ImageSettings, LoadTarget, Naming, SbomFormat,
     Settings, SignSettings, Source,
 };
-use crate::events::{Event, PlannedImage};
+use crate::events::{Event, ImageSummary, PlannedImage, PlatformSummary, PushedSummary};
 use crate::git;
 use crate::platform::Platform;
 use crate::reference::Repository;
@@ -711,27 +711,13 @@ pub fn plan_images(ws: &Workspace, settings: &Settings) -> Result<Plan, PlanErro
     })
 }
 
-/// `merge --from`: each file is the `image.json` of a `--push --per-platform` run; what it
-/// records pushed, by digest, for this plan's images and repositories.
+/// `merge --from`: each file is the `image.json` of a `--push --per-platform` run; the
+/// platforms it records pushed, by manifest digest, for this plan's images and
+/// repositories.
 fn merge_sources(
     files: &[PathBuf],
     images: &[ImagePlan],
 ) -> Result<BTreeMap<(String, Platform), String>, PlanError> {
-    #[derive(serde::Deserialize)]
-    struct Summary {
-        name: String,
-        platforms: Vec<PlatformPush>,
-    }
-    #[derive(serde::Deserialize)]
-    struct PlatformPush {
-        platform: String,
-        pushed: Option<Pushed>,
-    }
-    #[derive(serde::Deserialize)]
-    struct Pushed {
-        reference: String,
-        repository: String,
-    }
     let mut out: BTreeMap<(String, Platform), String> = BTreeMap::new();
     for file in files {
         let bad = |message: String| PlanError::MergeFrom {
@@ -739,7 +725,7 @@ fn merge_sources(
             message,
         };
         let bytes = std::fs::read(file).map_err(|e| bad(format!("cannot be read: {e}")))?;
-        let summary: Summary = serde_json::from_slice(&bytes)
+        let summary: ImageSummary = serde_json::from_slice(&bytes)
             .map_err(|e| bad(format!("is not an image.json of this tool: {e}")))?;
         let Some(image) = images.iter().find(|i| i.name == summary.name) else {
             return Err(bad(format!(
@@ -747,7 +733,7 @@ fn merge_sources(
                 summary.name
             )));
         };
-        let pushed: Vec<(&PlatformPush, &Pushed)> = summary
+        let pushed: Vec<(&PlatformSummary, &PushedSummary)> = summary
             .platforms
             .iter()
             .filter_map(|p| Some((p, p.pushed.as_ref()?)))
@@ -771,22 +757,16 @@ fn merge_sources(
                     repository.as_deref().unwrap_or("no repository")
                 )));
             }
-            let Some((_, digest)) = push.reference.rsplit_once('@') else {
-                return Err(bad(format!(
-                    "records `{}`, which has no digest",
-                    push.reference
-                )));
-            };
             let key = (summary.name.clone(), platform);
             match out.get(&key) {
-                Some(other) if other != digest => {
+                Some(other) if *other != p.digest => {
                     return Err(bad(format!(
-                        "records {platform} of `{}` as {digest}, another --from file as {other}",
-                        summary.name
+                        "records {platform} of `{}` as {}, another --from file as {other}",
+                        summary.name, p.digest
                     )));
                 }
                 _ => {
-                    out.insert(key, digest.to_string());
+                    out.insert(key, p.digest.clone());
                 }
             }
         }

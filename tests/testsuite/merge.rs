@@ -176,10 +176,12 @@ fn per_platform_runners_merge_into_the_index_a_single_run_pushes() {
         let from = run(&merger, &from_args).ok();
         assert_eq!(digest(&from.stdout), digest(&reference), "{}", from.stderr);
         for (platform, _, _) in &runners {
+            let by_digest = format!("Reading {repo}/hello-http@sha256:");
             assert!(
                 from.stderr
-                    .contains(&format!("Reading {repo}/hello-http@sha256:"))
-                    && from.stderr.contains(&format!("({platform})")),
+                    .lines()
+                    .any(|l| l.trim_start().starts_with(&by_digest)
+                        && l.ends_with(&format!("({platform})"))),
                 "{}",
                 from.stderr
             );
@@ -441,7 +443,26 @@ fn merge_refuses_flags_that_build_or_write_images() {
     let other = files.path().join("image.json");
     std::fs::write(
         &other,
-        r#"{"name":"other","platforms":[{"platform":"linux/amd64","pushed":{"reference":"127.0.0.1:1/team/other@sha256:00","repository":"127.0.0.1:1/team/other"}}]}"#,
+        serde_json::json!({
+            "name": "other",
+            "tags": ["latest"],
+            "digest": "sha256:00",
+            "media_type": "application/vnd.oci.image.manifest.v1+json",
+            "reference": "other:latest@sha256:00",
+            "platforms": [{
+                "platform": "linux/amd64",
+                "digest": "sha256:00",
+                "compressed_size": 1,
+                "pushed": {
+                    "reference": "127.0.0.1:1/team/other@sha256:00",
+                    "repository": "127.0.0.1:1/team/other",
+                    "tags": ["latest-amd64"],
+                    "uploaded_bytes": 0
+                }
+            }],
+            "layout": "../oci"
+        })
+        .to_string(),
     )
     .unwrap();
     for (file, says) in [
